@@ -1,0 +1,102 @@
+// Dead-lettering as RabbitMQ 3.10 does it: the message is copied with an updated `x-death` header
+// (an array of tables, one per queue+reason, most recent first, `count` incremented on repeats),
+// `x-first-death-reason/queue/exchange` set on its first death, and the `expiration` property
+// removed (recorded as `original-expiration`). It is republished to the dead-letter exchange with
+// the dead-letter routing key, or its original routing keys (including CC). A message that would
+// go round a cycle in which nobody rejected it is dropped instead.
+
+import { Timestamp, TypedValue, type FieldTable, type FieldValue } from '../protocol/field-table.js';
+import type { Message } from './message.js';
+import type { DeadLetterReason, Queue } from './queue/queue.js';
+
+export interface DeadLetterCopy {
+  copy: Message;
+  routingKeys: string[];
+}
+
+function stringsOf(value: FieldValue | undefined): string[] {
+  if (!Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const v of value) if (typeof v === 'string') out.push(v);
+  return out;
+}
+
+function isTable(v: FieldValue): v is FieldTable {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Timestamp) && !(v instanceof TypedValue);
+}
+
+/** Sorted by key, as rabbit_misc:sort_field_table leaves an updated entry. */
+function sortTable(t: FieldTable): FieldTable {
+  const out: FieldTable = {};
+  for (const k of Object.keys(t).sort()) out[k] = t[k]!;
+  return out;
+}
+
+export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLetterReason, now: number): DeadLetterCopy {
+  const props = message.properties;
+  const headers: FieldTable = { ...(props.headers ?? {}) };
+  const originalKeys = [message.routingKey, ...stringsOf(headers['CC'])];
+  const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldValue[]) : undefined;
+
+  const info: FieldTable = {
+    count: new TypedValue('l', 1),
+    reason,
+    queue: queue.name,
+    time: new Timestamp(Math.floor(now / 1000)),
+    exchange: message.exchange,
+    'routing-keys': originalKeys,
+  };
+  if (props.expiration !== undefined) info['original-expiration'] = props.expiration;
+
+  if (deaths === undefined) {
+    headers['x-death'] = [info];
+    headers['x-first-death-reason'] = reason;
+    headers['x-first-death-queue'] = queue.name;
+    headers['x-first-death-exchange'] = message.exchange;
+  } else {
+    const others: FieldValue[] = [];
+    let match: FieldTable | undefined;
+    for (const d of deaths) {
+      if (match === undefined && isTable(d) && d['queue'] === queue.name && d['reason'] === reason) match = d;
+      else others.push(d);
+    }
+    let updated: FieldTable;
+    if (match === undefined) updated = info;
+    else {
+      const count = match['count'];
+      const n = typeof count === 'number' || typeof count === 'bigint' ? Number(count) : 0;
+      updated = sortTable({ ...match, count: new TypedValue('l', n + 1) });
+    }
+    headers['x-death'] = [updated, ...others];
+  }
+
+  const deadLetterKey = queue.options.deadLetterRoutingKey;
+  const routingKeys = deadLetterKey !== undefined ? [deadLetterKey] : originalKeys;
+  const { expiration: _dropped, ...rest } = props;
+  const copy = message.withProperties(
+    { ...rest, headers },
+    queue.options.deadLetterExchange ?? '',
+    routingKeys[0] ?? '',
+    now,
+  );
+  return { copy, routingKeys };
+}
+
+/** Target queues the message must not enter: it died there before with no rejection since. */
+export function findDeadLetterCycles(reason: DeadLetterReason, copy: Message, targets: readonly Queue[]): Set<Queue> {
+  const cycling = new Set<Queue>();
+  if (reason === 'rejected') return cycling;
+  const deaths = copy.headers?.['x-death'];
+  if (!Array.isArray(deaths)) return cycling;
+  for (const q of targets) {
+    for (const d of deaths) {
+      if (!isTable(d)) break;
+      if (d['reason'] === 'rejected') break;
+      if (d['queue'] === q.name) {
+        cycling.add(q);
+        break;
+      }
+    }
+  }
+  return cycling;
+}

@@ -1,0 +1,89 @@
+// The delivery scheduler. Queues that gained messages or consumer capacity are marked dirty; after
+// the current input chunk has been processed (or on the next turn, for work triggered by timers
+// and store commits) dirty queues hand messages to their consumers round-robin while prefetch and
+// socket capacity allow, and then every connection with pending output is flushed once.
+
+import type { Queue } from './queue/queue.js';
+
+/** Anything that buffers output and writes it in one go. */
+export interface Flushable {
+  flush(): void;
+}
+
+/** Deliveries one queue may make per run before yielding to other queues and to I/O. */
+const QUEUE_BUDGET = 512;
+
+export class Dispatcher {
+  private readonly dirtyQueues = new Set<Queue>();
+  private readonly dirtyOutputs = new Set<Flushable>();
+  private readonly afterRunHooks = new Set<Flushable>();
+  private readonly batch: Queue[] = [];
+  private scheduled = false;
+  private running = false;
+
+  markQueue(queue: Queue): void {
+    this.dirtyQueues.add(queue);
+    this.schedule();
+  }
+
+  markOutput(output: Flushable): void {
+    this.dirtyOutputs.add(output);
+    this.schedule();
+  }
+
+  /** Runs before outputs flush on every run (channels write coalesced confirms here). */
+  markBeforeFlush(hook: Flushable): void {
+    this.afterRunHooks.add(hook);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    setImmediate(this.runScheduled);
+  }
+
+  private readonly runScheduled = (): void => {
+    this.scheduled = false;
+    this.run();
+  };
+
+  /** Delivers what can be delivered now, then flushes output. Safe to call at any time. */
+  run(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const now = Date.now();
+      // One pass over the queues dirty now; queues marked during the pass wait for the next run.
+      const batch = this.batch;
+      for (const queue of this.dirtyQueues) batch.push(queue);
+      this.dirtyQueues.clear();
+      for (let i = 0; i < batch.length; i++) {
+        const queue = batch[i]!;
+        if (!queue.deleted && this.deliverFrom(queue, now)) this.dirtyQueues.add(queue);
+      }
+      batch.length = 0;
+      for (const hook of this.afterRunHooks) hook.flush();
+      this.afterRunHooks.clear();
+      for (const output of this.dirtyOutputs) output.flush();
+      this.dirtyOutputs.clear();
+    } finally {
+      this.running = false;
+    }
+    if (this.dirtyQueues.size > 0) this.schedule();
+  }
+
+  /** Returns true when the queue still has work it could do (budget ran out). */
+  private deliverFrom(queue: Queue, now: number): boolean {
+    let budget = QUEUE_BUDGET;
+    while (queue.ready.count > 0) {
+      const consumer = queue.consumers.next();
+      if (consumer === undefined) return false;
+      const entry = queue.take(now);
+      if (entry === undefined) return false;
+      consumer.channel.deliver(consumer, entry);
+      if (--budget === 0) return queue.ready.count > 0;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,26 @@
+// The exchange types Warren knows, by the name clients declare them with.
+
+import { DirectExchange } from './direct.js';
+import type { Exchange, ExchangeOptions } from './exchange.js';
+import { FanoutExchange } from './fanout.js';
+import { HeadersExchange } from './headers.js';
+import { TopicExchange } from './topic.js';
+
+type ExchangeConstructor = new (vhost: string, name: string, options: ExchangeOptions) => Exchange;
+
+const TYPES = new Map<string, ExchangeConstructor>([
+  ['direct', DirectExchange],
+  ['fanout', FanoutExchange],
+  ['topic', TopicExchange],
+  ['headers', HeadersExchange],
+]);
+
+export function isKnownExchangeType(type: string): boolean {
+  return TYPES.has(type);
+}
+
+export function createExchange(type: string, vhost: string, name: string, options: ExchangeOptions): Exchange {
+  const ctor = TYPES.get(type);
+  if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
+  return new ctor(vhost, name, options);
+}

@@ -1,0 +1,32 @@
+// One message's place in one queue. A message fanned out to several queues has one entry in each;
+// the entry carries what is per-queue: position, redelivered flag, expiry, and state.
+
+import type { Message } from '../message.js';
+import type { Queue } from './queue.js';
+
+export const enum EntryState {
+  /** waiting in the queue */
+  Ready = 0,
+  /** delivered, waiting for ack/nack/reject */
+  Unacked = 1,
+  /** acked, expired, dropped or purged: gone from the queue */
+  Done = 2,
+}
+
+export class QueueEntry {
+  state: EntryState = EntryState.Ready;
+  redelivered = false;
+
+  constructor(
+    readonly queue: Queue,
+    readonly message: Message,
+    /** position in the queue; ascending in arrival order, kept across requeue and restart */
+    readonly seq: number,
+    /** epoch ms after which the entry is expired; 0 = never */
+    readonly expiresAt: number,
+    /** priority level within the queue (0 when the queue has no priorities) */
+    readonly level: number,
+  ) {}
+}
+
+export const entrySeq = (e: QueueEntry): number => e.seq;

@@ -1,0 +1,355 @@
+// A virtual host: its exchanges, queues and bindings, and the operations clients perform on them
+// (declare, delete, bind, unbind, publish). Deep checks throw typed AMQP errors with RabbitMQ's
+// reply texts; the channel turns them into channel.close. Normal outcomes are return values.
+
+import { randomBytes } from 'node:crypto';
+import {
+  AccessRefused,
+  CommandInvalid,
+  NotFound,
+  PreconditionFailed,
+  ResourceLocked,
+} from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-table.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { Binding, type Destination } from './binding.js';
+import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
+import { createExchange, isKnownExchangeType } from './exchange/types.js';
+import { DefaultExchange } from './exchange/default.js';
+import type { Exchange } from './exchange/exchange.js';
+import { tablesEqual } from './field-equality.js';
+import type { Message } from './message.js';
+import { assertEquivalentArguments, parseQueueArguments } from './queue/arguments.js';
+import { EnqueueResult, Queue, type DeadLetterReason, type QueueHost, type QueueOwner } from './queue/queue.js';
+import { Router } from './routing.js';
+
+/** What the vhost needs from the broker around it. */
+export interface VHostServices {
+  readonly store: Store;
+  readonly log: Logger;
+  /** a queue has work for the dispatcher */
+  queueReady(queue: Queue): void;
+}
+
+/** Bit flags returned by publish (a number, so the hot path allocates nothing). */
+export const PUBLISH_ROUTED = 1;
+export const PUBLISH_PENDING_COMMIT = 2;
+export const PUBLISH_REJECTED = 4;
+
+export const PREDECLARED_EXCHANGES: readonly [string, string][] = [
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+  ['amq.match', 'headers'],
+];
+
+export interface ExchangeDeclare {
+  name: string;
+  type: string;
+  passive: boolean;
+  durable: boolean;
+  autoDelete: boolean;
+  internal: boolean;
+  args: FieldTable;
+}
+
+export interface QueueDeclare {
+  name: string;
+  passive: boolean;
+  durable: boolean;
+  exclusive: boolean;
+  autoDelete: boolean;
+  args: FieldTable;
+}
+
+/** Server-generated names: prefix + 22 url-safe base64 characters, as RabbitMQ. */
+export function generateName(prefix: string): string {
+  return prefix + randomBytes(16).toString('base64url');
+}
+
+export class VHost implements QueueHost {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  readonly router: Router;
+  readonly defaultExchange: DefaultExchange;
+  /** counters for metrics */
+  unroutableDropped = 0;
+  unroutableReturned = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly services: VHostServices,
+  ) {
+    this.defaultExchange = new DefaultExchange(name, this.queues);
+    this.exchanges.set('', this.defaultExchange);
+    for (const [exName, type] of PREDECLARED_EXCHANGES) {
+      this.exchanges.set(exName, createExchange(type, name, exName, { durable: true, autoDelete: false, internal: false, args: {} }));
+    }
+    this.router = new Router((n) => this.exchanges.get(n));
+  }
+
+  get store(): Store {
+    return this.services.store;
+  }
+
+  get log(): Logger {
+    return this.services.log;
+  }
+
+  private describeExchange(name: string): string {
+    return `exchange '${name}' in vhost '${this.name}'`;
+  }
+
+  private describeQueue(name: string): string {
+    return `queue '${name}' in vhost '${this.name}'`;
+  }
+
+  // ---- Lookups ------------------------------------------------------------------------------------
+
+  getExchange(name: string): Exchange {
+    const ex = this.exchanges.get(name);
+    if (ex === undefined) throw new NotFound(`no ${this.describeExchange(name)}`);
+    return ex;
+  }
+
+  /** A queue the caller may use: exists, and not another connection's exclusive queue. */
+  getQueue(name: string, owner: QueueOwner): Queue {
+    const q = this.queues.get(name);
+    if (q === undefined) throw new NotFound(`no ${this.describeQueue(name)}`);
+    this.checkExclusiveAccess(q, owner);
+    return q;
+  }
+
+  checkExclusiveAccess(queue: Queue, owner: QueueOwner): void {
+    if (queue.exclusiveOwner !== null && queue.exclusiveOwner !== owner) {
+      throw new ResourceLocked(
+        `cannot obtain exclusive access to locked ${this.describeQueue(queue.name)}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
+      );
+    }
+  }
+
+  // ---- Exchanges ----------------------------------------------------------------------------------
+
+  declareExchange(d: ExchangeDeclare): Exchange {
+    if (d.passive) return this.getExchange(d.name);
+    if (d.name === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+    const existing = this.exchanges.get(d.name);
+    if (existing === undefined && d.name.startsWith('amq.')) {
+      throw new AccessRefused(`${this.describeExchange(d.name)} contains reserved prefix 'amq.'`);
+    }
+    if (!isKnownExchangeType(d.type)) throw new CommandInvalid(`unknown exchange type '${d.type}'`);
+    if (existing !== undefined) {
+      this.assertExchangeEquivalent(existing, d);
+      return existing;
+    }
+    const ex = createExchange(d.type, this.name, d.name, d);
+    this.exchanges.set(d.name, ex);
+    if (ex.durable) this.store.saveExchange(ex);
+    return ex;
+  }
+
+  private assertExchangeEquivalent(ex: Exchange, d: ExchangeDeclare): void {
+    const what = this.describeExchange(ex.name);
+    const mismatch = (field: string, received: unknown, current: unknown): never => {
+      throw new PreconditionFailed(
+        `inequivalent arg '${field}' for ${what}: received '${String(received)}' but current is '${String(current)}'`,
+      );
+    };
+    if (ex.type !== d.type) mismatch('type', d.type, ex.type);
+    if (ex.durable !== d.durable) mismatch('durable', d.durable, ex.durable);
+    if (ex.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, ex.autoDelete);
+    if (ex.internal !== d.internal) mismatch('internal', d.internal, ex.internal);
+    if (!tablesEqual(ex.args, d.args)) {
+      assertEquivalentArguments(ex.args, d.args, what);
+      const ae = d.args['alternate-exchange'];
+      if (ae !== ex.args['alternate-exchange']) {
+        throw new PreconditionFailed(
+          `inequivalent arg 'alternate-exchange' for ${what}: received ${ae === undefined ? 'none' : `the value '${String(ae)}' of type 'longstr'`} but current is ${ex.args['alternate-exchange'] === undefined ? 'none' : `the value '${String(ex.args['alternate-exchange'])}' of type 'longstr'`}`,
+        );
+      }
+    }
+  }
+
+  deleteExchange(name: string, ifUnused: boolean): void {
+    if (name === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+    if (name.startsWith('amq.')) throw new AccessRefused(`operation not permitted on ${this.describeExchange(name)}`);
+    const ex = this.exchanges.get(name);
+    if (ex === undefined) return; // RabbitMQ: deleting a missing exchange succeeds
+    if (ifUnused && ex.bindings.size > 0) throw new PreconditionFailed(`${this.describeExchange(name)} in use`);
+    this.removeExchange(ex);
+  }
+
+  private removeExchange(ex: Exchange): void {
+    ex.deleted = true;
+    this.exchanges.delete(ex.name);
+    for (const b of [...ex.bindings.values()]) this.dropBinding(b);
+    for (const b of [...ex.incoming]) this.dropBinding(b);
+    if (ex.durable) this.store.deleteExchange(ex);
+  }
+
+  // ---- Bindings -----------------------------------------------------------------------------------
+
+  /** The default exchange takes no bindings in either direction. */
+  private checkBindable(ex: Exchange): void {
+    if (ex.name === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+  }
+
+  bind(sourceName: string, destination: Destination, routingKey: string, args: FieldTable): void {
+    const source = this.getExchange(sourceName);
+    this.checkBindable(source);
+    if (destination.kind === 'exchange') this.checkBindable(destination);
+    source.validateBindingArgs(args);
+    const binding = new Binding(source, destination, routingKey, args);
+    if (!source.addBinding(binding)) return;
+    if (destination.kind === 'queue') destination.bindings.add(binding);
+    else destination.incoming.add(binding);
+    if (source.durable && destination.durable) this.store.saveBinding(binding);
+  }
+
+  unbind(sourceName: string, destination: Destination, routingKey: string, args: FieldTable): void {
+    const source = this.getExchange(sourceName);
+    this.checkBindable(source);
+    const binding = source.bindings.get(Binding.keyOf(destination, routingKey, args));
+    if (binding === undefined) return; // RabbitMQ: unbinding what is not bound succeeds
+    this.dropBinding(binding);
+  }
+
+  /** Removes a binding everywhere; auto-deletes the source exchange when it was its last. */
+  private dropBinding(binding: Binding): void {
+    const { source, destination } = binding;
+    source.removeBinding(binding.key);
+    if (destination.kind === 'queue') destination.bindings.delete(binding);
+    else destination.incoming.delete(binding);
+    if (source.durable && destination.durable) this.store.deleteBinding(binding);
+    if (source.autoDelete && source.bindings.size === 0 && !source.deleted) this.removeExchange(source);
+  }
+
+  // ---- Queues -------------------------------------------------------------------------------------
+
+  /** Declares (or checks) a queue. Returns it; the caller reports its counts. */
+  declareQueue(d: QueueDeclare, owner: QueueOwner): Queue {
+    let name = d.name;
+    if (d.passive) {
+      if (name === '') throw new NotFound(`no ${this.describeQueue(name)}`);
+      const q = this.getQueue(name, owner);
+      q.touch();
+      return q;
+    }
+    if (name === '') name = generateName('amq.gen-');
+    else if (name.startsWith('amq.')) {
+      throw new AccessRefused(`${this.describeQueue(name)} contains reserved prefix 'amq.'`);
+    }
+    const existing = this.queues.get(name);
+    if (existing !== undefined) {
+      this.checkExclusiveAccess(existing, owner);
+      this.assertQueueEquivalent(existing, d);
+      existing.touch();
+      return existing;
+    }
+    const parsed = parseQueueArguments(d.args, name, this.name);
+    const queue = new Queue(this, name, {
+      durable: d.durable,
+      exclusiveOwner: d.exclusive ? owner : null,
+      autoDelete: d.autoDelete,
+      args: d.args,
+      parsed,
+    });
+    this.queues.set(name, queue);
+    if (queue.durable && !queue.exclusive) this.store.saveQueue(queue);
+    return queue;
+  }
+
+  private assertQueueEquivalent(q: Queue, d: QueueDeclare): void {
+    const what = this.describeQueue(q.name);
+    const mismatch = (field: string, received: boolean, current: boolean): never => {
+      throw new PreconditionFailed(
+        `inequivalent arg '${field}' for ${what}: received '${String(received)}' but current is '${String(current)}'`,
+      );
+    };
+    if (q.durable !== d.durable) mismatch('durable', d.durable, q.durable);
+    if (q.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, q.autoDelete);
+    if (q.exclusive !== d.exclusive) mismatch('exclusive', d.exclusive, q.exclusive);
+    assertEquivalentArguments(q.args, d.args, what);
+  }
+
+  /** queue.delete: returns the number of ready messages it held. */
+  deleteQueue(name: string, owner: QueueOwner, ifUnused: boolean, ifEmpty: boolean): number {
+    const q = this.queues.get(name);
+    if (q === undefined) return 0; // RabbitMQ: deleting a missing queue succeeds with count 0
+    this.checkExclusiveAccess(q, owner);
+    if (ifUnused && q.consumerCount > 0) throw new PreconditionFailed(`${this.describeQueue(name)} in use`);
+    if (ifEmpty && q.messageCount > 0) throw new PreconditionFailed(`${this.describeQueue(name)} not empty`);
+    return this.removeQueue(q);
+  }
+
+  /** Deletes a queue: bindings go, consumers are cancelled, messages are dropped. */
+  removeQueue(q: Queue): number {
+    if (q.deleted) return 0;
+    const count = q.messageCount;
+    this.queues.delete(q.name);
+    for (const b of [...q.bindings]) this.dropBinding(b);
+    for (const c of [...q.consumers.all]) {
+      q.consumers.remove(c);
+      c.channel.consumerCancelledByServer(c);
+    }
+    const entries = q.destroy();
+    for (const e of entries) if (e.message.storeId !== 0) this.store.removeEntry(e);
+    if (q.durable && !q.exclusive) this.store.deleteQueue(q);
+    return count;
+  }
+
+  // ---- Publishing ---------------------------------------------------------------------------------
+
+  /**
+   * Routes a message and enqueues it. Returns PUBLISH_* flags. The caller has already checked the
+   * exchange exists and may be published to.
+   */
+  publish(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
+    const queues = this.router.route(exchange, message.routingKey, extraKeys, message);
+    if (queues.size === 0) return 0;
+    let flags = PUBLISH_ROUTED;
+    for (const q of queues) {
+      const r = q.enqueue(message, now);
+      if (r === EnqueueResult.AcceptedPendingCommit) flags |= PUBLISH_PENDING_COMMIT;
+      else if (r === EnqueueResult.Rejected) flags |= PUBLISH_REJECTED;
+    }
+    return flags;
+  }
+
+  // ---- QueueHost ----------------------------------------------------------------------------------
+
+  queueReady(queue: Queue): void {
+    this.services.queueReady(queue);
+  }
+
+  queueExpired(queue: Queue): void {
+    this.log.info({ vhost: this.name, queue: queue.name }, 'queue expired (x-expires)');
+    this.removeQueue(queue);
+  }
+
+  deadLetter(queue: Queue, message: Message, reason: DeadLetterReason): void {
+    const dlxName = queue.options.deadLetterExchange;
+    if (dlxName === undefined) return;
+    const dlx = this.exchanges.get(dlxName);
+    if (dlx === undefined) {
+      this.log.warn({ vhost: this.name, queue: queue.name, exchange: dlxName }, 'dead-letter exchange missing; message dropped');
+      return;
+    }
+    const now = Date.now();
+    const { copy, routingKeys } = deadLetterCopy(queue, message, reason, now);
+    const [first, ...rest] = routingKeys;
+    const targets = this.router.route(dlx, first ?? '', rest.length > 0 ? rest : null, copy);
+    if (targets.size === 0) return;
+    const list = [...targets];
+    const cycling = findDeadLetterCycles(reason, copy, list);
+    for (const q of list) {
+      if (cycling.has(q)) {
+        this.log.warn({ vhost: this.name, queue: q.name }, 'dead-letter cycle detected; message dropped');
+        continue;
+      }
+      q.enqueue(copy, now);
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// Typed broker configuration: defaults, command-line flags and WARREN_* environment variables
+// (flags win), validated with messages that say what to change.
+
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { LOG_LEVELS } from './log.js';
+import type { LevelWithSilent } from 'pino';
+
+export interface BrokerConfig {
+  /** address to listen on */
+  bind: string;
+  /** AMQP port; 0 picks a free port (tests) */
+  port: number;
+  /** folder for the LMDB environment */
+  dataDir: string;
+  logLevel: LevelWithSilent;
+  /** user created on first start; guest may only connect from loopback, as on RabbitMQ */
+  defaultUser: string;
+  defaultPass: string;
+  defaultVhost: string;
+  /** users restricted to loopback connections */
+  loopbackUsers: string[];
+  channelMax: number;
+  frameMax: number;
+  /** heartbeat interval proposed to clients, seconds (0 = off) */
+  heartbeatSec: number;
+  handshakeTimeoutMs: number;
+  maxMessageSizeBytes: number;
+  /** bytes of message bodies kept in memory across all queues before paging to disk */
+  memoryBudgetBytes: number;
+  clusterName: string;
+}
+
+export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
+  bind: '127.0.0.1',
+  port: 5672,
+  dataDir: './data',
+  logLevel: 'info',
+  defaultUser: 'guest',
+  defaultPass: 'guest',
+  defaultVhost: '/',
+  loopbackUsers: ['guest'],
+  channelMax: 2047,
+  frameMax: 131072,
+  heartbeatSec: 60,
+  handshakeTimeoutMs: 10_000,
+  maxMessageSizeBytes: 134_217_728,
+  memoryBudgetBytes: 256 * 1024 * 1024,
+  clusterName: `warren@${hostname()}`,
+};
+
+export class ConfigError extends Error {}
+
+interface OptionSpec {
+  key: keyof BrokerConfig;
+  flag: string;
+  env: string;
+  kind: 'string' | 'int' | 'level' | 'address' | 'list';
+  help: string;
+  min?: number;
+  max?: number;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'bind', flag: '--bind', env: 'WARREN_BIND', kind: 'address', help: 'address to listen on' },
+  { key: 'port', flag: '--port', env: 'WARREN_PORT', kind: 'int', min: 0, max: 65535, help: 'AMQP port' },
+  { key: 'dataDir', flag: '--data-dir', env: 'WARREN_DATA_DIR', kind: 'string', help: 'folder for durable data (LMDB)' },
+  { key: 'logLevel', flag: '--log-level', env: 'WARREN_LOG_LEVEL', kind: 'level', help: LOG_LEVELS.join('|') },
+  { key: 'defaultUser', flag: '--default-user', env: 'WARREN_DEFAULT_USER', kind: 'string', help: 'user created on first start' },
+  { key: 'defaultPass', flag: '--default-pass', env: 'WARREN_DEFAULT_PASS', kind: 'string', help: "that user's password" },
+  { key: 'defaultVhost', flag: '--default-vhost', env: 'WARREN_DEFAULT_VHOST', kind: 'string', help: 'virtual host created on first start' },
+  {
+    key: 'loopbackUsers',
+    flag: '--loopback-users',
+    env: 'WARREN_LOOPBACK_USERS',
+    kind: 'list',
+    help: 'comma-separated users allowed only from loopback ("" for none)',
+  },
+  { key: 'channelMax', flag: '--channel-max', env: 'WARREN_CHANNEL_MAX', kind: 'int', min: 0, max: 65535, help: 'channels per connection (0 = 65535)' },
+  { key: 'frameMax', flag: '--frame-max', env: 'WARREN_FRAME_MAX', kind: 'int', min: 4096, max: 2 ** 31 - 1, help: 'largest frame in bytes' },
+  { key: 'heartbeatSec', flag: '--heartbeat', env: 'WARREN_HEARTBEAT', kind: 'int', min: 0, max: 65535, help: 'heartbeat seconds proposed to clients (0 = off)' },
+  {
+    key: 'handshakeTimeoutMs',
+    flag: '--handshake-timeout',
+    env: 'WARREN_HANDSHAKE_TIMEOUT',
+    kind: 'int',
+    min: 100,
+    max: 3_600_000,
+    help: 'ms a client has to complete the handshake',
+  },
+  {
+    key: 'maxMessageSizeBytes',
+    flag: '--max-message-size',
+    env: 'WARREN_MAX_MESSAGE_SIZE',
+    kind: 'int',
+    min: 1,
+    max: 536_870_912,
+    help: 'largest message body in bytes',
+  },
+  {
+    key: 'memoryBudgetBytes',
+    flag: '--memory-budget',
+    env: 'WARREN_MEMORY_BUDGET',
+    kind: 'int',
+    min: 1_048_576,
+    max: Number.MAX_SAFE_INTEGER,
+    help: 'bytes of message bodies kept in memory before paging to disk',
+  },
+  { key: 'clusterName', flag: '--cluster-name', env: 'WARREN_CLUSTER_NAME', kind: 'string', help: 'name reported to clients' },
+];
+
+function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[keyof BrokerConfig] {
+  switch (spec.kind) {
+    case 'string':
+      if (raw === '') throw new ConfigError(`${source} must not be empty`);
+      return raw;
+    case 'list':
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+    case 'address':
+      if (isIP(raw) === 0 && raw !== 'localhost') {
+        throw new ConfigError(`${source} must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1 (got '${raw}')`);
+      }
+      return raw;
+    case 'level':
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+        throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')} (got '${raw}')`);
+      }
+      return raw as LevelWithSilent;
+    case 'int': {
+      if (!/^\d+$/.test(raw)) throw new ConfigError(`${source} must be a whole number (got '${raw}')`);
+      const n = Number(raw);
+      if (n < (spec.min ?? 0) || n > (spec.max ?? Number.MAX_SAFE_INTEGER)) {
+        throw new ConfigError(`${source} must be between ${spec.min} and ${spec.max} (got ${raw})`);
+      }
+      return n;
+    }
+  }
+}
+
+/** Reads configuration from flags and environment. Throws ConfigError with a readable message. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BrokerConfig {
+  const config: BrokerConfig = { ...DEFAULT_CONFIG, loopbackUsers: [...DEFAULT_CONFIG.loopbackUsers] };
+  const set = (spec: OptionSpec, raw: string, source: string): void => {
+    (config as unknown as Record<string, unknown>)[spec.key] = convert(spec, raw, source);
+  };
+  for (const spec of OPTIONS) {
+    const raw = env[spec.env];
+    if (raw !== undefined) set(spec, raw, `${spec.env}`);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = OPTIONS.find((o) => o.flag === name);
+    if (!spec) throw new ConfigError(`unknown option '${arg}' (see --help)`);
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else value = argv[++i];
+    if (value === undefined) throw new ConfigError(`option ${name} needs a value (see --help)`);
+    set(spec, value, name);
+  }
+  return config;
+}
+
+export function usage(): string {
+  const lines = [
+    'Usage: warren [options]',
+    '',
+    'Starts the Warren AMQP 0-9-1 broker. Each option can also be set by its environment variable;',
+    'a flag wins over the variable.',
+    '',
+  ];
+  for (const o of OPTIONS) {
+    const def = DEFAULT_CONFIG[o.key];
+    const shown = Array.isArray(def) ? def.join(',') : String(def);
+    lines.push(`  ${(o.flag + ' <value>').padEnd(28)} ${o.env.padEnd(26)} ${o.help} (default: ${shown})`);
+  }
+  lines.push('  --help                       show this text');
+  return lines.join('\n');
+}

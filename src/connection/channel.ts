@@ -1,0 +1,700 @@
+// One AMQP channel: its method handlers, content assembly for publishes, consumers, the unacked
+// ledger, prefetch, publisher confirms and transactions. Each handler is a flat list of guards that
+// throw typed errors, then the action. Errors raised here are caught once, by the connection: soft
+// ones come back as closeWithError (channel.close), hard ones close the connection.
+
+import type { Flushable } from '../broker/dispatch.js';
+import type { Exchange } from '../broker/exchange/exchange.js';
+import { Message } from '../broker/message.js';
+import { ConfirmTracker, type ConfirmSink } from '../broker/confirms.js';
+import { Consumer, type ConsumerChannel } from '../broker/queue/consumers.js';
+import type { QueueEntry } from '../broker/queue/entry.js';
+import { parseExpiration, type Queue } from '../broker/queue/queue.js';
+import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
+import {
+  PUBLISH_PENDING_COMMIT,
+  PUBLISH_REJECTED,
+  PUBLISH_ROUTED,
+  generateName,
+  type VHost,
+} from '../broker/vhost.js';
+import type { CommitWaiter } from '../store/store.js';
+import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
+import {
+  AccessRefused,
+  AmqpException,
+  CommandInvalid,
+  InternalError,
+  NotAllowed,
+  NotFound,
+  NotImplemented,
+  PreconditionFailed,
+} from '../protocol/errors.js';
+import type { FieldTable, FieldValue } from '../protocol/field-table.js';
+import * as M from '../protocol/generated/amqp.js';
+import type { Connection } from './connection.js';
+
+/** Publishes and acks held back until tx.commit. */
+interface PendingPublish {
+  exchange: Exchange;
+  message: Message;
+  extraKeys: string[] | null;
+  mandatory: boolean;
+}
+type PendingAck =
+  | { kind: 'ack'; deliveries: UnackedDelivery[] }
+  | { kind: 'reject'; deliveries: UnackedDelivery[]; requeue: boolean };
+
+class TxState {
+  publishes: PendingPublish[] = [];
+  acks: PendingAck[] = [];
+}
+
+/** Waits for one store batch on behalf of one channel's confirms (or a tx.commit). */
+class BatchWaiter implements CommitWaiter {
+  constructor(
+    private readonly channel: Channel,
+    private readonly done: (ok: boolean) => void,
+  ) {}
+  onCommitted(): void {
+    this.done(true);
+    this.channel.scheduleFlush();
+  }
+  onCommitFailed(): void {
+    this.done(false);
+    this.channel.scheduleFlush();
+  }
+}
+
+export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
+  /** true after the server sent channel.close, until close-ok */
+  closing = false;
+  private released = false;
+  private readonly assembler = new CommandAssembler();
+  readonly consumers = new Map<string, Consumer>();
+  readonly unacked = new UnackedLedger();
+  private deliveryTag = 0;
+  /** basic.qos(global=false): limit given to consumers created afterwards */
+  private consumerPrefetch = 0;
+  /** basic.qos(global=true): limit shared by the channel */
+  private channelPrefetch = 0;
+  private flowActive = true;
+  private confirms: ConfirmTracker | null = null;
+  private tx: TxState | null = null;
+  /** for queue-name shortcuts: the queue most recently declared on this channel */
+  private lastQueueName = '';
+  /** counters for metrics */
+  publishedTotal = 0;
+
+  constructor(
+    readonly connection: Connection,
+    readonly id: number,
+  ) {}
+
+  private get vhost(): VHost {
+    return this.connection.vhost!;
+  }
+
+  private get out() {
+    return this.connection.outbound;
+  }
+
+  opened(): void {
+    this.out.writeMethod(this.id, { id: M.CHANNEL_OPEN_OK, reserved1: Buffer.alloc(0) });
+  }
+
+  // ---- Frames -------------------------------------------------------------------------------------
+
+  onMethod(method: M.Method): void {
+    if (this.closing) return this.onMethodWhileClosing(method);
+    const hasContent = M.methodHasContent(method.id);
+    if (!this.assembler.onMethod(method, hasContent)) return;
+    try {
+      this.handle(method);
+    } catch (err) {
+      if (err instanceof AmqpException) err.at(method.id);
+      throw err;
+    }
+  }
+
+  onHeaderFrame(buf: Buffer, start: number, end: number): void {
+    if (this.closing) return;
+    const content = this.assembler.onHeader(buf, start, end);
+    if (content !== null) this.onContent(content);
+  }
+
+  onBodyFrame(buf: Buffer, start: number, end: number): void {
+    if (this.closing) return;
+    const content = this.assembler.onBody(buf, start, end);
+    if (content !== null) this.onContent(content);
+  }
+
+  private onContent(content: Content): void {
+    const method = content.method;
+    try {
+      if (method.id !== M.BASIC_PUBLISH) {
+        throw new CommandInvalid(`${M.METHOD_NAMES.get(method.id)} may not be sent by a client`);
+      }
+      this.basicPublish(method, content);
+    } catch (err) {
+      if (err instanceof AmqpException) err.at(method.id);
+      throw err;
+    }
+  }
+
+  private onMethodWhileClosing(method: M.Method): void {
+    if (method.id === M.CHANNEL_CLOSE_OK) {
+      this.connection.channelClosed(this);
+    } else if (method.id === M.CHANNEL_CLOSE) {
+      this.out.writeMethod(this.id, { id: M.CHANNEL_CLOSE_OK });
+      this.connection.channelClosed(this);
+    }
+    // Anything else is dropped until close-ok, as the spec asks.
+  }
+
+  private handle(m: M.Method): void {
+    switch (m.id) {
+      case M.CHANNEL_CLOSE:
+        return this.onClientClose();
+      case M.CHANNEL_CLOSE_OK:
+        return; // close-ok for a close we did not send: ignore
+      case M.CHANNEL_FLOW:
+        return this.channelFlow(m.active);
+      case M.CHANNEL_FLOW_OK:
+        return;
+      case M.EXCHANGE_DECLARE:
+        return this.exchangeDeclare(m);
+      case M.EXCHANGE_DELETE:
+        return this.exchangeDelete(m);
+      case M.EXCHANGE_BIND:
+        return this.exchangeBind(m, true);
+      case M.EXCHANGE_UNBIND:
+        return this.exchangeBind(m, false);
+      case M.QUEUE_DECLARE:
+        return this.queueDeclare(m);
+      case M.QUEUE_BIND:
+        return this.queueBind(m);
+      case M.QUEUE_UNBIND:
+        return this.queueUnbind(m);
+      case M.QUEUE_PURGE:
+        return this.queuePurge(m);
+      case M.QUEUE_DELETE:
+        return this.queueDelete(m);
+      case M.BASIC_QOS:
+        return this.basicQos(m);
+      case M.BASIC_CONSUME:
+        return this.basicConsume(m);
+      case M.BASIC_CANCEL:
+        return this.basicCancel(m);
+      case M.BASIC_GET:
+        return this.basicGet(m);
+      case M.BASIC_ACK:
+        return this.basicAck(m.deliveryTag, m.multiple);
+      case M.BASIC_REJECT:
+        return this.basicReject(m.deliveryTag, false, m.requeue);
+      case M.BASIC_NACK:
+        return this.basicReject(m.deliveryTag, m.multiple, m.requeue);
+      case M.BASIC_RECOVER_ASYNC:
+        this.recover();
+        return;
+      case M.BASIC_RECOVER:
+        this.recover();
+        this.out.writeMethod(this.id, { id: M.BASIC_RECOVER_OK });
+        return;
+      case M.TX_SELECT:
+        return this.txSelect();
+      case M.TX_COMMIT:
+        return this.txCommit();
+      case M.TX_ROLLBACK:
+        return this.txRollback();
+      case M.CONFIRM_SELECT:
+        return this.confirmSelect(m.nowait);
+      case M.CHANNEL_OPEN:
+        throw new CommandInvalid(`second 'channel.open' seen`);
+      default:
+        throw new CommandInvalid(`${M.METHOD_NAMES.get(m.id) ?? 'unknown method'} may not be sent by a client`);
+    }
+  }
+
+  // ---- channel ------------------------------------------------------------------------------------
+
+  private onClientClose(): void {
+    this.out.writeMethod(this.id, { id: M.CHANNEL_CLOSE_OK });
+    this.release();
+    this.connection.channelClosed(this);
+  }
+
+  /** Sends channel.close for a soft error; frames are dropped until close-ok. */
+  closeWithError(err: AmqpException): void {
+    if (this.closing) return;
+    this.connection.log.info(
+      { channel: this.id, replyCode: err.replyCode, replyText: err.replyText },
+      'closing channel on error',
+    );
+    this.out.writeMethod(this.id, {
+      id: M.CHANNEL_CLOSE,
+      replyCode: err.replyCode,
+      replyText: err.replyText,
+      classId: err.classId,
+      methodId: err.methodId,
+    });
+    this.closing = true;
+    this.release();
+  }
+
+  private channelFlow(active: boolean): void {
+    this.flowActive = active;
+    this.out.writeMethod(this.id, { id: M.CHANNEL_FLOW_OK, active });
+    if (active) this.wakeConsumers();
+  }
+
+  /**
+   * Gives back everything the channel holds: unacked messages are requeued in their original
+   * order, consumers are removed (auto-delete queues may go), pending tx work is dropped.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.assembler.reset();
+    this.tx = null;
+    this.requeueAll(this.unacked.takeAll());
+    for (const consumer of this.consumers.values()) this.detachConsumer(consumer);
+    this.consumers.clear();
+  }
+
+  private requeueAll(deliveries: UnackedDelivery[]): void {
+    if (deliveries.length === 0) return;
+    const now = Date.now();
+    // Requeue newest first: each lands at its original position, so the order is the same
+    // either way, but newest-first keeps every insertion at the head of the queue.
+    for (let i = deliveries.length - 1; i >= 0; i--) {
+      const d = deliveries[i]!;
+      if (d.consumer !== null) d.consumer.unacked--;
+      d.entry.queue.requeue(d.entry, now);
+    }
+  }
+
+  private detachConsumer(consumer: Consumer): void {
+    const queue = consumer.queue;
+    if (queue.removeConsumer(consumer) && !queue.deleted) this.vhost.removeQueue(queue);
+  }
+
+  // ---- exchange -----------------------------------------------------------------------------------
+
+  private exchangeDeclare(m: M.ExchangeDeclare): void {
+    this.vhost.declareExchange({
+      name: m.exchange,
+      type: m.type,
+      passive: m.passive,
+      durable: m.durable,
+      autoDelete: m.autoDelete,
+      internal: m.internal,
+      args: m.arguments,
+    });
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_DECLARE_OK });
+  }
+
+  private exchangeDelete(m: M.ExchangeDelete): void {
+    this.vhost.deleteExchange(m.exchange, m.ifUnused);
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_DELETE_OK });
+  }
+
+  private exchangeBind(m: M.ExchangeBind | M.ExchangeUnbind, bind: boolean): void {
+    const destination = this.vhost.getExchange(m.destination);
+    if (bind) {
+      this.vhost.getExchange(m.source);
+      this.vhost.bind(m.source, destination, m.routingKey, m.arguments);
+    } else {
+      this.vhost.getExchange(m.source);
+      this.vhost.unbind(m.source, destination, m.routingKey, m.arguments);
+    }
+    if (!m.noWait) this.out.writeMethod(this.id, { id: bind ? M.EXCHANGE_BIND_OK : M.EXCHANGE_UNBIND_OK });
+  }
+
+  // ---- queue --------------------------------------------------------------------------------------
+
+  /** AMQP's shortcut: an empty queue name means the queue last declared on this channel. */
+  private queueName(name: string): string {
+    if (name !== '') return name;
+    if (this.lastQueueName === '') throw new NotFound(`no previously declared queue`);
+    return this.lastQueueName;
+  }
+
+  private queueDeclare(m: M.QueueDeclare): void {
+    const queue = this.vhost.declareQueue(
+      {
+        name: m.queue,
+        passive: m.passive,
+        durable: m.durable,
+        exclusive: m.exclusive,
+        autoDelete: m.autoDelete,
+        args: m.arguments,
+      },
+      this.connection,
+    );
+    this.lastQueueName = queue.name;
+    if (!m.noWait) {
+      this.out.writeMethod(this.id, {
+        id: M.QUEUE_DECLARE_OK,
+        queue: queue.name,
+        messageCount: queue.messageCount,
+        consumerCount: queue.consumerCount,
+      });
+    }
+  }
+
+  private queueBind(m: M.QueueBind): void {
+    const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
+    const routingKey = m.routingKey === '' && m.queue === '' ? queue.name : m.routingKey;
+    this.vhost.bind(m.exchange, queue, routingKey, m.arguments);
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_BIND_OK });
+  }
+
+  private queueUnbind(m: M.QueueUnbind): void {
+    const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
+    this.vhost.unbind(m.exchange, queue, m.routingKey, m.arguments);
+    this.out.writeMethod(this.id, { id: M.QUEUE_UNBIND_OK });
+  }
+
+  private queuePurge(m: M.QueuePurge): void {
+    const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
+    const count = queue.purge();
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_PURGE_OK, messageCount: count });
+  }
+
+  private queueDelete(m: M.QueueDelete): void {
+    const count = this.vhost.deleteQueue(this.queueName(m.queue), this.connection, m.ifUnused, m.ifEmpty);
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_DELETE_OK, messageCount: count });
+  }
+
+  // ---- basic: consuming ---------------------------------------------------------------------------
+
+  private basicQos(m: M.BasicQos): void {
+    if (m.prefetchSize !== 0) {
+      throw new NotImplemented(`prefetch_size!=0 (${m.prefetchSize})`);
+    }
+    if (m.global) this.channelPrefetch = m.prefetchCount;
+    else this.consumerPrefetch = m.prefetchCount;
+    this.out.writeMethod(this.id, { id: M.BASIC_QOS_OK });
+    this.wakeConsumers();
+  }
+
+  private basicConsume(m: M.BasicConsume): void {
+    const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
+    const tag = m.consumerTag === '' ? generateName('amq.ctag-') : m.consumerTag;
+    if (this.consumers.has(tag)) throw new NotAllowed(`attempt to reuse consumer tag '${tag}'`);
+    if (queue.consumers.hasExclusive() || (m.exclusive && queue.consumerCount > 0)) {
+      throw new AccessRefused(`queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`);
+    }
+    const priority = consumerPriority(m.arguments);
+    const consumer = new Consumer(tag, this, queue, m.noAck, m.exclusive, priority, this.consumerPrefetch, m.arguments);
+    this.consumers.set(tag, consumer);
+    // consume-ok goes out before any delivery: deliveries are written when the dispatcher runs.
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.BASIC_CONSUME_OK, consumerTag: tag });
+    queue.addConsumer(consumer);
+  }
+
+  private basicCancel(m: M.BasicCancel): void {
+    const consumer = this.consumers.get(m.consumerTag);
+    if (consumer !== undefined) {
+      this.consumers.delete(m.consumerTag);
+      this.detachConsumer(consumer);
+    }
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.BASIC_CANCEL_OK, consumerTag: m.consumerTag });
+  }
+
+  private basicGet(m: M.BasicGet): void {
+    const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
+    queue.touch();
+    const entry = queue.take(Date.now());
+    if (entry === undefined) {
+      this.out.writeMethod(this.id, { id: M.BASIC_GET_EMPTY, reserved1: '' });
+      return;
+    }
+    const tag = ++this.deliveryTag;
+    if (m.noAck) queue.settle(entry);
+    else this.unacked.add(new UnackedDelivery(tag, entry, null));
+    const message = entry.message;
+    this.out.writeMethodWithContent(
+      this.id,
+      {
+        id: M.BASIC_GET_OK,
+        deliveryTag: tag,
+        redelivered: entry.redelivered,
+        exchange: message.exchange,
+        routingKey: message.routingKey,
+        messageCount: queue.messageCount,
+      },
+      message,
+      this.connection.frameMax,
+    );
+  }
+
+  /** ConsumerChannel: may this channel take another delivery now? */
+  canSend(): boolean {
+    if (this.closing || !this.flowActive) return false;
+    if (this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch) return false;
+    return !this.connection.outbound.backedUp;
+  }
+
+  /** ConsumerChannel: writes one delivery (the entry is already out of the queue). */
+  deliver(consumer: Consumer, entry: QueueEntry): void {
+    const tag = ++this.deliveryTag;
+    if (consumer.noAck) {
+      entry.queue.settle(entry);
+    } else {
+      this.unacked.add(new UnackedDelivery(tag, entry, consumer));
+      consumer.unacked++;
+    }
+    this.out.writeDelivery(this.id, consumer.tag, tag, entry.redelivered, entry.message, this.connection.frameMax);
+  }
+
+  /** ConsumerChannel: the queue was deleted under this consumer. */
+  consumerCancelledByServer(consumer: Consumer): void {
+    if (this.consumers.get(consumer.tag) !== consumer) return;
+    this.consumers.delete(consumer.tag);
+    if (this.connection.capabilities.consumerCancelNotify && !this.closing) {
+      this.out.writeMethod(this.id, { id: M.BASIC_CANCEL, consumerTag: consumer.tag, noWait: true });
+    }
+  }
+
+  /** The socket drained: consumers on this connection may receive again. */
+  onConnectionDrained(): void {
+    this.wakeConsumers();
+  }
+
+  private wakeConsumers(): void {
+    for (const consumer of this.consumers.values()) {
+      if (consumer.queue.messageCount > 0) this.vhost.queueReady(consumer.queue);
+    }
+  }
+
+  // ---- basic: acknowledgements --------------------------------------------------------------------
+
+  private takeDeliveries(deliveryTag: number, multiple: boolean): UnackedDelivery[] {
+    if (multiple) {
+      // Tag 0 with multiple means "everything outstanding".
+      if (deliveryTag === 0) return this.unacked.takeAll();
+      // As RabbitMQ: the tag itself must be outstanding, or nothing is acknowledged.
+      if (!this.unacked.has(deliveryTag)) throw new PreconditionFailed(`unknown delivery tag ${deliveryTag}`);
+      return this.unacked.takeUpTo(deliveryTag);
+    }
+    const one = this.unacked.take(deliveryTag);
+    if (one === undefined) throw new PreconditionFailed(`unknown delivery tag ${deliveryTag}`);
+    return [one];
+  }
+
+  private basicAck(deliveryTag: number, multiple: boolean): void {
+    const deliveries = this.takeDeliveries(deliveryTag, multiple);
+    if (this.tx !== null) {
+      this.tx.acks.push({ kind: 'ack', deliveries });
+      return;
+    }
+    this.settle(deliveries);
+  }
+
+  private settle(deliveries: UnackedDelivery[]): void {
+    for (let i = 0; i < deliveries.length; i++) {
+      const d = deliveries[i]!;
+      d.entry.queue.settle(d.entry);
+      if (d.consumer !== null) {
+        d.consumer.unacked--;
+        if (d.consumer.queue.messageCount > 0) this.vhost.queueReady(d.consumer.queue);
+      }
+    }
+    if (this.channelPrefetch !== 0) this.wakeConsumers();
+  }
+
+  private basicReject(deliveryTag: number, multiple: boolean, requeue: boolean): void {
+    const deliveries = this.takeDeliveries(deliveryTag, multiple);
+    if (this.tx !== null) {
+      this.tx.acks.push({ kind: 'reject', deliveries, requeue });
+      return;
+    }
+    this.reject(deliveries, requeue);
+  }
+
+  private reject(deliveries: UnackedDelivery[], requeue: boolean): void {
+    if (requeue) {
+      this.requeueAll(deliveries);
+      return;
+    }
+    for (const d of deliveries) {
+      if (d.consumer !== null) d.consumer.unacked--;
+      d.entry.queue.rejectWithoutRequeue(d.entry);
+    }
+    this.wakeConsumers();
+  }
+
+  private recover(): void {
+    this.requeueAll(this.unacked.takeAll());
+  }
+
+  // ---- basic: publishing --------------------------------------------------------------------------
+
+  private basicPublish(m: M.BasicPublish, content: Content): void {
+    const vhost = this.vhost;
+    const exchange = vhost.exchanges.get(m.exchange);
+    if (exchange === undefined) throw new NotFound(`no exchange '${m.exchange}' in vhost '${vhost.name}'`);
+    if (exchange.internal) {
+      throw new AccessRefused(`cannot publish to internal exchange '${m.exchange}' in vhost '${vhost.name}'`);
+    }
+    if (m.immediate) throw new NotImplemented(`immediate=true`);
+    const maxSize = this.connection.broker.config.maxMessageSizeBytes;
+    if (content.bodySize > maxSize) {
+      throw new PreconditionFailed(`message size ${content.bodySize} is larger than configured max size ${maxSize}`);
+    }
+    const now = Date.now();
+    const message = new Message(m.exchange, m.routingKey, content.rawProperties, content.body, now);
+    if (message.userId !== undefined && message.userId !== this.connection.userName) {
+      throw new PreconditionFailed(
+        `user_id property set to '${message.userId}' but authenticated user was '${this.connection.userName}'`,
+      );
+    }
+    if (message.expiration !== undefined && parseExpiration(message.expiration) === undefined) {
+      throw new PreconditionFailed(`invalid expiration '${message.expiration}': {error,badarg}`);
+    }
+    const extraKeys = message.hasHeaders ? routingHeaders(message) : null;
+    this.publishedTotal++;
+    if (this.tx !== null) {
+      this.tx.publishes.push({ exchange, message, extraKeys, mandatory: m.mandatory });
+      return;
+    }
+    const seq = this.confirms !== null ? this.confirms.next() : 0;
+    const flags = vhost.publish(exchange, message, extraKeys, now);
+    if ((flags & PUBLISH_ROUTED) === 0 && m.mandatory) this.basicReturn(message);
+    if (this.confirms === null) return;
+    if (flags & PUBLISH_REJECTED) this.confirms.nackNow(seq);
+    else if (flags & PUBLISH_PENDING_COMMIT) this.confirms.awaitCommit(seq);
+    else this.confirms.confirmNow(seq);
+    this.scheduleFlush();
+  }
+
+  private basicReturn(message: Message): void {
+    this.vhost.unroutableReturned++;
+    this.out.writeMethodWithContent(
+      this.id,
+      { id: M.BASIC_RETURN, replyCode: 312, replyText: 'NO_ROUTE', exchange: message.exchange, routingKey: message.routingKey },
+      message,
+      this.connection.frameMax,
+    );
+  }
+
+  // ---- confirms and tx ----------------------------------------------------------------------------
+
+  private confirmSelect(nowait: boolean): void {
+    if (this.tx !== null) throw new PreconditionFailed(`cannot switch from tx to confirm mode`);
+    this.confirms ??= new ConfirmTracker(this);
+    if (!nowait) this.out.writeMethod(this.id, { id: M.CONFIRM_SELECT_OK });
+  }
+
+  sendAck(deliveryTag: number, multiple: boolean): void {
+    if (!this.closing) this.out.writeMethod(this.id, { id: M.BASIC_ACK, deliveryTag, multiple });
+  }
+
+  sendNack(deliveryTag: number, multiple: boolean): void {
+    if (!this.closing) this.out.writeMethod(this.id, { id: M.BASIC_NACK, deliveryTag, multiple, requeue: false });
+  }
+
+  /** Asks the dispatcher to call flush() before output goes out. */
+  scheduleFlush(): void {
+    this.connection.broker.dispatcher.markBeforeFlush(this);
+  }
+
+  /** Flushable: hands this turn's confirm batch to the store and writes coalesced acks. */
+  flush(): void {
+    const confirms = this.confirms;
+    if (confirms === null) return;
+    const batch = confirms.takeBatch();
+    if (batch !== null) {
+      this.connection.broker.store.afterCommit(
+        new BatchWaiter(this, (ok) => (ok ? confirms.committed(batch) : confirms.failed(batch))),
+      );
+    }
+    confirms.flush();
+  }
+
+  private txSelect(): void {
+    if (this.confirms !== null) throw new PreconditionFailed(`cannot switch from confirm to tx mode`);
+    this.tx ??= new TxState();
+    this.out.writeMethod(this.id, { id: M.TX_SELECT_OK });
+  }
+
+  private txCommit(): void {
+    const tx = this.tx;
+    if (tx === null) throw new PreconditionFailed(`channel is not transactional`);
+    this.tx = new TxState();
+    const now = Date.now();
+    let pendingCommit = false;
+    for (const p of tx.publishes) {
+      const flags = this.vhost.publish(p.exchange, p.message, p.extraKeys, now);
+      if ((flags & PUBLISH_ROUTED) === 0 && p.mandatory) this.basicReturn(p.message);
+      if (flags & PUBLISH_PENDING_COMMIT) pendingCommit = true;
+    }
+    for (const a of tx.acks) {
+      if (a.kind === 'ack') this.settle(a.deliveries);
+      else this.reject(a.deliveries, a.requeue);
+    }
+    if (!pendingCommit) {
+      this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });
+      return;
+    }
+    // commit-ok only once the persistent messages are on disk.
+    this.connection.broker.store.afterCommit(
+      new BatchWaiter(this, (ok) => {
+        if (this.closing || this.released) return;
+        if (ok) this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });
+        else this.connection.closeWithError(new InternalError('the transaction could not be written to disk; see the broker log'));
+      }),
+    );
+  }
+
+  private txRollback(): void {
+    const tx = this.tx;
+    if (tx === null) throw new PreconditionFailed(`channel is not transactional`);
+    this.tx = new TxState();
+    // Acks made in the transaction are undone: those deliveries are unacked again.
+    const restored: UnackedDelivery[] = [];
+    for (const a of tx.acks) restored.push(...a.deliveries);
+    this.unacked.restore(restored);
+    this.out.writeMethod(this.id, { id: M.TX_ROLLBACK_OK });
+  }
+}
+
+/** x-priority consume argument (an integer; default 0). */
+function consumerPriority(args: FieldTable): number {
+  const p = args['x-priority'];
+  if (p === undefined) return 0;
+  if (typeof p === 'number' && Number.isInteger(p)) return p;
+  if (typeof p === 'bigint') return Number(p);
+  throw new PreconditionFailed(`invalid x-priority argument: expected an integer`);
+}
+
+/**
+ * CC and BCC headers: extra routing keys (RabbitMQ "sender-selected distribution"). BCC is removed
+ * from the message before anyone sees it.
+ */
+function routingHeaders(message: Message): string[] | null {
+  const headers = message.headers;
+  if (headers === undefined) return null;
+  const cc = headers['CC'];
+  const bcc = headers['BCC'];
+  if (cc === undefined && bcc === undefined) return null;
+  const keys: string[] = [];
+  const collect = (v: FieldValue | undefined): void => {
+    if (Array.isArray(v)) for (const k of v) if (typeof k === 'string') keys.push(k);
+  };
+  collect(cc);
+  collect(bcc);
+  if (bcc !== undefined) stripBcc(message);
+  return keys.length > 0 ? keys : null;
+}
+
+function stripBcc(message: Message): void {
+  const props = message.properties;
+  const headers: FieldTable = { ...props.headers };
+  delete headers['BCC'];
+  message.replaceProperties({ ...props, headers });
+}
+
+export type { Queue };

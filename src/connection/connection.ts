@@ -1,0 +1,492 @@
+// One client connection: the protocol header, the handshake (start/start-ok, tune/tune-ok, open),
+// routing frames to channels, heartbeats, and closing in both directions. This is the one place
+// where hard errors are caught: they become connection.close with the failing method's ids, after
+// which only close-ok (or close) is read and everything else is dropped.
+
+import type { Socket } from 'node:net';
+import type { Broker } from '../broker/broker.js';
+import type { QueueOwner } from '../broker/queue/queue.js';
+import type { User } from '../broker/users.js';
+import type { VHost } from '../broker/vhost.js';
+import type { Logger } from '../log.js';
+import {
+  AmqpException,
+  ChannelError,
+  ChannelException,
+  CommandInvalid,
+  ConnectionAccessRefused,
+  ConnectionException,
+  ConnectionForced,
+  FrameError,
+  InternalError,
+  NotAllowed,
+  UnexpectedFrame,
+} from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-table.js';
+import { FrameParser } from '../protocol/frame-parser.js';
+import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
+import {
+  CHANNEL_OPEN,
+  CLASS_CONNECTION,
+  CONNECTION_CLOSE,
+  CONNECTION_CLOSE_OK,
+  CONNECTION_OPEN,
+  CONNECTION_SECURE_OK,
+  CONNECTION_START_OK,
+  CONNECTION_TUNE_OK,
+  CONNECTION_UPDATE_SECRET,
+  FRAME_BODY,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_MIN_SIZE,
+  METHOD_NAMES,
+  decodeMethodArgs,
+  type Method,
+} from '../protocol/generated/amqp.js';
+import { Channel } from './channel.js';
+import { LOCALES, MECHANISMS, parseCredentials, serverProperties, validateNegotiated } from './handshake.js';
+import { Outbound } from './outbound.js';
+
+const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
+/** How long to wait for close-ok after sending connection.close. */
+const CLOSE_OK_TIMEOUT_MS = 3000;
+
+const enum State {
+  AwaitingHeader,
+  AwaitingStartOk,
+  AwaitingTuneOk,
+  AwaitingOpen,
+  Open,
+  /** we sent connection.close and wait for close-ok */
+  Closing,
+  Closed,
+}
+
+let nextConnectionId = 1;
+
+export interface ClientCapabilities {
+  consumerCancelNotify: boolean;
+  connectionBlocked: boolean;
+  authenticationFailureClose: boolean;
+}
+
+export class Connection implements QueueOwner {
+  readonly id = nextConnectionId++;
+  readonly outbound: Outbound;
+  readonly log: Logger;
+  readonly channels = new Map<number, Channel>();
+  readonly connectedAt = Date.now();
+  readonly peer: string;
+  user: User | null = null;
+  vhost: VHost | null = null;
+  clientProperties: FieldTable = {};
+  capabilities: ClientCapabilities = {
+    consumerCancelNotify: false,
+    connectionBlocked: false,
+    authenticationFailureClose: false,
+  };
+  channelMax: number;
+  frameMax: number;
+  heartbeatSec = 0;
+  private state = State.AwaitingHeader;
+  private headerBytes: Buffer | null = null;
+  private readonly parser: FrameParser;
+  /** after a framing error the byte stream cannot be trusted: ignore the rest */
+  private discardInput = false;
+  private lastReadAt = Date.now();
+  private handshakeTimer: NodeJS.Timeout | null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  /** counters for metrics */
+  bytesRead = 0;
+
+  constructor(
+    readonly broker: Broker,
+    readonly socket: Socket,
+    private readonly onClosed: (connection: Connection) => void,
+  ) {
+    const config = broker.config;
+    this.channelMax = config.channelMax === 0 ? 65535 : config.channelMax;
+    this.frameMax = config.frameMax;
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.log = broker.log.child({ conn: this.id, peer: this.peer });
+    this.outbound = new Outbound(socket, broker.dispatcher);
+    this.parser = new FrameParser(config.frameMax, this.onFrame);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('close', () => this.teardown('socket closed'));
+    socket.on('drain', () => this.onDrain());
+    this.handshakeTimer = setTimeout(() => {
+      this.log.warn({ timeoutMs: config.handshakeTimeoutMs }, 'handshake timed out; closing connection');
+      this.destroy();
+    }, config.handshakeTimeoutMs);
+  }
+
+  get isOpen(): boolean {
+    return this.state === State.Open;
+  }
+
+  get userName(): string {
+    return this.user?.name ?? '';
+  }
+
+  // ---- Input --------------------------------------------------------------------------------------
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastReadAt = Date.now();
+    this.bytesRead += chunk.length;
+    if (this.state === State.Closed || this.discardInput) return;
+    if (this.state === State.AwaitingHeader) {
+      const rest = this.readProtocolHeader(chunk);
+      if (rest === null || rest.length === 0) return;
+      chunk = rest;
+    }
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      // Only framing errors come out of the parser itself: the stream is out of sync now.
+      this.discardInput = true;
+      this.handleError(err, 0);
+    }
+    this.broker.dispatcher.run();
+  };
+
+  /** Consumes the 8-byte protocol header; returns the bytes after it, or null while incomplete/bad. */
+  private readProtocolHeader(chunk: Buffer): Buffer | null {
+    const have = this.headerBytes ? Buffer.concat([this.headerBytes, chunk]) : chunk;
+    if (have.length < 8) {
+      // Answer early when what we have already cannot become a valid header.
+      if (!PROTOCOL_HEADER.subarray(0, have.length).equals(have)) return this.refuseProtocol(have);
+      this.headerBytes = have;
+      return null;
+    }
+    this.headerBytes = null;
+    if (!have.subarray(0, 8).equals(PROTOCOL_HEADER)) return this.refuseProtocol(have);
+    this.state = State.AwaitingStartOk;
+    this.outbound.writeMethod(0, {
+      id: 0x000a000a,
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: serverProperties(this.broker.config),
+      mechanisms: Buffer.from(MECHANISMS),
+      locales: Buffer.from(LOCALES),
+    });
+    this.outbound.flush();
+    return have.subarray(8);
+  }
+
+  private refuseProtocol(have: Buffer): null {
+    this.log.info({ header: have.subarray(0, 8).toString('hex') }, 'unsupported protocol header; closing');
+    this.state = State.Closed;
+    this.socket.end(PROTOCOL_HEADER);
+    return null;
+  }
+
+  /** Called by the parser for every complete frame. Never throws. */
+  private readonly onFrame = (type: number, channelId: number, buf: Buffer, start: number, end: number): void => {
+    try {
+      if (this.state === State.Closing) return this.onFrameWhileClosing(type, channelId, buf, start, end);
+      if (this.state === State.Closed) return;
+      switch (type) {
+        case FRAME_METHOD:
+          return this.onMethodFrame(channelId, buf, start, end);
+        case FRAME_HEADER:
+        case FRAME_BODY: {
+          const channel = this.channelFor(channelId, type);
+          if (channel === undefined) return;
+          if (type === FRAME_HEADER) channel.onHeaderFrame(buf, start, end);
+          else channel.onBodyFrame(buf, start, end);
+          return;
+        }
+        case FRAME_HEARTBEAT:
+          if (channelId !== 0) throw new FrameError(`heartbeat frame on channel ${channelId}`);
+          return;
+        default:
+          throw new FrameError(`unknown frame type ${type}`);
+      }
+    } catch (err) {
+      this.handleError(err, channelId);
+    }
+  };
+
+  private decode(buf: Buffer, start: number, end: number): Method {
+    if (end - start < 4) throw new FrameError('method frame shorter than its class and method ids');
+    const key = buf.readUInt32BE(start);
+    const method = decodeMethodArgs(key, buf, start + 4, end);
+    if (method === undefined) {
+      throw new CommandInvalid(`unknown method (class ${key >>> 16}, method ${key & 0xffff})`).at(key);
+    }
+    return method;
+  }
+
+  private onMethodFrame(channelId: number, buf: Buffer, start: number, end: number): void {
+    let method: Method;
+    try {
+      method = this.decode(buf, start, end);
+    } catch (err) {
+      if (err instanceof AmqpException && end - start >= 4) err.at(buf.readUInt32BE(start));
+      throw err;
+    }
+    if (channelId === 0) return this.onConnectionMethod(method);
+    if (this.state !== State.Open) {
+      throw new CommandInvalid(`${METHOD_NAMES.get(method.id)} before connection.open`).at(method.id);
+    }
+    const existing = this.channels.get(channelId);
+    if (existing !== undefined) {
+      if (method.id === CHANNEL_OPEN && !existing.closing) {
+        throw new ChannelError(`second 'channel.open' seen`).at(method.id);
+      }
+      existing.onMethod(method);
+      return;
+    }
+    if (method.id !== CHANNEL_OPEN) throw new ChannelError(`expected 'channel.open'`).at(method.id);
+    if (channelId > this.channelMax) {
+      throw new ChannelError(`channel number ${channelId} exceeds the negotiated channel_max ${this.channelMax}`).at(method.id);
+    }
+    const channel = new Channel(this, channelId);
+    this.channels.set(channelId, channel);
+    channel.opened();
+  }
+
+  private channelFor(channelId: number, frameType: number): Channel | undefined {
+    if (channelId === 0) throw new UnexpectedFrame(`content frame (type ${frameType}) on channel 0`);
+    if (this.state !== State.Open) throw new UnexpectedFrame(`content frame before connection.open`);
+    const channel = this.channels.get(channelId);
+    if (channel === undefined) throw new ChannelError(`expected 'channel.open'`);
+    return channel;
+  }
+
+  private onFrameWhileClosing(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
+    if (type !== FRAME_METHOD || channelId !== 0 || end - start < 4) return;
+    const key = buf.readUInt32BE(start);
+    if (key === CONNECTION_CLOSE_OK) return this.destroy();
+    if (key === CONNECTION_CLOSE) {
+      this.outbound.writeMethod(0, { id: CONNECTION_CLOSE_OK });
+      this.outbound.flush();
+      this.destroy();
+    }
+  }
+
+  // ---- Connection methods -------------------------------------------------------------------------
+
+  private onConnectionMethod(method: Method): void {
+    if (method.id >>> 16 !== CLASS_CONNECTION) {
+      throw new CommandInvalid(`${METHOD_NAMES.get(method.id)} on channel 0`).at(method.id);
+    }
+    switch (method.id) {
+      case CONNECTION_START_OK:
+        if (this.state !== State.AwaitingStartOk) break;
+        return this.onStartOk(method.clientProperties, method.mechanism, method.response);
+      case CONNECTION_SECURE_OK:
+        break;
+      case CONNECTION_TUNE_OK:
+        if (this.state !== State.AwaitingTuneOk) break;
+        return this.onTuneOk(method.channelMax, method.frameMax, method.heartbeat);
+      case CONNECTION_OPEN:
+        if (this.state !== State.AwaitingOpen) break;
+        return this.onOpen(method.virtualHost);
+      case CONNECTION_CLOSE:
+        this.log.debug({ replyCode: method.replyCode, replyText: method.replyText }, 'client closed connection');
+        this.outbound.writeMethod(0, { id: CONNECTION_CLOSE_OK });
+        this.outbound.flush();
+        this.state = State.Closed;
+        this.teardown('client closed');
+        this.socket.end();
+        return;
+      case CONNECTION_CLOSE_OK:
+        return this.destroy();
+      case CONNECTION_UPDATE_SECRET:
+        if (this.state !== State.Open) break;
+        // Credentials are checked once at connect; accept the new secret for compatibility.
+        this.outbound.writeMethod(0, { id: 0x000a0047 });
+        return;
+      default:
+        break;
+    }
+    throw new CommandInvalid(`unexpected ${METHOD_NAMES.get(method.id)} in this connection state`).at(method.id);
+  }
+
+  private onStartOk(clientProperties: FieldTable, mechanism: string, response: Buffer): void {
+    this.clientProperties = clientProperties;
+    const caps = clientProperties['capabilities'];
+    if (caps !== null && typeof caps === 'object' && !Array.isArray(caps) && !Buffer.isBuffer(caps)) {
+      const table = caps as FieldTable;
+      this.capabilities = {
+        consumerCancelNotify: table['consumer_cancel_notify'] === true,
+        connectionBlocked: table['connection.blocked'] === true,
+        authenticationFailureClose: table['authentication_failure_close'] === true,
+      };
+    }
+    if (!MECHANISMS.split(' ').includes(mechanism)) {
+      throw new ConnectionAccessRefused(`unsupported authentication mechanism '${mechanism}'`).at(CONNECTION_START_OK);
+    }
+    const credentials = parseCredentials(mechanism, response);
+    const user = credentials && this.broker.users.authenticate(credentials.username, credentials.password);
+    if (!user || !this.mayConnectFrom(user.name)) {
+      this.log.warn({ user: credentials?.username, mechanism }, 'login refused');
+      throw new ConnectionAccessRefused(
+        `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
+      ).at(CONNECTION_START_OK);
+    }
+    this.user = user;
+    this.state = State.AwaitingTuneOk;
+    const config = this.broker.config;
+    this.outbound.writeMethod(0, {
+      id: 0x000a001e,
+      channelMax: config.channelMax,
+      frameMax: config.frameMax,
+      heartbeat: config.heartbeatSec,
+    });
+  }
+
+  /** Loopback-only users (guest by default) may not connect from elsewhere, as on RabbitMQ. */
+  private mayConnectFrom(userName: string): boolean {
+    if (!this.broker.config.loopbackUsers.includes(userName)) return true;
+    const addr = this.socket.remoteAddress ?? '';
+    return addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1' || addr.startsWith('127.');
+  }
+
+  private onTuneOk(channelMax: number, frameMax: number, heartbeat: number): void {
+    const config = this.broker.config;
+    try {
+      validateNegotiated('frame_max', FRAME_MIN_SIZE, config.frameMax, frameMax);
+      validateNegotiated('channel_max', 1, config.channelMax, channelMax);
+    } catch (err) {
+      if (err instanceof AmqpException) err.at(CONNECTION_TUNE_OK);
+      throw err;
+    }
+    this.frameMax = frameMax === 0 ? config.frameMax : frameMax;
+    this.channelMax = channelMax === 0 ? 65535 : channelMax;
+    this.parser.maxFrameSize = this.frameMax;
+    this.heartbeatSec = heartbeat;
+    this.state = State.AwaitingOpen;
+    this.startHeartbeats();
+  }
+
+  private onOpen(vhostName: string): void {
+    const vhost = this.broker.vhosts.get(vhostName);
+    if (vhost === undefined) {
+      throw new NotAllowed(`vhost ${vhostName} not found`).at(CONNECTION_OPEN);
+    }
+    this.vhost = vhost;
+    this.state = State.Open;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    this.outbound.writeMethod(0, { id: 0x000a0029, reserved1: '' });
+    this.log.info({ user: this.userName, vhost: vhostName }, 'connection opened');
+  }
+
+  // ---- Heartbeats ---------------------------------------------------------------------------------
+
+  private startHeartbeats(): void {
+    if (this.heartbeatSec === 0) return;
+    const intervalMs = this.heartbeatSec * 1000;
+    this.heartbeatTimer = setInterval(() => {
+      const now = Date.now();
+      if (now - this.lastReadAt > 2 * intervalMs) {
+        this.log.warn({ heartbeatSec: this.heartbeatSec }, 'missed heartbeats from client; closing connection');
+        this.destroy();
+        return;
+      }
+      if (now - this.outbound.lastWriteAt >= intervalMs / 2) {
+        this.outbound.writeRaw(HEARTBEAT_FRAME);
+        this.outbound.flush();
+      }
+    }, intervalMs / 2);
+    this.heartbeatTimer.unref();
+  }
+
+  // ---- Errors and closing -------------------------------------------------------------------------
+
+  /** The one catch for this connection: soft errors close a channel, the rest close the connection. */
+  private handleError(err: unknown, channelId: number): void {
+    if (err instanceof ChannelException && channelId !== 0) {
+      const channel = this.channels.get(channelId);
+      if (channel !== undefined) {
+        channel.closeWithError(err);
+        return;
+      }
+    }
+    if (err instanceof ConnectionException || err instanceof ChannelException) {
+      this.closeWithError(err);
+      return;
+    }
+    this.log.error({ err, channel: channelId }, 'internal error; closing connection');
+    this.closeWithError(new InternalError('an internal error occurred; see the broker log'));
+  }
+
+  /** Sends connection.close for an error and waits (briefly) for close-ok. */
+  closeWithError(err: AmqpException): void {
+    if (this.state === State.Closing || this.state === State.Closed) return;
+    this.log.warn({ replyCode: err.replyCode, replyText: err.replyText }, 'closing connection on error');
+    this.sendClose(err.replyCode, err.replyText, err.classId, err.methodId);
+  }
+
+  /** Server-initiated close (shutdown, management). */
+  close(replyCode: number, replyText: string): void {
+    if (this.state === State.Closing || this.state === State.Closed) return;
+    if (this.state !== State.Open) {
+      this.destroy();
+      return;
+    }
+    this.sendClose(replyCode, replyText, 0, 0);
+  }
+
+  /** Shutdown: tell the client why and close. */
+  forceClose(reason: string): void {
+    this.close(new ConnectionForced(reason).replyCode, new ConnectionForced(reason).replyText);
+  }
+
+  private sendClose(replyCode: number, replyText: string, classId: number, methodId: number): void {
+    this.outbound.writeMethod(0, { id: CONNECTION_CLOSE, replyCode, replyText, classId, methodId });
+    this.outbound.flush();
+    this.state = State.Closing;
+    this.releaseChannels();
+    this.closeTimer = setTimeout(() => this.destroy(), CLOSE_OK_TIMEOUT_MS);
+    this.closeTimer.unref();
+  }
+
+  private onDrain(): void {
+    for (const channel of this.channels.values()) channel.onConnectionDrained();
+  }
+
+  /** Closes the socket now. */
+  destroy(): void {
+    this.state = State.Closed;
+    this.socket.destroy();
+    this.teardown('destroyed');
+  }
+
+  private releaseChannels(): void {
+    for (const channel of this.channels.values()) channel.release();
+    this.channels.clear();
+  }
+
+  private tornDown = false;
+
+  /** Frees everything this connection holds; runs once, whichever way the connection ended. */
+  private teardown(reason: string): void {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    this.state = State.Closed;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.releaseChannels();
+    if (this.vhost !== null) {
+      for (const queue of [...this.vhost.queues.values()]) {
+        if (queue.exclusiveOwner === this) this.vhost.removeQueue(queue);
+      }
+    }
+    this.log.debug({ reason }, 'connection closed');
+    this.onClosed(this);
+    this.broker.dispatcher.run();
+  }
+
+  /** A channel finished closing and its number may be reused. */
+  channelClosed(channel: Channel): void {
+    if (this.channels.get(channel.id) === channel) this.channels.delete(channel.id);
+  }
+}

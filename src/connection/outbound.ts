@@ -1,0 +1,174 @@
+// Output of one connection. Frames are encoded straight into a large buffer; small bodies are
+// copied in beside them (cheaper than a separate write), large bodies are queued as the original
+// buffer (zero copy). Everything written during one dispatcher run goes out in one corked
+// socket write. The socket's own buffer level tells the dispatcher when this connection is backed
+// up, so its consumers pause instead of Warren buffering without bound.
+
+import type { Socket } from 'node:net';
+import type { Dispatcher } from '../broker/dispatch.js';
+import type { Message } from '../broker/message.js';
+import { FRAME_END, type Method } from '../protocol/generated/amqp.js';
+import {
+  contentHeaderFrameSize,
+  deliverFrameSize,
+  methodFrameSize,
+  writeBodyFrameHeader,
+  writeContentHeaderFrame,
+  writeDeliverFrame,
+  writeMethodFrame,
+} from '../protocol/frame-writer.js';
+
+const CHUNK_SIZE = 64 * 1024;
+/** Bodies at least this large are written as their own buffer instead of being copied. */
+const COPY_THRESHOLD = 4096;
+/** Above this many bytes waiting in the socket, consumers on this connection pause. */
+export const HIGH_WATER_BYTES = 1024 * 1024;
+
+export class Outbound {
+  private buf: Buffer = Buffer.allocUnsafe(CHUNK_SIZE);
+  /** start of the part of buf not yet handed to the socket */
+  private start = 0;
+  private pos = 0;
+  private readonly chunks: Buffer[] = [];
+  private queuedBytes = 0;
+  private marked = false;
+  /** counters for metrics */
+  bytesWritten = 0;
+  /** epoch ms of the last write, for heartbeats */
+  lastWriteAt = Date.now();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly dispatcher: Dispatcher,
+  ) {}
+
+  /** Bytes buffered here and in the socket, not yet on the wire. */
+  get backlogBytes(): number {
+    return this.queuedBytes + (this.pos - this.start) + this.socket.writableLength;
+  }
+
+  /** True when consumers on this connection should wait for 'drain'. */
+  get backedUp(): boolean {
+    return this.backlogBytes > HIGH_WATER_BYTES;
+  }
+
+  writeMethod(channel: number, method: Method): void {
+    const size = methodFrameSize(method);
+    this.reserve(size);
+    this.pos = writeMethodFrame(this.buf, this.pos, channel, method);
+    this.mark();
+  }
+
+  /** A content-carrying method (basic.return, basic.get-ok) followed by header and body frames. */
+  writeMethodWithContent(channel: number, method: Method, message: Message, frameMax: number): void {
+    this.writeMethod(channel, method);
+    this.writeContent(channel, message, frameMax);
+  }
+
+  /** basic.deliver + header + body: the delivery hot path, no argument objects. */
+  writeDelivery(
+    channel: number,
+    consumerTag: string,
+    deliveryTag: number,
+    redelivered: boolean,
+    message: Message,
+    frameMax: number,
+  ): void {
+    const size = deliverFrameSize(consumerTag, message.exchange, message.routingKey);
+    this.reserve(size);
+    this.pos = writeDeliverFrame(
+      this.buf,
+      this.pos,
+      channel,
+      consumerTag,
+      deliveryTag,
+      redelivered,
+      message.exchange,
+      message.routingKey,
+    );
+    this.writeContent(channel, message, frameMax);
+    this.mark();
+  }
+
+  private writeContent(channel: number, message: Message, frameMax: number): void {
+    const body = message.body;
+    const props = message.rawProperties;
+    this.reserve(contentHeaderFrameSize(props));
+    this.pos = writeContentHeaderFrame(this.buf, this.pos, channel, 60, body.length, props);
+    const maxPayload = frameMax - 8;
+    for (let offset = 0; offset < body.length; offset += maxPayload) {
+      const end = Math.min(body.length, offset + maxPayload);
+      const size = end - offset;
+      if (size < COPY_THRESHOLD) {
+        this.reserve(size + 8);
+        this.pos = writeBodyFrameHeader(this.buf, this.pos, channel, size);
+        this.pos += body.copy(this.buf, this.pos, offset, end);
+        this.buf[this.pos++] = FRAME_END;
+      } else {
+        this.reserve(8);
+        this.pos = writeBodyFrameHeader(this.buf, this.pos, channel, size);
+        this.cut();
+        const part = offset === 0 && end === body.length ? body : body.subarray(offset, end);
+        this.chunks.push(part);
+        this.queuedBytes += size;
+        this.buf[this.pos++] = FRAME_END;
+      }
+    }
+  }
+
+  /** Raw bytes (protocol header, heartbeat). */
+  writeRaw(bytes: Buffer): void {
+    this.reserve(bytes.length);
+    this.pos += bytes.copy(this.buf, this.pos);
+    this.mark();
+  }
+
+  /** Hands everything buffered to the socket in one corked write. */
+  flush(): void {
+    this.marked = false;
+    this.cut();
+    const chunks = this.chunks;
+    if (chunks.length === 0) return;
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) {
+      chunks.length = 0;
+      this.queuedBytes = 0;
+      return;
+    }
+    if (chunks.length === 1) {
+      socket.write(chunks[0]!);
+    } else {
+      socket.cork();
+      for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]!);
+      socket.uncork();
+    }
+    this.bytesWritten += this.queuedBytes;
+    chunks.length = 0;
+    this.queuedBytes = 0;
+    this.lastWriteAt = Date.now();
+  }
+
+  private mark(): void {
+    if (!this.marked) {
+      this.marked = true;
+      this.dispatcher.markOutput(this);
+    }
+  }
+
+  private reserve(n: number): void {
+    if (this.buf.length - this.pos >= n) return;
+    this.cut();
+    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, n));
+    this.start = 0;
+    this.pos = 0;
+  }
+
+  /** Moves the written part of buf onto the chunk list. */
+  private cut(): void {
+    if (this.pos > this.start) {
+      this.chunks.push(this.buf.subarray(this.start, this.pos));
+      this.queuedBytes += this.pos - this.start;
+      this.start = this.pos;
+    }
+  }
+}

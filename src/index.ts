@@ -1,0 +1,62 @@
+// Warren's programmatic API: start a broker inside any Node process (tests embed it this way).
+//
+//   const broker = await startBroker({ port: 0, dataDir: tmp });
+//   ... amqp://guest:guest@127.0.0.1:${broker.port}/ ...
+//   await broker.close();
+
+import { mkdirSync } from 'node:fs';
+import { Broker } from './broker/broker.js';
+import { DEFAULT_CONFIG, type BrokerConfig } from './config.js';
+import { AmqpServer } from './connection/server.js';
+import { createLogger, type Logger } from './log.js';
+import { TransientStore, type Store } from './store/store.js';
+
+export type { BrokerConfig } from './config.js';
+export { DEFAULT_CONFIG } from './config.js';
+
+export interface StartOptions extends Partial<BrokerConfig> {
+  /** a logger to use instead of one built from logLevel */
+  logger?: Logger;
+}
+
+export interface RunningBroker {
+  /** the port actually listened on (useful with port 0) */
+  readonly port: number;
+  readonly config: BrokerConfig;
+  /** the broker model, for tests and tooling */
+  readonly broker: Broker;
+  readonly server: AmqpServer;
+  /** stop accepting, close clients with 320 CONNECTION_FORCED, flush and close storage */
+  close(): Promise<void>;
+}
+
+export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
+  const { logger, ...overrides } = options;
+  const config: BrokerConfig = { ...DEFAULT_CONFIG, ...overrides };
+  const log = logger ?? createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true });
+  const store: Store = new TransientStore();
+  const broker = new Broker(config, store, log);
+  broker.addVHost(config.defaultVhost);
+  if (broker.users.get(config.defaultUser) === undefined) {
+    broker.users.add(config.defaultUser, config.defaultPass, ['administrator']);
+  }
+  const server = new AmqpServer(broker);
+  const port = await server.listen(config.bind, config.port);
+  log.info({ bind: config.bind, port, dataDir: config.dataDir }, 'listening');
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    config,
+    broker,
+    server,
+    close() {
+      closing ??= (async () => {
+        await server.close();
+        await store.close();
+        log.info('stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// Per-channel content assembly: a content-carrying method, then a content header, then body frames
+// until body-size bytes have arrived. Pure state machine; the caller feeds frames and receives
+// complete commands. Frames out of order → 505 UNEXPECTED_FRAME; more body than announced → 501.
+// Properties stay as raw bytes (the publisher's flags and list) so they can be forwarded untouched;
+// a body in one frame is kept as a view, a body in several frames is joined once.
+
+import { FrameError, UnexpectedFrame } from './errors.js';
+import { METHOD_NAMES, type Method } from './generated/amqp.js';
+
+export interface Content {
+  /** the content-carrying method (basic.publish from clients) */
+  method: Method;
+  classId: number;
+  bodySize: number;
+  /** property flags + property list, as sent */
+  rawProperties: Buffer;
+  body: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+const enum State {
+  Idle,
+  ExpectHeader,
+  ExpectBody,
+}
+
+export class CommandAssembler {
+  private state = State.Idle;
+  private method: Method | null = null;
+  private classId = 0;
+  private bodySize = 0;
+  private rawProperties: Buffer = EMPTY;
+  /** body received so far: a view while there is one fragment, a joined buffer after that */
+  private body: Buffer = EMPTY;
+  private received = 0;
+  private joined = false;
+
+  /** True while a content method waits for its header or body. */
+  get busy(): boolean {
+    return this.state !== State.Idle;
+  }
+
+  /** The content method awaiting its content, if any. */
+  get pendingMethod(): Method | null {
+    return this.method;
+  }
+
+  /** A method frame arrived. Content methods are held; returns true when the caller may run it now. */
+  onMethod(method: Method, hasContent: boolean): boolean {
+    if (this.state !== State.Idle) {
+      throw new UnexpectedFrame(
+        `expected content header for class ${this.classIdOfPending()}, got non content header frame instead`,
+      );
+    }
+    if (!hasContent) return true;
+    this.method = method;
+    this.state = State.ExpectHeader;
+    return false;
+  }
+
+  /**
+   * A content header arrived (payload buf[start, end)). Returns the completed content when the
+   * body is empty, otherwise null.
+   */
+  onHeader(buf: Buffer, start: number, end: number): Content | null {
+    if (this.state !== State.ExpectHeader) {
+      throw new UnexpectedFrame(
+        this.state === State.Idle
+          ? 'expected method frame, got non method frame instead'
+          : 'expected content body, got non content body frame instead',
+      );
+    }
+    if (end - start < 14) throw new FrameError('content header shorter than 14 bytes');
+    this.classId = buf.readUInt16BE(start);
+    const expected = this.classIdOfPending();
+    if (this.classId !== expected) {
+      throw new FrameError(`content header for class ${this.classId} does not match method class ${expected}`);
+    }
+    this.bodySize = buf.readUInt32BE(start + 4) * 4294967296 + buf.readUInt32BE(start + 8);
+    this.rawProperties = buf.subarray(start + 12, end);
+    if (this.bodySize === 0) return this.finish(EMPTY);
+    this.state = State.ExpectBody;
+    return null;
+  }
+
+  /** A body frame arrived. Returns the completed content when the last byte is in, else null. */
+  onBody(buf: Buffer, start: number, end: number): Content | null {
+    if (this.state !== State.ExpectBody) {
+      throw new UnexpectedFrame(
+        this.state === State.Idle
+          ? 'expected method frame, got non method frame instead'
+          : 'expected content header, got non content header frame instead',
+      );
+    }
+    const size = end - start;
+    const total = this.received + size;
+    if (total > this.bodySize) {
+      throw new FrameError(`content body is longer than the ${this.bodySize} bytes its header announced`);
+    }
+    if (this.received === 0 && total === this.bodySize) return this.finish(buf.subarray(start, end));
+    if (!this.joined) {
+      this.body = Buffer.allocUnsafe(this.bodySize);
+      this.joined = true;
+    }
+    buf.copy(this.body, this.received, start, end);
+    this.received = total;
+    return total === this.bodySize ? this.finish(this.body) : null;
+  }
+
+  /** Drops any half-assembled command (channel closing). */
+  reset(): void {
+    this.state = State.Idle;
+    this.method = null;
+    this.rawProperties = EMPTY;
+    this.body = EMPTY;
+    this.received = 0;
+    this.joined = false;
+  }
+
+  private finish(body: Buffer): Content {
+    const content: Content = {
+      method: this.method!,
+      classId: this.classId,
+      bodySize: this.bodySize,
+      rawProperties: this.rawProperties,
+      body,
+    };
+    this.state = State.Idle;
+    this.method = null;
+    this.rawProperties = EMPTY;
+    this.body = EMPTY;
+    this.received = 0;
+    this.joined = false;
+    return content;
+  }
+
+  private classIdOfPending(): number {
+    return this.method ? this.method.id >>> 16 : 0;
+  }
+
+  describePending(): string {
+    return this.method ? (METHOD_NAMES.get(this.method.id) ?? 'unknown') : 'none';
+  }
+}

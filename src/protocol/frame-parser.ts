@@ -1,0 +1,115 @@
+// Socket chunks → frames. A frame that lies wholly inside a chunk is handed on as a view into that
+// chunk (no copy); only a frame split across chunks is copied, once, into a buffer of its exact
+// size (so views into it stay valid after the parser moves on). The frame-end octet and the size
+// limit are checked here; what a frame means is the connection's business.
+
+import { Layout } from './layouts.js';
+import { FrameError } from './errors.js';
+import { FRAME_END } from './generated/amqp.js';
+
+export const FRAME_HEADER_SIZE = 7;
+/** header + frame-end */
+export const FRAME_OVERHEAD = 8;
+
+/** Receives each complete frame; payload is buf[start, end). */
+export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
+
+export class FrameParser {
+  /** Largest acceptable frame, header and frame-end included (the negotiated frame_max). */
+  maxFrameSize: number;
+  private readonly headerScratch = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  /** The frame being reassembled across chunks, or null. */
+  private pending: Buffer | null = null;
+  private pendingFill = 0;
+  /** Size of the pending frame once its header is known; 0 while the header itself is incomplete. */
+  private pendingTotal = 0;
+
+  constructor(
+    maxFrameSize: number,
+    private readonly sink: FrameSink,
+  ) {
+    this.maxFrameSize = maxFrameSize;
+  }
+
+  /** Parses as many frames as the chunk completes. Throws FrameError on a malformed frame. */
+  push(chunk: Buffer): void {
+    let pos = 0;
+    const len = chunk.length;
+    if (this.pending !== null) {
+      pos = this.continuePending(chunk);
+      if (this.pending !== null) return;
+    }
+    while (len - pos >= FRAME_HEADER_SIZE) {
+      const size = chunk.readUInt32BE(pos + 3);
+      const total = this.checkedTotal(size);
+      if (pos + total > len) break;
+      if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk[pos + total - 1]!);
+      this.sink(chunk[pos]!, chunk.readUInt16BE(pos + 1), chunk, pos + FRAME_HEADER_SIZE, pos + total - 1);
+      pos += total;
+    }
+    if (pos < len) this.startPending(chunk, pos);
+  }
+
+  /** Bytes held back waiting for the rest of a frame. */
+  get bufferedBytes(): number {
+    return this.pending === null ? 0 : this.pendingFill;
+  }
+
+  private checkedTotal(size: number): number {
+    const total = size + FRAME_OVERHEAD;
+    if (total > this.maxFrameSize) {
+      throw new FrameError(`frame size ${total} exceeds the negotiated frame_max ${this.maxFrameSize}`);
+    }
+    return total;
+  }
+
+  private startPending(chunk: Buffer, pos: number): void {
+    const rest = chunk.length - pos;
+    if (rest < FRAME_HEADER_SIZE) {
+      chunk.copy(this.headerScratch, 0, pos);
+      this.pending = this.headerScratch;
+      this.pendingFill = rest;
+      this.pendingTotal = 0;
+      return;
+    }
+    const total = this.checkedTotal(chunk.readUInt32BE(pos + 3));
+    this.pending = Buffer.allocUnsafe(total);
+    this.pendingFill = chunk.copy(this.pending, 0, pos);
+    this.pendingTotal = total;
+  }
+
+  /** Feeds the start of a chunk into the pending frame; returns how many bytes it used. */
+  private continuePending(chunk: Buffer): number {
+    let pos = 0;
+    if (this.pendingTotal === 0) {
+      const n = Math.min(FRAME_HEADER_SIZE - this.pendingFill, chunk.length);
+      chunk.copy(this.headerScratch, this.pendingFill, 0, n);
+      this.pendingFill += n;
+      pos = n;
+      if (this.pendingFill < FRAME_HEADER_SIZE) return pos;
+      const total = this.checkedTotal(this.headerScratch.readUInt32BE(3));
+      const frame = Buffer.allocUnsafe(total);
+      this.headerScratch.copy(frame, 0);
+      this.pending = frame;
+      this.pendingTotal = total;
+    }
+    const frame = this.pending!;
+    const n = Math.min(this.pendingTotal - this.pendingFill, chunk.length - pos);
+    chunk.copy(frame, this.pendingFill, pos, pos + n);
+    this.pendingFill += n;
+    pos += n;
+    if (this.pendingFill < this.pendingTotal) return pos;
+    const total = this.pendingTotal;
+    this.pending = null;
+    this.pendingFill = 0;
+    this.pendingTotal = 0;
+    if (frame[total - 1] !== FRAME_END) throw badFrameEnd(frame[total - 1]!);
+    const header = Layout.frameHeader.decode(frame);
+    this.sink(header.type, header.channel, frame, FRAME_HEADER_SIZE, total - 1);
+    return pos;
+  }
+}
+
+function badFrameEnd(octet: number): FrameError {
+  return new FrameError(`frame-end octet was 0x${octet.toString(16).padStart(2, '0')}, expected 0xce`);
+}

@@ -1,0 +1,115 @@
+// Frames written in place into a caller's buffer: method frames, content headers (with the
+// publisher's property bytes forwarded untouched), body-frame envelopes and heartbeats. Bodies are
+// split at frame_max − 8. Sizes are computed before writing so the caller reserves space once.
+
+import {
+  BASIC_DELIVER,
+  FRAME_BODY,
+  FRAME_END,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  methodArgsSize,
+  writeMethodArgs,
+  type BasicProperties,
+  type Method,
+  basicPropertiesSize,
+  writeBasicProperties,
+} from './generated/amqp.js';
+import { writeShortStr } from './field-table.js';
+import { FRAME_OVERHEAD } from './frame-parser.js';
+
+/** A heartbeat frame never changes: one shared buffer. */
+export const HEARTBEAT_FRAME = Buffer.from([FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
+
+export function methodFrameSize(m: Method): number {
+  return FRAME_OVERHEAD + 4 + methodArgsSize(m);
+}
+
+export function writeMethodFrame(buf: Buffer, offset: number, channel: number, m: Method): number {
+  buf[offset] = FRAME_METHOD;
+  buf.writeUInt16BE(channel, offset + 1);
+  buf.writeUInt32BE(m.id, offset + 7);
+  const end = writeMethodArgs(buf, offset + 11, m);
+  buf.writeUInt32BE(end - offset - 7, offset + 3);
+  buf[end] = FRAME_END;
+  return end + 1;
+}
+
+/** One method frame as its own buffer (handshake, tests; not the delivery path). */
+export function encodeMethodFrame(channel: number, m: Method): Buffer {
+  const buf = Buffer.allocUnsafe(methodFrameSize(m));
+  writeMethodFrame(buf, 0, channel, m);
+  return buf;
+}
+
+/** Size of a basic.deliver method frame, without building an argument object. */
+export function deliverFrameSize(consumerTag: string, exchange: string, routingKey: string): number {
+  // header 7 + ids 4 + tag(1+n) + delivery-tag 8 + bits 1 + exchange(1+n) + routing-key(1+n) + end 1
+  return 24 + Buffer.byteLength(consumerTag) + Buffer.byteLength(exchange) + Buffer.byteLength(routingKey);
+}
+
+/** basic.deliver written directly: the delivery hot path. */
+export function writeDeliverFrame(
+  buf: Buffer,
+  offset: number,
+  channel: number,
+  consumerTag: string,
+  deliveryTag: number,
+  redelivered: boolean,
+  exchange: string,
+  routingKey: string,
+): number {
+  buf[offset] = FRAME_METHOD;
+  buf.writeUInt16BE(channel, offset + 1);
+  buf.writeUInt32BE(BASIC_DELIVER, offset + 7);
+  let o = writeShortStr(buf, offset + 11, consumerTag);
+  buf.writeUInt32BE(Math.floor(deliveryTag / 4294967296), o);
+  buf.writeUInt32BE(deliveryTag >>> 0, o + 4);
+  buf[o + 8] = redelivered ? 1 : 0;
+  o = writeShortStr(buf, o + 9, exchange);
+  o = writeShortStr(buf, o, routingKey);
+  buf.writeUInt32BE(o - offset - 7, offset + 3);
+  buf[o] = FRAME_END;
+  return o + 1;
+}
+
+/** Size of a content header frame carrying these raw property bytes (flags included). */
+export function contentHeaderFrameSize(rawProperties: Buffer): number {
+  return FRAME_OVERHEAD + 12 + rawProperties.length;
+}
+
+export function writeContentHeaderFrame(
+  buf: Buffer,
+  offset: number,
+  channel: number,
+  classId: number,
+  bodySize: number,
+  rawProperties: Buffer,
+): number {
+  buf[offset] = FRAME_HEADER;
+  buf.writeUInt16BE(channel, offset + 1);
+  buf.writeUInt32BE(12 + rawProperties.length, offset + 3);
+  buf.writeUInt16BE(classId, offset + 7);
+  buf.writeUInt16BE(0, offset + 9);
+  buf.writeUInt32BE(Math.floor(bodySize / 4294967296), offset + 11);
+  buf.writeUInt32BE(bodySize >>> 0, offset + 15);
+  const end = offset + 19 + rawProperties.copy(buf, offset + 19);
+  buf[end] = FRAME_END;
+  return end + 1;
+}
+
+/** Writes the 7-byte header of a body frame; the caller appends the payload and FRAME_END. */
+export function writeBodyFrameHeader(buf: Buffer, offset: number, channel: number, size: number): number {
+  buf[offset] = FRAME_BODY;
+  buf.writeUInt16BE(channel, offset + 1);
+  buf.writeUInt32BE(size, offset + 3);
+  return offset + 7;
+}
+
+/** Property flags and list for properties we build ourselves (dead-lettering, returns of our own). */
+export function encodeBasicProperties(p: BasicProperties): Buffer {
+  const buf = Buffer.allocUnsafe(basicPropertiesSize(p));
+  writeBasicProperties(buf, 0, p);
+  return buf;
+}
