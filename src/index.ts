@@ -9,7 +9,11 @@ import { Broker } from './broker/broker.js';
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js';
 import { AmqpServer } from './connection/server.js';
 import { createLogger, type Logger } from './log.js';
-import { TransientStore, type Store } from './store/store.js';
+import { DurablePersistence } from './broker/persistence.js';
+import { recover } from './broker/recovery.js';
+import { LmdbStore } from './store/lmdb-store.js';
+import { WARREN_VERSION } from './version.js';
+import { join } from 'node:path';
 
 export type { BrokerConfig } from './config.js';
 export { DEFAULT_CONFIG } from './config.js';
@@ -35,9 +39,12 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   const config: BrokerConfig = { ...DEFAULT_CONFIG, ...overrides };
   const log = logger ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
-  const store: Store = new TransientStore();
-  const broker = new Broker(config, store, log);
+  const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
+  const persistence = new DurablePersistence(store, log);
+  const broker = new Broker(config, persistence, log);
   broker.addVHost(config.defaultVhost);
+  const recovered = recover(broker, persistence, log);
+  log.info(recovered, 'recovered durable state');
   if (broker.users.get(config.defaultUser) === undefined) {
     broker.users.add(config.defaultUser, config.defaultPass, ['administrator']);
   }
@@ -53,7 +60,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     close() {
       closing ??= (async () => {
         await server.close();
-        await store.close();
+        await persistence.close();
         log.info('stopped');
       })();
       return closing;

@@ -12,6 +12,8 @@ export type Destination = Queue | Exchange;
 export class Binding {
   /** identity among the source exchange's bindings */
   readonly key: string;
+  /** id in the store while durable (0 = not stored) */
+  storeId = 0;
 
   constructor(
     readonly source: Exchange,

@@ -3,7 +3,8 @@
 
 import type { Logger } from '../log.js';
 import type { BrokerConfig } from '../config.js';
-import type { Store } from '../store/store.js';
+import type { Persistence } from './persistence.js';
+import { MemoryGauge } from './memory.js';
 import { Dispatcher } from './dispatch.js';
 import type { Queue } from './queue/queue.js';
 import { UserStore } from './users.js';
@@ -13,12 +14,15 @@ export class Broker implements VHostServices {
   readonly vhosts = new Map<string, VHost>();
   readonly users = new UserStore();
   readonly dispatcher = new Dispatcher();
+  readonly memory: MemoryGauge;
 
   constructor(
     readonly config: BrokerConfig,
-    readonly store: Store,
+    readonly persistence: Persistence,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.memory = new MemoryGauge(config.memoryBudgetBytes);
+  }
 
   addVHost(name: string): VHost {
     let vhost = this.vhosts.get(name);

@@ -76,13 +76,13 @@ export class Dispatcher {
   /** Returns true when the queue still has work it could do (budget ran out). */
   private deliverFrom(queue: Queue, now: number): boolean {
     let budget = QUEUE_BUDGET;
-    while (queue.ready.count > 0) {
+    while (queue.messageCount > 0) {
       const consumer = queue.consumers.next();
       if (consumer === undefined) return false;
       const entry = queue.take(now);
       if (entry === undefined) return false;
       consumer.channel.deliver(consumer, entry);
-      if (--budget === 0) return queue.ready.count > 0;
+      if (--budget === 0) return queue.messageCount > 0;
     }
     return false;
   }

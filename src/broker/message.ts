@@ -44,10 +44,8 @@ export class Message {
   private decodedHeaders: FieldTable | undefined | null = null;
   /** when the broker accepted the message, epoch ms (TTL is measured from here) */
   publishedAt: number;
-  /** id in the message store while persisted (0 = not stored) */
+  /** id in the message store once written (0 = never written) */
   storeId = 0;
-  /** number of durable queues holding the stored copy */
-  storeRefs = 0;
 
   constructor(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, publishedAt: number) {
     this.exchange = exchange;

@@ -12,7 +12,8 @@ import {
 } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
+import type { Persistence } from './persistence.js';
+import type { MemoryGauge } from './memory.js';
 import { Binding, type Destination } from './binding.js';
 import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
@@ -26,7 +27,8 @@ import { Router } from './routing.js';
 
 /** What the vhost needs from the broker around it. */
 export interface VHostServices {
-  readonly store: Store;
+  readonly persistence: Persistence;
+  readonly memory: MemoryGauge;
   readonly log: Logger;
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
@@ -64,6 +66,10 @@ export interface QueueDeclare {
   args: FieldTable;
 }
 
+function isExclusiveQueue(d: Destination): boolean {
+  return d.kind === 'queue' && d.exclusive;
+}
+
 /** Server-generated names: prefix + 22 url-safe base64 characters, as RabbitMQ. */
 export function generateName(prefix: string): string {
   return prefix + randomBytes(16).toString('base64url');
@@ -90,8 +96,12 @@ export class VHost implements QueueHost {
     this.router = new Router((n) => this.exchanges.get(n));
   }
 
-  get store(): Store {
-    return this.services.store;
+  get persistence(): Persistence {
+    return this.services.persistence;
+  }
+
+  get memory(): MemoryGauge {
+    return this.services.memory;
   }
 
   get log(): Logger {
@@ -146,7 +156,7 @@ export class VHost implements QueueHost {
     }
     const ex = createExchange(d.type, this.name, d.name, d);
     this.exchanges.set(d.name, ex);
-    if (ex.durable) this.store.saveExchange(ex);
+    if (ex.durable) this.persistence.saveExchange(ex);
     return ex;
   }
 
@@ -186,7 +196,7 @@ export class VHost implements QueueHost {
     this.exchanges.delete(ex.name);
     for (const b of [...ex.bindings.values()]) this.dropBinding(b);
     for (const b of [...ex.incoming]) this.dropBinding(b);
-    if (ex.durable) this.store.deleteExchange(ex);
+    if (ex.durable) this.persistence.deleteExchange(ex);
   }
 
   // ---- Bindings -----------------------------------------------------------------------------------
@@ -205,7 +215,7 @@ export class VHost implements QueueHost {
     if (!source.addBinding(binding)) return;
     if (destination.kind === 'queue') destination.bindings.add(binding);
     else destination.incoming.add(binding);
-    if (source.durable && destination.durable) this.store.saveBinding(binding);
+    if (source.durable && destination.durable && !isExclusiveQueue(destination)) this.persistence.saveBinding(binding);
   }
 
   unbind(sourceName: string, destination: Destination, routingKey: string, args: FieldTable): void {
@@ -222,7 +232,7 @@ export class VHost implements QueueHost {
     source.removeBinding(binding.key);
     if (destination.kind === 'queue') destination.bindings.delete(binding);
     else destination.incoming.delete(binding);
-    if (source.durable && destination.durable) this.store.deleteBinding(binding);
+    if (binding.storeId !== 0) this.persistence.deleteBinding(binding);
     if (source.autoDelete && source.bindings.size === 0 && !source.deleted) this.removeExchange(source);
   }
 
@@ -257,7 +267,7 @@ export class VHost implements QueueHost {
       parsed,
     });
     this.queues.set(name, queue);
-    if (queue.durable && !queue.exclusive) this.store.saveQueue(queue);
+    if (queue.durable && !queue.exclusive) this.persistence.saveQueue(queue);
     return queue;
   }
 
@@ -294,9 +304,8 @@ export class VHost implements QueueHost {
       q.consumers.remove(c);
       c.channel.consumerCancelledByServer(c);
     }
-    const entries = q.destroy();
-    for (const e of entries) if (e.message.storeId !== 0) this.store.removeEntry(e);
-    if (q.durable && !q.exclusive) this.store.deleteQueue(q);
+    q.destroy();
+    if (q.durable && !q.exclusive) this.persistence.deleteQueue(q);
     return count;
   }
 

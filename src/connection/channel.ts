@@ -18,7 +18,7 @@ import {
   generateName,
   type VHost,
 } from '../broker/vhost.js';
-import type { CommitWaiter } from '../store/store.js';
+import type { CommitWaiter } from '../broker/persistence.js';
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
 import {
   AccessRefused,
@@ -607,7 +607,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
     if (confirms === null) return;
     const batch = confirms.takeBatch();
     if (batch !== null) {
-      this.connection.broker.store.afterCommit(
+      this.connection.broker.persistence.afterCommit(
         new BatchWaiter(this, (ok) => (ok ? confirms.committed(batch) : confirms.failed(batch))),
       );
     }
@@ -640,7 +640,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
       return;
     }
     // commit-ok only once the persistent messages are on disk.
-    this.connection.broker.store.afterCommit(
+    this.connection.broker.persistence.afterCommit(
       new BatchWaiter(this, (ok) => {
         if (this.closing || this.released) return;
         if (ok) this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });

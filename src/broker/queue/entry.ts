@@ -16,6 +16,8 @@ export const enum EntryState {
 export class QueueEntry {
   state: EntryState = EntryState.Ready;
   redelivered = false;
+  /** written to the store: must be deleted from it when the entry leaves */
+  stored = false;
 
   constructor(
     readonly queue: Queue,

@@ -1,13 +1,19 @@
 // A classic queue: ready messages (per priority level), consumers, and the rules that decide what
-// happens to a message here — TTL, length limits and overflow, dead-lettering triggers, requeue in
-// original position. The queue does no socket I/O: the dispatcher pulls entries from it and hands
-// them to channels; expired and dropped messages are handed to the host for dead-lettering.
+// happens to a message here — TTL, length limits and overflow, dead-letter triggers, requeue in
+// original position, and paging. The queue does no socket I/O: the dispatcher pulls entries from
+// it and hands them to channels; expired and dropped messages go to the host for dead-lettering.
+//
+// Paging: a queue keeps at most PAGE_WINDOW entries in memory. Beyond that, new entries are only
+// written to the store (persistent messages are written anyway; transient ones only when memory is
+// over budget) and read back, in order, when the in-memory part runs low. Every paged entry has a
+// higher seq than every in-memory one, so order is preserved. Priority queues do not page.
 
 import type { FieldTable } from '../../protocol/field-table.js';
-import type { Store } from '../../store/store.js';
 import { MinHeap } from '../../util/min-heap.js';
 import type { Binding } from '../binding.js';
+import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
+import type { CommitWaiter, Persistence } from '../persistence.js';
 import type { QueueArguments } from './arguments.js';
 import { ConsumerList, type Consumer } from './consumers.js';
 import { EntryState, QueueEntry } from './entry.js';
@@ -15,10 +21,16 @@ import { ReadyList } from './ready-list.js';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
+/** In-memory entries above which new entries are paged to disk. */
+export const PAGE_WINDOW = 4096;
+/** Entries read back per refill, when fewer than half the window are in memory. */
+const PAGE_BATCH = 1024;
+
 /** What a queue needs from its virtual host. */
 export interface QueueHost {
   readonly name: string;
-  readonly store: Store;
+  readonly persistence: Persistence;
+  readonly memory: MemoryGauge;
   /** the queue has ready messages and maybe a consumer able to take them */
   queueReady(queue: Queue): void;
   /** republish a message that left the queue for this reason (only called when a DLX is set) */
@@ -49,6 +61,17 @@ export interface QueueOptions {
   parsed: QueueArguments;
 }
 
+/** Re-runs dispatch once paged entries written by this queue are committed and readable. */
+class RefillWaiter implements CommitWaiter {
+  constructor(private readonly queue: Queue) {}
+  onCommitted(): void {
+    this.queue.refillCommitted();
+  }
+  onCommitFailed(): void {
+    this.queue.refillCommitted();
+  }
+}
+
 export class Queue {
   readonly kind = 'queue' as const;
   readonly durable: boolean;
@@ -63,9 +86,17 @@ export class Queue {
   /** set once a consumer has attached; auto-delete applies only after that */
   hadConsumers = false;
   deleted = false;
-  /** id in the store while durable (0 = not stored) */
+  /** id in the store (durable queues, or any queue once it pages); 0 = none */
   storeId = 0;
+  /** entries with seq ≤ this may have been delivered before a restart */
+  deliveredWatermark = 0;
   private nextSeq = 1;
+  /** entries written to the store but not held in memory */
+  private pagedCount = 0;
+  private pagedBytes = 0;
+  /** seq from which the paged entries are read back */
+  private pageFromSeq = 0;
+  private waitingForCommit = false;
   private readonly expiries = new MinHeap<QueueEntry>((e) => e.expiresAt);
   private expiryTimer: NodeJS.Timeout | null = null;
   private expiryTimerAt = 0;
@@ -86,13 +117,28 @@ export class Queue {
     this.autoDelete = options.autoDelete;
     this.args = options.args;
     this.options = options.parsed;
-    this.ready = new ReadyList(this.options.maxPriority);
+    this.ready = new ReadyList(this.options.maxPriority, host.memory);
     this.consumers = new ConsumerList(this.options.singleActiveConsumer);
     this.touch();
   }
 
+  /** Ready messages, in memory and paged out. */
   get messageCount(): number {
-    return this.ready.count;
+    return this.ready.count + this.pagedCount;
+  }
+
+  /** Bytes of ready message bodies, in memory and paged out. */
+  get messageBytes(): number {
+    return this.ready.bytes + this.pagedBytes;
+  }
+
+  /** The highest seq handed out so far. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  get pagedOutCount(): number {
+    return this.pagedCount;
   }
 
   get consumerCount(): number {
@@ -103,9 +149,13 @@ export class Queue {
     return this.exclusiveOwner !== null;
   }
 
+  private get persistence(): Persistence {
+    return this.host.persistence;
+  }
+
   /** Whether a persistent message stored here must be written to disk. */
   get persistsMessages(): boolean {
-    return this.durable && this.host.store.durable;
+    return this.durable && this.persistence.durable;
   }
 
   /** Accepts a routed message (or refuses it under reject-publish). */
@@ -115,17 +165,29 @@ export class Queue {
       if (opts.overflow === 'reject-publish-dlx') this.deadLetterOrDrop(message, 'maxlen');
       return EnqueueResult.Rejected;
     }
-    const entry = new QueueEntry(this, message, this.nextSeq++, this.expiryFor(message, now), this.levelFor(message));
+    const entry = new QueueEntry(this, message, this.nextSeq++, this.expiryFor(message), this.levelFor(message));
     this.publishedTotal++;
+    const persistent = message.persistent && this.persistsMessages;
     let result = EnqueueResult.Accepted;
-    if (message.persistent && this.persistsMessages && this.host.store.addEntry(entry)) {
-      result = EnqueueResult.AcceptedPendingCommit;
+    if (this.pagedCount > 0 || this.shouldPage(persistent)) {
+      this.persistence.addEntry(entry, !persistent);
+      if (persistent) result = EnqueueResult.AcceptedPendingCommit;
+      if (this.pagedCount === 0) this.pageFromSeq = entry.seq;
+      this.pagedCount++;
+      this.pagedBytes += message.bodySize;
+    } else {
+      if (persistent && this.persistence.addEntry(entry, false)) result = EnqueueResult.AcceptedPendingCommit;
+      this.ready.push(entry);
+      if (entry.expiresAt !== 0) this.trackExpiry(entry);
     }
-    this.ready.push(entry);
-    if (entry.expiresAt !== 0) this.trackExpiry(entry);
     if (opts.overflow === 'drop-head') this.dropHeadWhileOverLimit();
-    if (this.ready.count > 0) this.host.queueReady(this);
+    this.host.queueReady(this);
     return result;
+  }
+
+  private shouldPage(persistent: boolean): boolean {
+    if (this.ready.count < PAGE_WINDOW || this.options.maxPriority !== 0 || !this.persistence.durable) return false;
+    return persistent || this.host.memory.overBudget;
   }
 
   /** Re-adds an entry recovered from the store (restart), keeping its seq and flags. */
@@ -135,14 +197,18 @@ export class Queue {
     if (entry.expiresAt !== 0) this.trackExpiry(entry);
   }
 
-  /** Seq for an entry created outside enqueue (recovery). */
-  allocateSeq(): number {
-    return this.nextSeq++;
+  /** Recovery: entries from fromSeq on stay on disk and are read back as the queue drains. */
+  restorePaged(count: number, bytes: number, fromSeq: number, lastSeq: number): void {
+    this.pagedCount = count;
+    this.pagedBytes = bytes;
+    this.pageFromSeq = fromSeq;
+    if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
   }
 
   /** Takes the next deliverable entry (skipping and dead-lettering expired ones). */
   take(now: number): QueueEntry | undefined {
     for (;;) {
+      if (this.pagedCount > 0 && this.ready.count < PAGE_WINDOW / 2) this.refill();
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (entry.expiresAt !== 0 && entry.expiresAt < now) {
@@ -154,9 +220,36 @@ export class Queue {
       this.unackedCount++;
       this.deliveredTotal++;
       if (entry.redelivered) this.redeliveredTotal++;
-      if (this.persistsMessages && entry.message.storeId !== 0) this.host.store.markDelivered(this, entry.seq);
+      if (entry.stored) this.persistence.markDelivered(this, entry.seq);
       return entry;
     }
+  }
+
+  /** Reads the next paged entries back into memory. */
+  private refill(): void {
+    if (this.waitingForCommit) return;
+    const entries = this.persistence.loadEntries(this, this.pageFromSeq, PAGE_BATCH);
+    for (const entry of entries) {
+      this.pagedCount--;
+      this.pagedBytes -= entry.message.bodySize;
+      this.pageFromSeq = entry.seq + 1;
+      this.ready.push(entry);
+      if (entry.expiresAt !== 0) this.trackExpiry(entry);
+    }
+    if (this.pagedCount <= 0) {
+      this.pagedCount = 0;
+      this.pagedBytes = 0;
+    } else if (entries.length === 0) {
+      // The entries are written but not committed yet: try again after the commit.
+      this.waitingForCommit = true;
+      this.persistence.afterCommit(new RefillWaiter(this));
+    }
+  }
+
+  /** Called when the batch holding paged entries is committed. */
+  refillCommitted(): void {
+    this.waitingForCommit = false;
+    if (!this.deleted) this.host.queueReady(this);
   }
 
   /** An unacked entry was acknowledged (or delivered with no-ack): it leaves the queue. */
@@ -165,10 +258,10 @@ export class Queue {
     entry.state = EntryState.Done;
     this.unackedCount--;
     this.ackedTotal++;
-    if (entry.message.storeId !== 0) this.host.store.removeEntry(entry);
+    if (entry.stored) this.persistence.removeEntry(entry);
   }
 
-  /** An unacked entry was rejected/nacked without requeue, or its channel asked to drop it. */
+  /** An unacked entry was rejected/nacked without requeue. */
   rejectWithoutRequeue(entry: QueueEntry): void {
     if (entry.state !== EntryState.Unacked) return;
     entry.state = EntryState.Done;
@@ -182,7 +275,7 @@ export class Queue {
     this.unackedCount--;
     if (this.deleted) {
       entry.state = EntryState.Done;
-      if (entry.message.storeId !== 0) this.host.store.removeEntry(entry);
+      if (entry.stored) this.persistence.removeEntry(entry);
       return;
     }
     entry.state = EntryState.Ready;
@@ -198,13 +291,28 @@ export class Queue {
 
   /** Removes all ready messages; returns how many. Unacked ones stay. */
   purge(): number {
-    const entries = this.ready.drain();
-    for (const entry of entries) {
+    const count = this.messageCount;
+    this.dropAllReady();
+    return count;
+  }
+
+  private dropAllReady(): void {
+    for (const entry of this.ready.drain()) {
       entry.state = EntryState.Done;
-      if (entry.message.storeId !== 0) this.host.store.removeEntry(entry);
+      if (entry.stored) this.persistence.removeEntry(entry);
     }
+    while (this.pagedCount > 0) {
+      const entries = this.persistence.loadEntries(this, this.pageFromSeq, PAGE_BATCH);
+      if (entries.length === 0) break; // not committed yet: dropped at restart as an orphan
+      for (const entry of entries) {
+        this.pageFromSeq = entry.seq + 1;
+        this.persistence.removeEntry(entry);
+        this.pagedCount--;
+      }
+    }
+    this.pagedCount = 0;
+    this.pagedBytes = 0;
     this.expiries.clear();
-    return entries.length;
   }
 
   addConsumer(consumer: Consumer): void {
@@ -219,7 +327,7 @@ export class Queue {
     if (!this.consumers.remove(consumer)) return false;
     if (this.consumers.size > 0) {
       // Single-active-consumer: the next one may take over.
-      if (this.ready.count > 0) this.host.queueReady(this);
+      if (this.messageCount > 0) this.host.queueReady(this);
       return false;
     }
     this.touch();
@@ -238,30 +346,31 @@ export class Queue {
     this.idleTimer.unref();
   }
 
-  /** Called when the queue is deleted: stops timers, returns the ready entries it held. */
-  destroy(): QueueEntry[] {
+  /** The queue is deleted: timers stop and its ready messages are dropped (and unstored). */
+  destroy(): void {
     this.deleted = true;
     this.stopIdleTimer();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
-    const entries = this.ready.drain();
-    for (const entry of entries) entry.state = EntryState.Done;
-    this.expiries.clear();
-    return entries;
+    this.dropAllReady();
+  }
+
+  levelFor(message: Message): number {
+    const max = this.options.maxPriority;
+    if (max === 0) return 0;
+    return message.priority > max ? max : message.priority;
   }
 
   // ---- TTL --------------------------------------------------------------------------------------
 
-  private expiryFor(message: Message, now: number): number {
+  private expiryFor(message: Message): number {
     let ttl = this.options.messageTtlMs;
     if (message.expiration !== undefined) {
       const perMessage = parseExpiration(message.expiration);
       if (perMessage !== undefined && (ttl === undefined || perMessage < ttl)) ttl = perMessage;
     }
-    if (ttl === undefined) return 0;
     // TTL runs from when the broker accepted the message (a dead-lettered copy starts afresh).
-    void now;
-    return message.publishedAt + ttl;
+    return ttl === undefined ? 0 : message.publishedAt + ttl;
   }
 
   private trackExpiry(entry: QueueEntry): void {
@@ -273,7 +382,7 @@ export class Queue {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimerAt = at;
     const delay = Math.max(0, at - Date.now() + 1);
-    this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.min(delay, 2_147_483_647));
+    this.expiryTimer = setTimeout(this.onExpiryTimer, Math.min(delay, 2_147_483_647));
     this.expiryTimer.unref();
   }
 
@@ -282,10 +391,10 @@ export class Queue {
   }
 
   /** Expires every ready entry whose time has come, wherever it sits in the queue. */
-  private onExpiryTimer(): void {
+  private readonly onExpiryTimer = (): void => {
     this.expiryTimer = null;
+    if (this.deleted) return;
     const now = Date.now();
-    let expired = 0;
     for (;;) {
       const next = this.expiries.peek();
       if (next === undefined) break;
@@ -301,13 +410,11 @@ export class Queue {
       next.state = EntryState.Done;
       this.ready.markRemoved(next);
       this.discard(next, 'expired');
-      expired++;
     }
-    // Requeued entries whose expiry passed while unacked are not in the heap: they are caught
-    // when they reach the head (take) — and here, if they sit at the head already.
+    // Requeued entries whose expiry passed while they were unacked are not in the heap.
     this.expireHead(now);
-    if (expired > 0 || this.ready.count > 0) this.host.queueReady(this);
-  }
+    if (this.messageCount > 0) this.host.queueReady(this);
+  };
 
   private expireHead(now: number): void {
     for (;;) {
@@ -323,8 +430,8 @@ export class Queue {
 
   private wouldOverflow(extraBytes: number): boolean {
     const { maxLength, maxLengthBytes } = this.options;
-    if (maxLength !== undefined && this.ready.count + 1 > maxLength) return true;
-    if (maxLengthBytes !== undefined && this.ready.bytes + extraBytes > maxLengthBytes) return true;
+    if (maxLength !== undefined && this.messageCount + 1 > maxLength) return true;
+    if (maxLengthBytes !== undefined && this.messageBytes + extraBytes > maxLengthBytes) return true;
     return false;
   }
 
@@ -332,9 +439,10 @@ export class Queue {
     const { maxLength, maxLengthBytes } = this.options;
     if (maxLength === undefined && maxLengthBytes === undefined) return;
     while (
-      (maxLength !== undefined && this.ready.count > maxLength) ||
-      (maxLengthBytes !== undefined && this.ready.bytes > maxLengthBytes)
+      (maxLength !== undefined && this.messageCount > maxLength) ||
+      (maxLengthBytes !== undefined && this.messageBytes > maxLengthBytes)
     ) {
+      if (this.pagedCount > 0 && this.ready.count === 0) this.refill();
       const head = this.ready.shift();
       if (head === undefined) break;
       head.state = EntryState.Done;
@@ -347,17 +455,11 @@ export class Queue {
   /** An entry leaves without being acked: dead-letter it if a DLX is set, then forget it. */
   private discard(entry: QueueEntry, reason: DeadLetterReason): void {
     this.deadLetterOrDrop(entry.message, reason);
-    if (entry.message.storeId !== 0) this.host.store.removeEntry(entry);
+    if (entry.stored) this.persistence.removeEntry(entry);
   }
 
   private deadLetterOrDrop(message: Message, reason: DeadLetterReason): void {
     if (this.options.deadLetterExchange !== undefined) this.host.deadLetter(this, message, reason);
-  }
-
-  private levelFor(message: Message): number {
-    const max = this.options.maxPriority;
-    if (max === 0) return 0;
-    return message.priority > max ? max : message.priority;
   }
 
   private stopIdleTimer(): void {

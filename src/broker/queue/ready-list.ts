@@ -4,6 +4,7 @@
 // search the list. Counts and bytes cover live entries only.
 
 import { Deque } from '../../util/deque.js';
+import type { MemoryGauge } from '../memory.js';
 import { EntryState, entrySeq, type QueueEntry } from './entry.js';
 
 export class ReadyList {
@@ -13,7 +14,10 @@ export class ReadyList {
   /** tombstones still held in the deques */
   private dead = 0;
 
-  constructor(maxPriority: number) {
+  constructor(
+    maxPriority: number,
+    private readonly memory: MemoryGauge,
+  ) {
     this.levels = [];
     for (let i = 0; i <= maxPriority; i++) this.levels.push(new Deque<QueueEntry>());
   }
@@ -22,6 +26,7 @@ export class ReadyList {
     this.levels[entry.level]!.push(entry);
     this.count++;
     this.bytes += entry.message.bodySize;
+    this.memory.bytes += entry.message.bodySize;
   }
 
   /** Puts a requeued entry back at its original position. */
@@ -32,6 +37,7 @@ export class ReadyList {
     else level.insertSorted(entry, entrySeq);
     this.count++;
     this.bytes += entry.message.bodySize;
+    this.memory.bytes += entry.message.bodySize;
   }
 
   /** The next live entry, without removing it. */
@@ -56,6 +62,7 @@ export class ReadyList {
     this.levels[head.level]!.shift();
     this.count--;
     this.bytes -= head.message.bodySize;
+    this.memory.bytes -= head.message.bodySize;
     return head;
   }
 
@@ -63,6 +70,7 @@ export class ReadyList {
   markRemoved(entry: QueueEntry): void {
     this.count--;
     this.bytes -= entry.message.bodySize;
+    this.memory.bytes -= entry.message.bodySize;
     this.dead++;
     if (this.dead > 1024 && this.dead > this.count) this.compact();
   }
@@ -75,6 +83,7 @@ export class ReadyList {
       for (const entry of level) if (entry.state === EntryState.Ready) out.push(entry);
       level.clear();
     }
+    this.memory.bytes -= this.bytes;
     this.count = 0;
     this.bytes = 0;
     this.dead = 0;

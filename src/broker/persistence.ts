@@ -1,0 +1,268 @@
+// The broker's side of persistence: which exchange/queue/binding/message changes are written, how
+// a message body is stored once however many durable queues hold it, and when publisher confirms
+// may go out. Two implementations: TransientPersistence keeps nothing; DurablePersistence maps the
+// model onto the LMDB store.
+//
+// Reference counting: a message held by one durable queue (the common case) needs no bookkeeping —
+// when its entry goes, the body goes. Only messages held by several queues get a counter, in a map
+// keyed by message id, so that copies of a message loaded back from disk count against the same
+// number.
+
+import { encodeTable, decodeTable } from '../protocol/field-table.js';
+import type { Logger } from '../log.js';
+import { LmdbStore } from '../store/lmdb-store.js';
+import { ENTRY_REDELIVERED, ENTRY_TRANSIENT, encodeEntry, encodeMessage, type StoredEntry } from '../store/records.js';
+import type { Binding } from './binding.js';
+import type { Exchange } from './exchange/exchange.js';
+import { Message } from './message.js';
+import { QueueEntry } from './queue/entry.js';
+import type { Queue } from './queue/queue.js';
+
+/** Told when the writes made before it was registered are on disk, or could not be written. */
+export interface CommitWaiter {
+  onCommitted(): void;
+  onCommitFailed(error: Error): void;
+}
+
+export interface Persistence {
+  /** True when anything survives a restart. */
+  readonly durable: boolean;
+
+  saveExchange(exchange: Exchange): void;
+  deleteExchange(exchange: Exchange): void;
+  saveQueue(queue: Queue): void;
+  deleteQueue(queue: Queue): void;
+  saveBinding(binding: Binding): void;
+  deleteBinding(binding: Binding): void;
+
+  /** Writes the entry (and the message body, once for all queues). Returns true: a commit is pending. */
+  addEntry(entry: QueueEntry, transient: boolean): boolean;
+  /** Forgets a stored entry; the body goes when no queue holds it. */
+  removeEntry(entry: QueueEntry): void;
+  /** Entries up to this seq may have been delivered: on recovery they come back redelivered. */
+  markDelivered(queue: Queue, seq: number): void;
+  /** Reads up to limit stored entries of a queue from seq on, as entries of that queue. */
+  loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[];
+  /** An id under which a queue's entries can be written (ephemeral for non-durable queues). */
+  ensureQueueId(queue: Queue): number;
+
+  /** Calls the waiter once everything written so far is on disk. */
+  afterCommit(waiter: CommitWaiter): void;
+  close(): Promise<void>;
+}
+
+/** Keeps nothing: every write is "committed" at once. Used when no data folder is wanted. */
+export class TransientPersistence implements Persistence {
+  readonly durable = false;
+  saveExchange(): void {}
+  deleteExchange(): void {}
+  saveQueue(): void {}
+  deleteQueue(): void {}
+  saveBinding(): void {}
+  deleteBinding(): void {}
+  addEntry(): boolean {
+    return false;
+  }
+  removeEntry(): void {}
+  markDelivered(): void {}
+  loadEntries(): QueueEntry[] {
+    return [];
+  }
+  ensureQueueId(): number {
+    return 0;
+  }
+  afterCommit(waiter: CommitWaiter): void {
+    queueMicrotask(() => waiter.onCommitted());
+  }
+  async close(): Promise<void> {}
+}
+
+export class DurablePersistence implements Persistence {
+  readonly durable = true;
+  /** reference counts of messages held by more than one queue */
+  private readonly sharedRefs = new Map<number, number>();
+  /** queues whose delivered watermark changed this turn */
+  private readonly watermarks = new Map<Queue, number>();
+  private waiters: CommitWaiter[] = [];
+  private flushScheduled = false;
+  /** set when a write batch failed; cleared by the next successful one */
+  lastError: Error | null = null;
+
+  constructor(
+    readonly store: LmdbStore,
+    private readonly log: Logger,
+  ) {
+    store.onWriteError = (error) => {
+      this.lastError = error;
+    };
+  }
+
+  // ---- Topology -----------------------------------------------------------------------------------
+
+  saveExchange(ex: Exchange): void {
+    if (ex.storeId === 0) ex.storeId = this.store.allocateEntityId();
+    this.store.putExchange({
+      id: ex.storeId,
+      vhost: ex.vhost,
+      name: ex.name,
+      type: ex.type,
+      autoDelete: ex.autoDelete,
+      internal: ex.internal,
+      args: encodeTable(ex.args),
+    });
+  }
+
+  deleteExchange(ex: Exchange): void {
+    if (ex.storeId !== 0) this.store.deleteExchange(ex.storeId);
+  }
+
+  saveQueue(q: Queue): void {
+    this.ensureQueueId(q);
+    this.store.putQueue({ id: q.storeId, vhost: q.host.name, name: q.name, autoDelete: q.autoDelete, args: encodeTable(q.args) });
+  }
+
+  deleteQueue(q: Queue): void {
+    if (q.storeId !== 0) this.store.deleteQueue(q.storeId);
+  }
+
+  saveBinding(b: Binding): void {
+    if (b.storeId === 0) b.storeId = this.store.allocateEntityId();
+    this.store.putBinding({
+      id: b.storeId,
+      vhost: b.source.vhost,
+      source: b.source.name,
+      destinationKind: b.destination.kind,
+      destination: b.destination.name,
+      routingKey: b.routingKey,
+      args: encodeTable(b.args),
+    });
+  }
+
+  deleteBinding(b: Binding): void {
+    if (b.storeId !== 0) this.store.deleteBinding(b.storeId);
+  }
+
+  ensureQueueId(q: Queue): number {
+    if (q.storeId === 0) q.storeId = this.store.allocateEntityId();
+    return q.storeId;
+  }
+
+  // ---- Messages -----------------------------------------------------------------------------------
+
+  addEntry(entry: QueueEntry, transient: boolean): boolean {
+    const message = entry.message;
+    const queueId = this.ensureQueueId(entry.queue);
+    if (message.storeId === 0) {
+      message.storeId = this.store.allocateMessageId();
+      this.store.putMessage(
+        message.storeId,
+        encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
+      );
+    } else {
+      // A second queue holds the same stored body: count references from now on.
+      this.sharedRefs.set(message.storeId, (this.sharedRefs.get(message.storeId) ?? 1) + 1);
+    }
+    entry.stored = true;
+    const flags = (entry.redelivered ? ENTRY_REDELIVERED : 0) | (transient ? ENTRY_TRANSIENT : 0);
+    this.store.putEntry(queueId, entry.seq, encodeEntry(message.storeId, entry.expiresAt, flags, message.bodySize));
+    return true;
+  }
+
+  removeEntry(entry: QueueEntry): void {
+    if (!entry.stored) return;
+    entry.stored = false;
+    const id = entry.message.storeId;
+    this.store.deleteEntry(entry.queue.storeId, entry.seq);
+    const refs = this.sharedRefs.get(id);
+    if (refs === undefined || refs <= 1) {
+      if (refs !== undefined) this.sharedRefs.delete(id);
+      this.store.deleteMessage(id);
+    } else this.sharedRefs.set(id, refs - 1);
+  }
+
+  markDelivered(queue: Queue, seq: number): void {
+    const current = this.watermarks.get(queue);
+    if (current === undefined || seq > current) this.watermarks.set(queue, seq);
+    this.scheduleFlush();
+  }
+
+  loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[] {
+    if (queue.storeId === 0) return [];
+    const out: QueueEntry[] = [];
+    for (const e of this.store.readEntries(queue.storeId, fromSeq, limit)) {
+      const entry = this.entryFromStore(queue, e, queue.deliveredWatermark);
+      if (entry !== null) out.push(entry);
+      else this.store.deleteEntry(queue.storeId, e.seq);
+    }
+    return out;
+  }
+
+  /** Rebuilds an entry from its record, or null when its message is missing. */
+  entryFromStore(queue: Queue, e: StoredEntry, watermark: number): QueueEntry | null {
+    const stored = this.store.getMessage(e.messageId);
+    if (stored === undefined) {
+      this.log.warn({ queue: queue.name, seq: e.seq, messageId: e.messageId }, 'stored entry without its message; dropped');
+      return null;
+    }
+    const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, stored.publishedAt);
+    message.storeId = e.messageId;
+    const level = queue.levelFor(message);
+    const entry = new QueueEntry(queue, message, e.seq, e.expiresAt, level);
+    entry.stored = true;
+    entry.redelivered = (e.flags & ENTRY_REDELIVERED) !== 0 || e.seq <= watermark;
+    return entry;
+  }
+
+  /** Recovery: a message is held by this many entries. */
+  setRefs(messageId: number, refs: number): void {
+    if (refs > 1) this.sharedRefs.set(messageId, refs);
+  }
+
+  // ---- Commits ------------------------------------------------------------------------------------
+
+  afterCommit(waiter: CommitWaiter): void {
+    this.waiters.push(waiter);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushTurn);
+  }
+
+  /** End of a turn: write changed watermarks, then wait for the batch to be on disk. */
+  private readonly flushTurn = (): void => {
+    this.flushScheduled = false;
+    for (const [queue, seq] of this.watermarks) {
+      if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, seq);
+    }
+    this.watermarks.clear();
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    const errorBefore = this.lastError;
+    this.store.whenFlushed().then(
+      () => {
+        // A failed batch rejects its own promise; `flushed` may still resolve for later ones.
+        const failed = this.lastError !== null && this.lastError !== errorBefore ? this.lastError : null;
+        for (const w of waiters) {
+          if (failed) w.onCommitFailed(failed);
+          else w.onCommitted();
+        }
+      },
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.lastError = error;
+        for (const w of waiters) w.onCommitFailed(error);
+      },
+    );
+  };
+
+  async close(): Promise<void> {
+    this.flushTurn();
+    await this.store.close();
+  }
+}
+
+export { decodeTable };

@@ -1,0 +1,117 @@
+// What the store keeps, as plain records, and the binary layout of the two hot records: a message
+// (written once however many queues hold it) and a queue entry (one per queue holding it).
+//
+//   message value: u8 format(1) ‖ u64 publishedAt ‖ shortstr exchange ‖ shortstr routingKey
+//                  ‖ u32 propertiesLength ‖ properties ‖ body
+//   entry value:   u64 messageId ‖ u64 expiresAt (0 = never) ‖ u8 flags ‖ u32 bodySize
+//
+// Topology records (exchanges, queues, bindings) are small and cold: stored as msgpack objects,
+// with AMQP argument tables kept as encoded table bytes so every type survives exactly.
+
+import { readU64, writeU64 } from './keys.js';
+
+export const MESSAGE_FORMAT = 1;
+
+/** entry flag: the message was (or may have been) delivered before */
+export const ENTRY_REDELIVERED = 1;
+/** entry flag: written only to save memory (transient message or non-durable queue); dropped on restart */
+export const ENTRY_TRANSIENT = 2;
+
+export interface ExchangeRecord {
+  id: number;
+  vhost: string;
+  name: string;
+  type: string;
+  autoDelete: boolean;
+  internal: boolean;
+  /** encoded AMQP table */
+  args: Uint8Array;
+}
+
+export interface QueueRecord {
+  id: number;
+  vhost: string;
+  name: string;
+  autoDelete: boolean;
+  args: Uint8Array;
+}
+
+export interface BindingRecord {
+  id: number;
+  vhost: string;
+  source: string;
+  destinationKind: 'queue' | 'exchange';
+  destination: string;
+  routingKey: string;
+  args: Uint8Array;
+}
+
+export interface StoredMessage {
+  publishedAt: number;
+  exchange: string;
+  routingKey: string;
+  properties: Buffer;
+  body: Buffer;
+}
+
+export interface StoredEntry {
+  queueId: number;
+  seq: number;
+  messageId: number;
+  expiresAt: number;
+  flags: number;
+  bodySize: number;
+}
+
+export function encodeMessage(
+  publishedAt: number,
+  exchange: string,
+  routingKey: string,
+  properties: Buffer,
+  body: Buffer,
+): Buffer {
+  const exLen = Buffer.byteLength(exchange);
+  const rkLen = Buffer.byteLength(routingKey);
+  const size = 1 + 8 + 1 + exLen + 1 + rkLen + 4 + properties.length + body.length;
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = MESSAGE_FORMAT;
+  writeU64(buf, 1, publishedAt);
+  let o = 9;
+  buf[o] = exLen;
+  o += 1 + buf.write(exchange, o + 1, 'utf8');
+  buf[o] = rkLen;
+  o += 1 + buf.write(routingKey, o + 1, 'utf8');
+  buf.writeUInt32BE(properties.length, o);
+  o += 4 + properties.copy(buf, o + 4);
+  body.copy(buf, o);
+  return buf;
+}
+
+/** Decodes a message record. The returned buffers are views into value: copy value if it is reused. */
+export function decodeMessage(value: Buffer): StoredMessage {
+  if (value[0] !== MESSAGE_FORMAT) throw new Error(`unknown message record format ${value[0]}`);
+  const publishedAt = readU64(value, 1);
+  let o = 9;
+  const exchange = value.toString('utf8', o + 1, o + 1 + value[o]!);
+  o += 1 + value[o]!;
+  const routingKey = value.toString('utf8', o + 1, o + 1 + value[o]!);
+  o += 1 + value[o]!;
+  const propsLen = value.readUInt32BE(o);
+  o += 4;
+  const properties = value.subarray(o, o + propsLen);
+  const body = value.subarray(o + propsLen);
+  return { publishedAt, exchange, routingKey, properties, body };
+}
+
+export function encodeEntry(messageId: number, expiresAt: number, flags: number, bodySize: number): Buffer {
+  const buf = Buffer.allocUnsafe(21);
+  writeU64(buf, 0, messageId);
+  writeU64(buf, 8, expiresAt);
+  buf[16] = flags;
+  buf.writeUInt32BE(bodySize, 17);
+  return buf;
+}
+
+export function decodeEntryValue(value: Buffer): { messageId: number; expiresAt: number; flags: number; bodySize: number } {
+  return { messageId: readU64(value, 0), expiresAt: readU64(value, 8), flags: value[16]!, bodySize: value.readUInt32BE(17) };
+}

@@ -1,0 +1,383 @@
+// The per-channel content state machine, table-driven: method → header → body* → Content, with
+// 505 UNEXPECTED_FRAME for frames out of order and 501 FRAME_ERROR for malformed content.
+
+import { describe, expect, it, vi } from 'vitest';
+import { CommandAssembler, type Content } from '../../src/protocol/command-assembler.js';
+import { AmqpException, FrameError, UnexpectedFrame } from '../../src/protocol/errors.js';
+import { encodeBasicProperties } from '../../src/protocol/frame-writer.js';
+import * as A from '../../src/protocol/generated/amqp.js';
+import type { Method } from '../../src/protocol/generated/amqp.js';
+
+const publish: Method = { id: A.BASIC_PUBLISH, reserved1: 0, exchange: 'ex', routingKey: 'rk', mandatory: false, immediate: false };
+const ack: Method = { id: A.BASIC_ACK, deliveryTag: 1, multiple: false };
+const qos: Method = { id: A.BASIC_QOS, prefetchSize: 0, prefetchCount: 10, global: false };
+const PROPS = encodeBasicProperties({ contentType: 'text/plain', deliveryMode: 2, headers: { a: 1 } });
+
+/** Frames are built inside a larger buffer, with bytes before and after, to exercise offsets. */
+interface Slice {
+  buf: Buffer;
+  start: number;
+  end: number;
+}
+function embed(payload: Buffer): Slice {
+  const buf = Buffer.alloc(payload.length + 10, 0xee);
+  payload.copy(buf, 7);
+  return { buf, start: 7, end: 7 + payload.length };
+}
+
+function headerPayload(bodySize: number, opts: { classId?: number; props?: Buffer; weight?: number } = {}): Buffer {
+  const props = opts.props ?? PROPS;
+  const b = Buffer.alloc(12 + props.length);
+  b.writeUInt16BE(opts.classId ?? A.CLASS_BASIC, 0);
+  b.writeUInt16BE(opts.weight ?? 0, 2);
+  b.writeUInt32BE(Math.floor(bodySize / 2 ** 32), 4);
+  b.writeUInt32BE(bodySize >>> 0, 8);
+  props.copy(b, 12);
+  return b;
+}
+
+type Step =
+  | { method: Method }
+  | { header: Buffer }
+  | { body: string } // as text, for readable tables
+  | { reset: true };
+
+type Outcome =
+  | 'run' // onMethod returned true: the caller runs the method now
+  | 'held' // onMethod returned false: a content method waits for its content
+  | 'wait' // onHeader/onBody returned null
+  | { body: string; bodySize: number } // a completed Content
+  | { error: 501 | 505 };
+
+interface Case {
+  name: string;
+  steps: [Step, Outcome][];
+  busyAfter: boolean;
+}
+
+const H = (size: number, opts?: Parameters<typeof headerPayload>[1]): Step => ({ header: headerPayload(size, opts) });
+const B = (text: string): Step => ({ body: text });
+const M = (method: Method): Step => ({ method });
+
+const CASES: Case[] = [
+  { name: 'a non-content method passes straight through', steps: [[M(ack), 'run'], [M(qos), 'run']], busyAfter: false },
+  {
+    name: 'publish → header(size 0) completes with an empty body',
+    steps: [
+      [M(publish), 'held'],
+      [H(0), { body: '', bodySize: 0 }],
+    ],
+    busyAfter: false,
+  },
+  {
+    name: 'publish → header → one body frame',
+    steps: [
+      [M(publish), 'held'],
+      [H(5), 'wait'],
+      [B('hello'), { body: 'hello', bodySize: 5 }],
+    ],
+    busyAfter: false,
+  },
+  {
+    name: 'publish → header → several body frames are joined in order',
+    steps: [
+      [M(publish), 'held'],
+      [H(11), 'wait'],
+      [B('hel'), 'wait'],
+      [B('lo '), 'wait'],
+      [B(''), 'wait'],
+      [B('world'), { body: 'hello world', bodySize: 11 }],
+    ],
+    busyAfter: false,
+  },
+  {
+    name: 'an empty body frame before the only data frame',
+    steps: [
+      [M(publish), 'held'],
+      [H(3), 'wait'],
+      [B(''), 'wait'],
+      [B('abc'), { body: 'abc', bodySize: 3 }],
+    ],
+    busyAfter: false,
+  },
+  {
+    name: 'two messages back to back, then a non-content method',
+    steps: [
+      [M(publish), 'held'],
+      [H(2), 'wait'],
+      [B('a'), 'wait'],
+      [B('b'), { body: 'ab', bodySize: 2 }],
+      [M(publish), 'held'],
+      [H(0), { body: '', bodySize: 0 }],
+      [M(publish), 'held'],
+      [H(1), 'wait'],
+      [B('z'), { body: 'z', bodySize: 1 }],
+      [M(ack), 'run'],
+    ],
+    busyAfter: false,
+  },
+  {
+    name: 'a single body frame longer than announced → 501',
+    steps: [
+      [M(publish), 'held'],
+      [H(5), 'wait'],
+      [B('hello!'), { error: 501 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'body frames adding up to more than announced → 501',
+    steps: [
+      [M(publish), 'held'],
+      [H(5), 'wait'],
+      [B('hel'), 'wait'],
+      [B('lo!'), { error: 501 }],
+    ],
+    busyAfter: true,
+  },
+  { name: 'a header without a method → 505', steps: [[H(0), { error: 505 }]], busyAfter: false },
+  { name: 'a body without a method → 505', steps: [[B('x'), { error: 505 }]], busyAfter: false },
+  {
+    name: 'a body while waiting for the header → 505',
+    steps: [
+      [M(publish), 'held'],
+      [B('x'), { error: 505 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'a method while waiting for the header → 505',
+    steps: [
+      [M(publish), 'held'],
+      [M(ack), { error: 505 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'another content method while waiting for the header → 505',
+    steps: [
+      [M(publish), 'held'],
+      [M(publish), { error: 505 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'a method while waiting for the body → 505',
+    steps: [
+      [M(publish), 'held'],
+      [H(3), 'wait'],
+      [B('a'), 'wait'],
+      [M(qos), { error: 505 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'a second header while waiting for the body → 505',
+    steps: [
+      [M(publish), 'held'],
+      [H(3), 'wait'],
+      [H(3), { error: 505 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'a header whose class-id is not the method\'s → 501',
+    steps: [
+      [M(publish), 'held'],
+      [H(3, { classId: A.CLASS_QUEUE }), { error: 501 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'a header shorter than 14 bytes → 501',
+    steps: [
+      [M(publish), 'held'],
+      [{ header: headerPayload(0).subarray(0, 13) }, { error: 501 }],
+    ],
+    busyAfter: true,
+  },
+  {
+    name: 'reset() while waiting for the header drops the publish',
+    steps: [
+      [M(publish), 'held'],
+      [{ reset: true }, 'wait'],
+      [M(ack), 'run'],
+      [B('x'), { error: 505 }],
+    ],
+    busyAfter: false,
+  },
+  {
+    name: 'reset() while waiting for the body drops the partial body',
+    steps: [
+      [M(publish), 'held'],
+      [H(4), 'wait'],
+      [B('ab'), 'wait'],
+      [{ reset: true }, 'wait'],
+      [B('cd'), { error: 505 }],
+      [M(publish), 'held'],
+      [H(4), 'wait'],
+      [B('wxyz'), { body: 'wxyz', bodySize: 4 }],
+    ],
+    busyAfter: false,
+  },
+];
+
+function errorOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+function run(asm: CommandAssembler, step: Step): Outcome | Content {
+  if ('reset' in step) {
+    asm.reset();
+    return 'wait';
+  }
+  let result: boolean | Content | null = null;
+  const err = errorOf(() => {
+    if ('method' in step) result = asm.onMethod(step.method, A.methodHasContent(step.method.id));
+    else if ('header' in step) {
+      const s = embed(step.header);
+      result = asm.onHeader(s.buf, s.start, s.end);
+    } else {
+      const s = embed(Buffer.from(step.body));
+      result = asm.onBody(s.buf, s.start, s.end);
+    }
+  });
+  if (err !== undefined) {
+    expect(err).toBeInstanceOf(AmqpException);
+    const code = (err as AmqpException).replyCode;
+    expect(err).toBeInstanceOf(code === 501 ? FrameError : UnexpectedFrame);
+    return { error: code as 501 | 505 };
+  }
+  if (result === true) return 'run';
+  if (result === false) return 'held';
+  if (result === null) return 'wait';
+  return result;
+}
+
+describe('CommandAssembler transitions', () => {
+  it.each(CASES)('$name', ({ steps, busyAfter }) => {
+    const asm = new CommandAssembler();
+    expect(asm.busy).toBe(false);
+    for (const [step, expected] of steps) {
+      const got = run(asm, step);
+      if (typeof expected === 'object' && 'body' in expected) {
+        expect(typeof got).toBe('object');
+        const content = got as Content;
+        expect(content.method).toBe(publish);
+        expect(content.classId).toBe(A.CLASS_BASIC);
+        expect(content.bodySize).toBe(expected.bodySize);
+        expect(content.body.toString()).toBe(expected.body);
+        expect(content.body.length).toBe(expected.bodySize);
+        expect(content.rawProperties.equals(PROPS)).toBe(true);
+        expect(asm.busy).toBe(false);
+        expect(asm.pendingMethod).toBeNull();
+      } else {
+        expect(got).toEqual(expected);
+      }
+    }
+    expect(asm.busy).toBe(busyAfter);
+  });
+});
+
+describe('CommandAssembler details', () => {
+  it('holds the content method and reports it while busy', () => {
+    const asm = new CommandAssembler();
+    expect(asm.pendingMethod).toBeNull();
+    expect(asm.describePending()).toBe('none');
+    expect(asm.onMethod(publish, true)).toBe(false);
+    expect(asm.busy).toBe(true);
+    expect(asm.pendingMethod).toBe(publish);
+    expect(asm.describePending()).toBe('basic.publish');
+    asm.reset();
+    expect(asm.busy).toBe(false);
+    expect(asm.pendingMethod).toBeNull();
+  });
+
+  it('a body in a single frame is a view into that frame (no copy)', () => {
+    const asm = new CommandAssembler();
+    asm.onMethod(publish, true);
+    const h = embed(headerPayload(5));
+    expect(asm.onHeader(h.buf, h.start, h.end)).toBeNull();
+    const b = embed(Buffer.from('hello'));
+    const content = asm.onBody(b.buf, b.start, b.end)!;
+    expect(content.body.buffer).toBe(b.buf.buffer);
+    expect(content.body.byteOffset).toBe(b.buf.byteOffset + b.start);
+    expect(content.body.length).toBe(5);
+  });
+
+  it('a body in several frames is joined once into a buffer of its own', () => {
+    const asm = new CommandAssembler();
+    asm.onMethod(publish, true);
+    const h = embed(headerPayload(6));
+    asm.onHeader(h.buf, h.start, h.end);
+    const parts = ['ab', 'cd', 'ef'].map((t) => embed(Buffer.from(t)));
+    let content: Content | null = null;
+    for (const p of parts) content = asm.onBody(p.buf, p.start, p.end);
+    expect(content!.body.toString()).toBe('abcdef');
+    for (const p of parts) expect(content!.body.buffer).not.toBe(p.buf.buffer);
+    // changing the frames afterwards does not change the joined body
+    for (const p of parts) p.buf.fill(0);
+    expect(content!.body.toString()).toBe('abcdef');
+  });
+
+  it('rawProperties are the header bytes after body-size, exactly as sent', () => {
+    const props = encodeBasicProperties({ messageId: 'm-1', priority: 3, timestamp: 1700000000 });
+    const asm = new CommandAssembler();
+    asm.onMethod(publish, true);
+    const h = embed(headerPayload(0, { props }));
+    const content = asm.onHeader(h.buf, h.start, h.end)!;
+    expect(content.rawProperties.toString('hex')).toBe(props.toString('hex'));
+    expect(A.decodeBasicProperties(content.rawProperties, 0, content.rawProperties.length)).toStrictEqual({
+      messageId: 'm-1',
+      priority: 3,
+      timestamp: 1700000000,
+    });
+  });
+
+  it('does not allocate the announced body-size before the bytes arrive', () => {
+    // body-size comes from the client; max message size is only checked once the content is
+    // complete, so allocating it up front lets one header frame claim up to 4 GiB of memory.
+    const original = Buffer.allocUnsafe.bind(Buffer);
+    const spy = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((size: number) => {
+      if (size > 1 << 20) throw new Error(`allocated ${size} bytes up front`);
+      return original(size);
+    });
+    try {
+      const asm = new CommandAssembler();
+      asm.onMethod(publish, true);
+      const h = embed(headerPayload(2 ** 30));
+      expect(asm.onHeader(h.buf, h.start, h.end)).toBeNull();
+      const b = embed(Buffer.from('0123456789'));
+      expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
+      expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
+      expect(asm.busy).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('reads a 64-bit body-size (> 2^32) and keeps waiting for it', () => {
+    const asm = new CommandAssembler();
+    asm.onMethod(publish, true);
+    const h = embed(headerPayload(2 ** 32 + 5));
+    expect(asm.onHeader(h.buf, h.start, h.end)).toBeNull();
+    expect(asm.busy).toBe(true);
+    const b = embed(Buffer.alloc(10));
+    // not complete and not too long: still waiting
+    expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
+  });
+
+  it('the class mismatch error names both classes', () => {
+    const asm = new CommandAssembler();
+    asm.onMethod(publish, true);
+    const h = embed(headerPayload(1, { classId: 50 }));
+    const err = errorOf(() => asm.onHeader(h.buf, h.start, h.end)) as FrameError;
+    expect(err).toBeInstanceOf(FrameError);
+    expect(err.replyText).toBe('FRAME_ERROR - content header for class 50 does not match method class 60');
+  });
+});

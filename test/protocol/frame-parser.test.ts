@@ -1,0 +1,306 @@
+// Socket chunks → frames. The same byte stream cut at random points must parse to exactly the
+// frames of the whole stream; frames wholly inside a chunk are views into it (no copy), frames split
+// across chunks are copied into a buffer of their own; bad frame-end and oversize frames are 501.
+
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { AmqpException, FrameError } from '../../src/protocol/errors.js';
+import { FRAME_HEADER_SIZE, FRAME_OVERHEAD, FrameParser } from '../../src/protocol/frame-parser.js';
+import { FRAME_END } from '../../src/protocol/generated/amqp.js';
+
+interface Spec {
+  type: number;
+  channel: number;
+  payload: Uint8Array;
+}
+
+interface Seen {
+  type: number;
+  channel: number;
+  buf: Buffer;
+  start: number;
+  end: number;
+}
+
+/** Builds the stream in one non-pooled buffer and returns each frame's offset in it. */
+function buildStream(frames: readonly Spec[], frameEnd = FRAME_END): { stream: Buffer; offsets: number[] } {
+  const total = frames.reduce((n, f) => n + FRAME_OVERHEAD + f.payload.length, 0);
+  const stream = Buffer.alloc(total);
+  const offsets: number[] = [];
+  let pos = 0;
+  for (const f of frames) {
+    offsets.push(pos);
+    stream[pos] = f.type;
+    stream.writeUInt16BE(f.channel, pos + 1);
+    stream.writeUInt32BE(f.payload.length, pos + 3);
+    stream.set(f.payload, pos + 7);
+    stream[pos + 7 + f.payload.length] = frameEnd;
+    pos += FRAME_OVERHEAD + f.payload.length;
+  }
+  return { stream, offsets };
+}
+
+/** Each chunk gets its own ArrayBuffer, so buffer identity tells a view from a copy. */
+function cut(stream: Buffer, cuts: readonly number[]): { chunks: Buffer[]; starts: number[] } {
+  const points = [...cuts.map((c) => c % (stream.length + 1)), stream.length].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  const starts: number[] = [];
+  let prev = 0;
+  for (const p of points) {
+    const chunk = Buffer.alloc(p - prev);
+    stream.copy(chunk, 0, prev, p);
+    chunks.push(chunk);
+    starts.push(prev);
+    prev = p;
+  }
+  return { chunks, starts };
+}
+
+function collector(maxFrameSize = 131072): { parser: FrameParser; seen: Seen[] } {
+  const seen: Seen[] = [];
+  const parser = new FrameParser(maxFrameSize, (type, channel, buf, start, end) => seen.push({ type, channel, buf, start, end }));
+  return { parser, seen };
+}
+
+const plain = (s: Seen) => ({
+  type: s.type,
+  channel: s.channel,
+  payload: Buffer.from(s.buf.subarray(s.start, s.end)).toString('hex'),
+});
+const plainSpec = (f: Spec) => ({ type: f.type, channel: f.channel, payload: Buffer.from(f.payload).toString('hex') });
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected an exception, none was thrown');
+}
+
+function expectFrameError(fn: () => unknown): FrameError {
+  const err = thrown(fn);
+  expect(err).toBeInstanceOf(FrameError);
+  expect((err as AmqpException).replyCode).toBe(501);
+  return err as FrameError;
+}
+
+const frameArb: fc.Arbitrary<Spec> = fc.record({
+  type: fc.constantFrom(1, 2, 3, 8),
+  channel: fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 1, 0xffff)),
+  payload: fc.oneof(
+    { weight: 3, arbitrary: fc.uint8Array({ maxLength: 5000 }) },
+    { weight: 2, arbitrary: fc.uint8Array({ maxLength: 16 }) },
+    // payloads full of frame-end octets must not confuse the parser
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 300 }).map((n) => new Uint8Array(n).fill(FRAME_END)) },
+  ),
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('a stream cut at random points parses like the whole stream', () => {
+  it('same frames, views for frames inside one chunk, copies of exact size otherwise, correct bufferedBytes', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 40 }), (frames, cuts) => {
+        const { stream, offsets } = buildStream(frames);
+
+        const whole = collector();
+        whole.parser.push(stream);
+        expect(whole.parser.bufferedBytes).toBe(0);
+        expect(whole.seen.map(plain)).toEqual(frames.map(plainSpec));
+        for (const s of whole.seen) expect(s.buf).toBe(stream);
+
+        const { chunks, starts } = cut(stream, cuts);
+        const chunked = collector();
+        const frameEnds = offsets.map((o, i) => o + FRAME_OVERHEAD + frames[i]!.payload.length);
+        let pushed = 0;
+        chunks.forEach((chunk) => {
+          chunked.parser.push(chunk);
+          pushed += chunk.length;
+          const complete = frameEnds.filter((e) => e <= pushed);
+          expect(chunked.seen).toHaveLength(complete.length);
+          expect(chunked.parser.bufferedBytes).toBe(pushed - (complete.at(-1) ?? 0));
+        });
+        expect(chunked.parser.bufferedBytes).toBe(0);
+
+        // Payloads are read only now, after the parser has moved on: views and copies stay valid.
+        expect(chunked.seen.map(plain)).toEqual(frames.map(plainSpec));
+
+        chunked.seen.forEach((s, i) => {
+          const fs = offsets[i]!;
+          const fe = frameEnds[i]!;
+          const c = starts.findIndex((cs, k) => cs <= fs && fe <= cs + chunks[k]!.length);
+          if (c >= 0) {
+            // wholly inside chunk c: a view into that very chunk, no copy
+            expect(s.buf).toBe(chunks[c]);
+            expect(s.buf.buffer).toBe(chunks[c]!.buffer);
+            expect(s.start).toBe(fs - starts[c]! + FRAME_HEADER_SIZE);
+            expect(s.end).toBe(fe - starts[c]! - 1);
+          } else {
+            // split: copied once into a frame-sized buffer that belongs to no chunk
+            for (const chunk of chunks) expect(s.buf.buffer).not.toBe(chunk.buffer);
+            expect(s.buf.length).toBe(fe - fs);
+            expect(s.start).toBe(FRAME_HEADER_SIZE);
+            expect(s.end).toBe(fe - fs - 1);
+          }
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a stream fed one byte at a time parses to the same frames', () => {
+    const frames: Spec[] = [
+      { type: 1, channel: 0, payload: Uint8Array.from([0, 10, 0, 11]) },
+      { type: 8, channel: 0, payload: new Uint8Array(0) },
+      { type: 2, channel: 7, payload: new Uint8Array(20).fill(0xce) },
+      { type: 3, channel: 65535, payload: Uint8Array.from({ length: 300 }, (_, i) => i & 0xff) },
+    ];
+    const { stream, offsets } = buildStream(frames);
+    const { parser, seen } = collector();
+    for (let i = 0; i < stream.length; i++) {
+      parser.push(stream.subarray(i, i + 1));
+      const pushed = i + 1;
+      const current = offsets.filter((o) => o < pushed).length - 1; // frame the last byte belongs to
+      const start = offsets[current]!;
+      const complete = pushed === start + FRAME_OVERHEAD + frames[current]!.payload.length;
+      expect(seen).toHaveLength(complete ? current + 1 : current);
+      expect(parser.bufferedBytes).toBe(complete ? 0 : pushed - start);
+    }
+    expect(seen.map(plain)).toEqual(frames.map(plainSpec));
+    expect(parser.bufferedBytes).toBe(0);
+  });
+
+  it('an empty chunk changes nothing', () => {
+    const { stream } = buildStream([{ type: 1, channel: 1, payload: Uint8Array.from([1, 2, 3]) }]);
+    const { parser, seen } = collector();
+    parser.push(Buffer.alloc(0));
+    parser.push(stream.subarray(0, 5));
+    parser.push(Buffer.alloc(0));
+    expect(parser.bufferedBytes).toBe(5);
+    parser.push(stream.subarray(5));
+    parser.push(Buffer.alloc(0));
+    expect(seen.map(plain)).toEqual([{ type: 1, channel: 1, payload: '010203' }]);
+  });
+});
+
+describe('bufferedBytes', () => {
+  const frame = buildStream([{ type: 3, channel: 2, payload: new Uint8Array(10).fill(7) }]).stream; // 18 bytes
+
+  it('counts held bytes while the header is incomplete, then while the payload is incomplete', () => {
+    const { parser, seen } = collector();
+    expect(parser.bufferedBytes).toBe(0);
+    parser.push(frame.subarray(0, 3));
+    expect(parser.bufferedBytes).toBe(3);
+    parser.push(frame.subarray(3, 6));
+    expect(parser.bufferedBytes).toBe(6);
+    parser.push(frame.subarray(6, 12)); // header completes inside this chunk
+    expect(parser.bufferedBytes).toBe(12);
+    parser.push(frame.subarray(12, 17));
+    expect(parser.bufferedBytes).toBe(17);
+    expect(seen).toHaveLength(0);
+    parser.push(frame.subarray(17));
+    expect(parser.bufferedBytes).toBe(0);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('counts the start of the next frame after complete ones in the same chunk', () => {
+    const { parser, seen } = collector();
+    parser.push(Buffer.concat([frame, frame, frame.subarray(0, 9)]));
+    expect(seen).toHaveLength(2);
+    expect(parser.bufferedBytes).toBe(9);
+    parser.push(Buffer.concat([frame.subarray(9), frame.subarray(0, 2)]));
+    expect(seen).toHaveLength(3);
+    expect(parser.bufferedBytes).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('bad frame-end → FrameError 501', () => {
+  const bad = buildStream([{ type: 1, channel: 1, payload: Uint8Array.from([0, 60, 0, 40]) }], 0x00).stream;
+  const good = buildStream([{ type: 1, channel: 1, payload: Uint8Array.from([0, 60, 0, 40]) }]).stream;
+
+  it('in a frame wholly inside one chunk', () => {
+    const { parser, seen } = collector();
+    const err = expectFrameError(() => parser.push(bad));
+    expect(err.replyText).toBe('FRAME_ERROR - frame-end octet was 0x00, expected 0xce');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('after good frames in the same chunk (the good ones are delivered first)', () => {
+    const { parser, seen } = collector();
+    expectFrameError(() => parser.push(Buffer.concat([good, bad])));
+    expect(seen).toHaveLength(1);
+  });
+
+  it('in a frame split across chunks', () => {
+    const { parser, seen } = collector();
+    parser.push(bad.subarray(0, 9));
+    expectFrameError(() => parser.push(bad.subarray(9)));
+    expect(seen).toHaveLength(0);
+  });
+
+  it('in a frame whose header was split', () => {
+    const { parser } = collector();
+    parser.push(bad.subarray(0, 2));
+    parser.push(bad.subarray(2, 5));
+    expectFrameError(() => parser.push(bad.subarray(5)));
+  });
+
+  it('when the frame-end is the only byte of the last chunk', () => {
+    const { parser } = collector();
+    parser.push(bad.subarray(0, bad.length - 1));
+    expectFrameError(() => parser.push(bad.subarray(bad.length - 1)));
+  });
+});
+
+describe('frames larger than maxFrameSize → FrameError 501', () => {
+  const MAX = 4096;
+  const sized = (total: number) => buildStream([{ type: 3, channel: 1, payload: new Uint8Array(total - FRAME_OVERHEAD) }]).stream;
+
+  it('a frame of exactly maxFrameSize bytes is accepted', () => {
+    const { parser, seen } = collector(MAX);
+    parser.push(sized(MAX));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.end - seen[0]!.start).toBe(MAX - FRAME_OVERHEAD);
+  });
+
+  it('one byte more is refused when the whole frame is in the chunk', () => {
+    const { parser, seen } = collector(MAX);
+    const err = expectFrameError(() => parser.push(sized(MAX + 1)));
+    expect(err.replyText).toBe('FRAME_ERROR - frame size 4097 exceeds the negotiated frame_max 4096');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('is refused as soon as the 7-byte header has arrived', () => {
+    const { parser } = collector(MAX);
+    expectFrameError(() => parser.push(sized(MAX + 1).subarray(0, FRAME_HEADER_SIZE)));
+  });
+
+  it('is refused when the header arrives in pieces', () => {
+    const { parser } = collector(MAX);
+    const frame = sized(MAX + 1);
+    parser.push(frame.subarray(0, 3));
+    expectFrameError(() => parser.push(frame.subarray(3, FRAME_HEADER_SIZE)));
+  });
+
+  it('is refused when its header follows a complete frame in the same chunk', () => {
+    const { parser, seen } = collector(MAX);
+    expectFrameError(() => parser.push(Buffer.concat([sized(100), sized(MAX + 1).subarray(0, 10)])));
+    expect(seen).toHaveLength(1);
+  });
+
+  it('is refused for a size field near 2^32 (no overflow, no allocation)', () => {
+    const { parser } = collector(MAX);
+    expectFrameError(() => parser.push(Buffer.from([3, 0, 1, 0xff, 0xff, 0xff, 0xff])));
+  });
+
+  it('follows a change of maxFrameSize (after connection.tune-ok)', () => {
+    const { parser, seen } = collector(131072);
+    parser.push(sized(MAX + 1));
+    expect(seen).toHaveLength(1);
+    parser.maxFrameSize = MAX;
+    expectFrameError(() => parser.push(sized(MAX + 1)));
+  });
+});
