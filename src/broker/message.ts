@@ -44,8 +44,10 @@ export class Message {
   private decodedHeaders: FieldTable | undefined | null = null;
   /** when the broker accepted the message, epoch ms (TTL is measured from here) */
   publishedAt: number;
-  /** id in the message store once written (0 = never written) */
+  /** id in the message store once an entry holding it was stored (0 = never) */
   storeId = 0;
+  /** whether the body record has been handed to LMDB */
+  storeWritten = false;
 
   constructor(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, publishedAt: number) {
     this.exchange = exchange;

@@ -3,6 +3,10 @@
 // may go out. Two implementations: TransientPersistence keeps nothing; DurablePersistence maps the
 // model onto the LMDB store.
 //
+// Write buffer: entries are not handed to LMDB at once but collected and written together a moment
+// later (STORE_BATCH_DELAY_MS). A message consumed and acknowledged within that moment is never
+// written at all — its confirm still waits for the batch, as RabbitMQ's message store does.
+//
 // Reference counting: a message held by one durable queue (the common case) needs no bookkeeping —
 // when its entry goes, the body goes. Only messages held by several queues get a counter, in a map
 // keyed by message id, so that copies of a message loaded back from disk count against the same
@@ -11,7 +15,16 @@
 import { encodeTable, decodeTable } from '../protocol/field-table.js';
 import type { Logger } from '../log.js';
 import { LmdbStore } from '../store/lmdb-store.js';
-import { ENTRY_REDELIVERED, ENTRY_TRANSIENT, encodeEntry, encodeMessage, type StoredEntry } from '../store/records.js';
+import {
+  ENTRY_INLINE,
+  ENTRY_REDELIVERED,
+  ENTRY_TRANSIENT,
+  decodeInlineMessage,
+  encodeEntry,
+  encodeInlineEntry,
+  encodeMessage,
+  type StoredEntry,
+} from '../store/records.js';
 import type { Binding } from './binding.js';
 import type { Exchange } from './exchange/exchange.js';
 import { Message } from './message.js';
@@ -77,6 +90,9 @@ export class TransientPersistence implements Persistence {
   async close(): Promise<void> {}
 }
 
+/** How long writes are buffered before going to LMDB together. */
+export const STORE_BATCH_DELAY_MS = 1;
+
 export class DurablePersistence implements Persistence {
   readonly durable = true;
   /** reference counts of messages held by more than one queue */
@@ -84,6 +100,8 @@ export class DurablePersistence implements Persistence {
   /** queues whose delivered watermark changed this turn */
   private readonly watermarks = new Map<Queue, number>();
   private waiters: CommitWaiter[] = [];
+  /** entries waiting to be written with the next batch */
+  private pending: QueueEntry[] = [];
   private flushScheduled = false;
   /** set when a write batch failed; cleared by the next successful one */
   lastError: Error | null = null;
@@ -151,33 +169,70 @@ export class DurablePersistence implements Persistence {
 
   addEntry(entry: QueueEntry, transient: boolean): boolean {
     const message = entry.message;
-    const queueId = this.ensureQueueId(entry.queue);
+    this.ensureQueueId(entry.queue);
     if (message.storeId === 0) {
       message.storeId = this.store.allocateMessageId();
-      this.store.putMessage(
-        message.storeId,
-        encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
-      );
     } else {
-      // A second queue holds the same stored body: count references from now on.
+      // A second queue holds the same body: count references from now on.
       this.sharedRefs.set(message.storeId, (this.sharedRefs.get(message.storeId) ?? 1) + 1);
     }
     entry.stored = true;
-    const flags = (entry.redelivered ? ENTRY_REDELIVERED : 0) | (transient ? ENTRY_TRANSIENT : 0);
-    this.store.putEntry(queueId, entry.seq, encodeEntry(message.storeId, entry.expiresAt, flags, message.bodySize));
+    entry.transient = transient;
+    this.pending.push(entry);
+    this.scheduleFlush();
     return true;
   }
 
   removeEntry(entry: QueueEntry): void {
     if (!entry.stored) return;
     entry.stored = false;
-    const id = entry.message.storeId;
-    this.store.deleteEntry(entry.queue.storeId, entry.seq);
-    const refs = this.sharedRefs.get(id);
+    const message = entry.message;
+    if (entry.written) this.store.deleteEntry(entry.queue.storeId, entry.seq);
+    const refs = this.sharedRefs.get(message.storeId);
     if (refs === undefined || refs <= 1) {
-      if (refs !== undefined) this.sharedRefs.delete(id);
-      this.store.deleteMessage(id);
-    } else this.sharedRefs.set(id, refs - 1);
+      if (refs !== undefined) this.sharedRefs.delete(message.storeId);
+      if (message.storeWritten) this.store.deleteMessage(message.storeId);
+    } else this.sharedRefs.set(message.storeId, refs - 1);
+  }
+
+  /** Hands the buffered entries (and their bodies, once) to LMDB; skips those already gone. */
+  private writePending(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.pending = [];
+    for (let i = 0; i < pending.length; i++) {
+      const entry = pending[i]!;
+      if (!entry.stored || entry.written) continue;
+      const message = entry.message;
+      entry.written = true;
+      const flags = (entry.redelivered ? ENTRY_REDELIVERED : 0) | (entry.transient ? ENTRY_TRANSIENT : 0);
+      if (!this.sharedRefs.has(message.storeId)) {
+        // Held by this queue alone: one record holds entry and message.
+        this.store.putEntry(
+          entry.queue.storeId,
+          entry.seq,
+          encodeInlineEntry(
+            message.storeId,
+            entry.expiresAt,
+            flags,
+            message.publishedAt,
+            message.exchange,
+            message.routingKey,
+            message.rawProperties,
+            message.body,
+          ),
+        );
+        continue;
+      }
+      if (!message.storeWritten) {
+        message.storeWritten = true;
+        this.store.putMessage(
+          message.storeId,
+          encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
+        );
+      }
+      this.store.putEntry(entry.queue.storeId, entry.seq, encodeEntry(message.storeId, entry.expiresAt, flags, message.bodySize));
+    }
   }
 
   markDelivered(queue: Queue, seq: number): void {
@@ -199,16 +254,19 @@ export class DurablePersistence implements Persistence {
 
   /** Rebuilds an entry from its record, or null when its message is missing. */
   entryFromStore(queue: Queue, e: StoredEntry, watermark: number): QueueEntry | null {
-    const stored = this.store.getMessage(e.messageId);
+    const stored = (e.flags & ENTRY_INLINE) !== 0 ? decodeInlineMessage(e.value) : this.store.getMessage(e.messageId);
     if (stored === undefined) {
       this.log.warn({ queue: queue.name, seq: e.seq, messageId: e.messageId }, 'stored entry without its message; dropped');
       return null;
     }
     const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, stored.publishedAt);
     message.storeId = e.messageId;
+    // An inline message has no record of its own to delete.
+    message.storeWritten = (e.flags & ENTRY_INLINE) === 0;
     const level = queue.levelFor(message);
     const entry = new QueueEntry(queue, message, e.seq, e.expiresAt, level);
     entry.stored = true;
+    entry.written = true;
     entry.redelivered = (e.flags & ENTRY_REDELIVERED) !== 0 || e.seq <= watermark;
     return entry;
   }
@@ -228,12 +286,14 @@ export class DurablePersistence implements Persistence {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(this.flushTurn);
+    if (STORE_BATCH_DELAY_MS > 0) setTimeout(this.flushTurn, STORE_BATCH_DELAY_MS);
+    else setImmediate(this.flushTurn);
   }
 
-  /** End of a turn: write changed watermarks, then wait for the batch to be on disk. */
+  /** Writes the buffered batch and changed watermarks, then waits for them to be on disk. */
   private readonly flushTurn = (): void => {
     this.flushScheduled = false;
+    this.writePending();
     for (const [queue, seq] of this.watermarks) {
       if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, seq);
     }

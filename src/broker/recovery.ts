@@ -6,7 +6,7 @@
 
 import type { Logger } from '../log.js';
 import { decodeTable } from '../protocol/field-table.js';
-import { ENTRY_TRANSIENT } from '../store/records.js';
+import { ENTRY_INLINE, ENTRY_TRANSIENT } from '../store/records.js';
 import { Binding } from './binding.js';
 import type { Broker } from './broker.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
@@ -121,7 +121,7 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
       tail.bytes += e.bodySize;
       tail.lastSeq = e.seq;
     }
-    refs.set(e.messageId, (refs.get(e.messageId) ?? 0) + 1);
+    if ((e.flags & ENTRY_INLINE) === 0) refs.set(e.messageId, (refs.get(e.messageId) ?? 0) + 1);
     stats.messages++;
   }
   for (const [queue, tail] of tails) {

@@ -195,7 +195,7 @@ export class LmdbStore {
       end: entryKey(queueId + 1, 0),
       limit,
     })) {
-      out.push({ queueId, seq: readU64(key, 4), ...decodeEntryValue(value) });
+      out.push({ queueId, seq: readU64(key, 4), ...decodeEntryValue(value), value });
     }
     return out;
   }
@@ -203,7 +203,7 @@ export class LmdbStore {
   /** Every entry of every queue, in key order (recovery). */
   *allEntries(): IterableIterator<StoredEntry> {
     for (const { key, value } of this.entries.getRange({})) {
-      yield { queueId: key.readUInt32BE(0), seq: readU64(key, 4), ...decodeEntryValue(value) };
+      yield { queueId: key.readUInt32BE(0), seq: readU64(key, 4), ...decodeEntryValue(value), value };
     }
   }
 

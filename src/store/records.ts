@@ -4,6 +4,11 @@
 //   message value: u8 format(1) ‖ u64 publishedAt ‖ shortstr exchange ‖ shortstr routingKey
 //                  ‖ u32 propertiesLength ‖ properties ‖ body
 //   entry value:   u64 messageId ‖ u64 expiresAt (0 = never) ‖ u8 flags ‖ u32 bodySize
+//                  [‖ message record, when flags has ENTRY_INLINE]
+//
+// A message held by a single queue (the common case) is stored inline in its entry: one write to
+// store it and one delete to acknowledge it. A message held by several durable queues is stored
+// once in `messages` and referenced by id from each entry.
 //
 // Topology records (exchanges, queues, bindings) are small and cold: stored as msgpack objects,
 // with AMQP argument tables kept as encoded table bytes so every type survives exactly.
@@ -16,6 +21,9 @@ export const MESSAGE_FORMAT = 1;
 export const ENTRY_REDELIVERED = 1;
 /** entry flag: written only to save memory (transient message or non-durable queue); dropped on restart */
 export const ENTRY_TRANSIENT = 2;
+/** entry flag: the message record follows the entry header in the same value */
+export const ENTRY_INLINE = 4;
+const ENTRY_HEADER_SIZE = 21;
 
 export interface ExchangeRecord {
   id: number;
@@ -61,22 +69,26 @@ export interface StoredEntry {
   expiresAt: number;
   flags: number;
   bodySize: number;
+  /** the whole value (for inline messages: decodeInlineMessage) */
+  value: Buffer;
 }
 
+/** Encodes a message record, optionally after `headroom` bytes left for the caller. */
 export function encodeMessage(
   publishedAt: number,
   exchange: string,
   routingKey: string,
   properties: Buffer,
   body: Buffer,
+  headroom = 0,
 ): Buffer {
   const exLen = Buffer.byteLength(exchange);
   const rkLen = Buffer.byteLength(routingKey);
-  const size = 1 + 8 + 1 + exLen + 1 + rkLen + 4 + properties.length + body.length;
+  const size = headroom + 1 + 8 + 1 + exLen + 1 + rkLen + 4 + properties.length + body.length;
   const buf = Buffer.allocUnsafe(size);
-  buf[0] = MESSAGE_FORMAT;
-  writeU64(buf, 1, publishedAt);
-  let o = 9;
+  buf[headroom] = MESSAGE_FORMAT;
+  writeU64(buf, headroom + 1, publishedAt);
+  let o = headroom + 9;
   buf[o] = exLen;
   o += 1 + buf.write(exchange, o + 1, 'utf8');
   buf[o] = rkLen;
@@ -104,12 +116,36 @@ export function decodeMessage(value: Buffer): StoredMessage {
 }
 
 export function encodeEntry(messageId: number, expiresAt: number, flags: number, bodySize: number): Buffer {
-  const buf = Buffer.allocUnsafe(21);
+  const buf = Buffer.allocUnsafe(ENTRY_HEADER_SIZE);
+  writeEntryHeader(buf, messageId, expiresAt, flags, bodySize);
+  return buf;
+}
+
+/** An entry carrying its message inline. */
+export function encodeInlineEntry(
+  messageId: number,
+  expiresAt: number,
+  flags: number,
+  publishedAt: number,
+  exchange: string,
+  routingKey: string,
+  properties: Buffer,
+  body: Buffer,
+): Buffer {
+  const buf = encodeMessage(publishedAt, exchange, routingKey, properties, body, ENTRY_HEADER_SIZE);
+  writeEntryHeader(buf, messageId, expiresAt, flags | ENTRY_INLINE, body.length);
+  return buf;
+}
+
+export function decodeInlineMessage(value: Buffer): StoredMessage {
+  return decodeMessage(value.subarray(ENTRY_HEADER_SIZE));
+}
+
+function writeEntryHeader(buf: Buffer, messageId: number, expiresAt: number, flags: number, bodySize: number): void {
   writeU64(buf, 0, messageId);
   writeU64(buf, 8, expiresAt);
   buf[16] = flags;
   buf.writeUInt32BE(bodySize, 17);
-  return buf;
 }
 
 export function decodeEntryValue(value: Buffer): { messageId: number; expiresAt: number; flags: number; bodySize: number } {

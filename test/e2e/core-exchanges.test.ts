@@ -91,11 +91,17 @@ describe('vhost and the default exchange', () => {
     });
   });
 
-  it('refuses declaring the default exchange with 403, but a passive declare succeeds', async () => {
+  it('refuses declaring the default exchange with 403, even passively', async () => {
     const conn = await h.connect();
     const ch = await h.channel(conn);
-    await ch.checkExchange('');
-    expect(await rejection(ch.assertExchange('', 'direct', { durable: true }))).toMatchObject({
+    expect(await rejection(ch.checkExchange(''))).toMatchObject({
+      code: 403,
+      text: 'ACCESS_REFUSED - operation not permitted on the default exchange',
+      classId: 40,
+      methodId: 10,
+    });
+    const ch2 = await h.channel(conn);
+    expect(await rejection(ch2.assertExchange('', 'direct', { durable: true }))).toMatchObject({
       code: 403,
       text: 'ACCESS_REFUSED - operation not permitted on the default exchange',
       classId: 40,
@@ -375,7 +381,7 @@ describe('exchange types', () => {
     });
   });
 
-  it('headers: numeric values match only with the same field type and value', async () => {
+  it('headers: numbers of any field type compare by value; strings, byte arrays and numbers do not mix', async () => {
     const conn = await h.connect();
     const ch = await h.channel(conn);
     const x = h.exchange();
@@ -388,6 +394,9 @@ describe('exchange types', () => {
       double5: { n: { '!': 'double', value: 5 } },
       double2_5: { n: 2.5 },
       str5: { n: '5' },
+      bytes5: { n: Buffer.from('5') },
+      boolTrue: { n: true },
+      void: { n: null },
     };
     const queues: Record<string, string> = {};
     for (const [name, args] of Object.entries(bindings)) {
@@ -403,10 +412,16 @@ describe('exchange types', () => {
       ['int5', { n: { '!': 'int', value: 5 } }],
       ['long5', { n: { '!': 'long', value: 5 } }],
       ['ubyte5', { n: { '!': 'unsignedbyte', value: 5 } }],
+      ['uint5', { n: { '!': 'unsignedint', value: 5 } }],
       ['double5', { n: { '!': 'double', value: 5 } }],
       ['float5', { n: { '!': 'float', value: 5 } }],
       ['double2_5', { n: 2.5 }],
+      ['float2_5', { n: { '!': 'float', value: 2.5 } }],
       ['str5', { n: '5' }],
+      ['bytes5', { n: Buffer.from('5') }],
+      ['bool1', { n: true }],
+      ['byte1', { n: 1 }],
+      ['void', { n: null }],
     ];
     const got = await h.route(
       conn,
@@ -415,13 +430,17 @@ describe('exchange types', () => {
     );
     const byBinding: Record<string, string[]> = {};
     for (const name of Object.keys(bindings)) byBinding[name] = got[queues[name]!]!;
+    const fives = ['byte5', 'short5', 'int5', 'long5', 'ubyte5', 'uint5', 'double5', 'float5'];
     expect(byBinding).toEqual({
-      byte5: ['byte5'],
-      int5: ['int5'],
-      long5: ['long5'],
-      double5: ['double5'],
-      double2_5: ['double2_5'],
-      str5: ['str5'],
+      byte5: fives,
+      int5: fives,
+      long5: fives,
+      double5: fives,
+      double2_5: ['double2_5', 'float2_5'],
+      str5: ['str5', 'bytes5'],
+      bytes5: ['str5', 'bytes5'],
+      boolTrue: ['bool1'],
+      void: messages.map(([label]) => label),
     });
   });
 
@@ -534,12 +553,19 @@ describe('exchange.declare', () => {
     await ch.assertExchange(x, 'direct', { durable: false, alternateExchange: 'ae1' });
     expect(await rejection(ch.assertExchange(x, 'direct', { durable: false, alternateExchange: 'ae2' }))).toMatchObject({
       code: 406,
-      text: `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${x}' in vhost '/': received the value 'ae2' of type 'longstr' but current is the value 'ae1' of type 'longstr'`,
+      text: `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${x}' in vhost '/': received 'ae2' but current is 'ae1'`,
     });
     const ch2 = await h.channel(conn);
     expect(await rejection(ch2.assertExchange(x, 'direct', { durable: false }))).toMatchObject({
       code: 406,
       text: `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${x}' in vhost '/': received none but current is the value 'ae1' of type 'longstr'`,
+    });
+    const ch3 = await h.channel(conn);
+    const y = h.exchange();
+    await ch3.assertExchange(y, 'direct', { durable: false });
+    expect(await rejection(ch3.assertExchange(y, 'direct', { durable: false, alternateExchange: 'ae2' }))).toMatchObject({
+      code: 406,
+      text: `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${y}' in vhost '/': received the value 'ae2' of type 'longstr' but current is none`,
     });
   });
 

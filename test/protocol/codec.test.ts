@@ -23,7 +23,7 @@ import {
 import * as A from '../../src/protocol/generated/amqp.js';
 import type { BasicProperties, Method } from '../../src/protocol/generated/amqp.js';
 
-const RUNS = 100;
+const RUNS = 60;
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries per AMQP domain type.
@@ -382,7 +382,7 @@ describe('truncated method payloads', () => {
           const cut = argsStart + (cutSeed % argsLen);
           expectFrameError(() => A.decodeMethodArgs(key, f.buf, argsStart, cut));
         }),
-        { numRuns: 30 },
+        { numRuns: 20 },
       );
     });
   }

@@ -16,8 +16,12 @@ export const enum EntryState {
 export class QueueEntry {
   state: EntryState = EntryState.Ready;
   redelivered = false;
-  /** written to the store: must be deleted from it when the entry leaves */
+  /** held by the store (written, or waiting in the store's write buffer) */
   stored = false;
+  /** handed to LMDB; false while still in the write buffer (removal then costs nothing) */
+  written = false;
+  /** paged-out copy of a transient message: dropped on restart */
+  transient = false;
 
   constructor(
     readonly queue: Queue,

@@ -21,8 +21,9 @@ import { ReadyList } from './ready-list.js';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
-/** In-memory entries above which new entries are paged to disk. */
-export const PAGE_WINDOW = 4096;
+/** In-memory entries, and bytes, above which new entries are paged to disk. */
+export const PAGE_WINDOW = 50_000;
+export const PAGE_WINDOW_BYTES = 32 * 1024 * 1024;
 /** Entries read back per refill, when fewer than half the window are in memory. */
 const PAGE_BATCH = 1024;
 
@@ -186,7 +187,8 @@ export class Queue {
   }
 
   private shouldPage(persistent: boolean): boolean {
-    if (this.ready.count < PAGE_WINDOW || this.options.maxPriority !== 0 || !this.persistence.durable) return false;
+    if (this.options.maxPriority !== 0 || !this.persistence.durable) return false;
+    if (this.ready.count < PAGE_WINDOW && this.ready.bytes < PAGE_WINDOW_BYTES) return false;
     return persistent || this.host.memory.overBudget;
   }
 
@@ -208,7 +210,7 @@ export class Queue {
   /** Takes the next deliverable entry (skipping and dead-lettering expired ones). */
   take(now: number): QueueEntry | undefined {
     for (;;) {
-      if (this.pagedCount > 0 && this.ready.count < PAGE_WINDOW / 2) this.refill();
+      if (this.pagedCount > 0 && this.ready.count < PAGE_BATCH) this.refill();
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (entry.expiresAt !== 0 && entry.expiresAt < now) {
