@@ -225,7 +225,7 @@ function genDecoder(cls: SpecClass, m: SpecMethod, typeName: string, keyName: st
         lines.push(`  const ${v} = b.subarray(o + 4, o + 4 + b.readUInt32BE(o));`);
         lines.push(`  o += 4 + ${v}.length;`);
       } else if (f.type === 'table') {
-        lines.push(`  const t${names.length} = readTable(b, o, e);`);
+        lines.push(`  const t${names.length} = readTable(b, o, e, true);`);
         lines.push(`  const ${v} = t${names.length}[0];`);
         lines.push(`  o = t${names.length}[1];`);
       } else {
@@ -319,7 +319,7 @@ function genProperties(cls: SpecClass): string {
       lines.push(`    p.${n} = b.toString('utf8', o + 1, o + 1 + b[o]!);`);
       lines.push(`    o += 1 + b[o]!;`);
     } else if (p.type === 'table') {
-      lines.push(`    const t = readTable(b, o, e);`);
+      lines.push(`    const t = readTable(b, o, e, true);`);
       lines.push(`    p.${n} = t[0];`);
       lines.push(`    o = t[1];`);
     } else if (p.type === 'longstr') {

@@ -2,10 +2,18 @@
 // (an array of tables, one per queue+reason, most recent first, `count` incremented on repeats),
 // `x-first-death-reason/queue/exchange` set on its first death, and the `expiration` property
 // removed (recorded as `original-expiration`). It is republished to the dead-letter exchange with
-// the dead-letter routing key, or its original routing keys (including CC). A message that would
-// go round a cycle in which nobody rejected it is dropped instead.
+// the dead-letter routing key, or its original routing keys (including CC; the CC header itself is
+// removed). As RabbitMQ, the headers table comes out sorted by key, user headers keeping their wire
+// types. A message that would go round a cycle in which nobody rejected it is dropped instead.
 
-import { Timestamp, TypedValue, type FieldTable, type FieldValue } from '../protocol/field-table.js';
+import {
+  FIELD_TYPES,
+  Timestamp,
+  TypedValue,
+  copyTable,
+  type FieldTable,
+  type FieldValue,
+} from '../protocol/field-table.js';
 import type { Message } from './message.js';
 import type { DeadLetterReason, Queue } from './queue/queue.js';
 
@@ -25,17 +33,25 @@ function isTable(v: FieldValue): v is FieldTable {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Timestamp) && !(v instanceof TypedValue);
 }
 
-/** Sorted by key, as rabbit_misc:sort_field_table leaves an updated entry. */
+/** Sorted by key (byte order), as rabbit_misc:sort_field_table leaves a table; types kept. */
 function sortTable(t: FieldTable): FieldTable {
-  const out: FieldTable = {};
-  for (const k of Object.keys(t).sort()) out[k] = t[k]!;
+  const out = copyTable(undefined);
+  for (const k of Object.keys(t).sort(compareKeys)) out[k] = t[k]!;
+  const types = (t as { [FIELD_TYPES]?: Record<string, string> })[FIELD_TYPES];
+  if (types !== undefined) Object.defineProperty(out, FIELD_TYPES, { value: types, enumerable: false });
   return out;
+}
+
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLetterReason, now: number): DeadLetterCopy {
   const props = message.properties;
-  const headers: FieldTable = { ...(props.headers ?? {}) };
+  const headers = copyTable(props.headers);
   const originalKeys = [message.routingKey, ...stringsOf(headers['CC'])];
+  delete headers['CC'];
+  delete headers['BCC'];
   const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldValue[]) : undefined;
 
   const info: FieldTable = {
@@ -74,7 +90,7 @@ export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLette
   const routingKeys = deadLetterKey !== undefined ? [deadLetterKey] : originalKeys;
   const { expiration: _dropped, ...rest } = props;
   const copy = message.withProperties(
-    { ...rest, headers },
+    { ...rest, headers: sortTable(headers) },
     queue.options.deadLetterExchange ?? '',
     routingKeys[0] ?? '',
     now,

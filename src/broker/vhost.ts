@@ -19,9 +19,13 @@ import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
 import { DefaultExchange } from './exchange/default.js';
 import type { Exchange } from './exchange/exchange.js';
-import { tablesEqual } from './field-equality.js';
 import type { Message } from './message.js';
-import { assertEquivalentArguments, parseQueueArguments } from './queue/arguments.js';
+import {
+  EXCHANGE_COMPARED_ARGS,
+  QUEUE_COMPARED_ARGS,
+  assertEquivalentArguments,
+  parseQueueArguments,
+} from './queue/arguments.js';
 import { EnqueueResult, Queue, type DeadLetterReason, type QueueHost, type QueueOwner } from './queue/queue.js';
 import { Router } from './routing.js';
 
@@ -143,11 +147,11 @@ export class VHost implements QueueHost {
   // ---- Exchanges ----------------------------------------------------------------------------------
 
   declareExchange(d: ExchangeDeclare): Exchange {
-    if (d.passive) return this.getExchange(d.name);
     if (d.name === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+    if (d.passive) return this.getExchange(d.name);
     const existing = this.exchanges.get(d.name);
     if (existing === undefined && d.name.startsWith('amq.')) {
-      throw new AccessRefused(`${this.describeExchange(d.name)} contains reserved prefix 'amq.'`);
+      throw new AccessRefused(`exchange name '${d.name}' contains reserved prefix 'amq.*'`);
     }
     if (!isKnownExchangeType(d.type)) throw new CommandInvalid(`unknown exchange type '${d.type}'`);
     if (existing !== undefined) {
@@ -171,20 +175,14 @@ export class VHost implements QueueHost {
     if (ex.durable !== d.durable) mismatch('durable', d.durable, ex.durable);
     if (ex.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, ex.autoDelete);
     if (ex.internal !== d.internal) mismatch('internal', d.internal, ex.internal);
-    if (!tablesEqual(ex.args, d.args)) {
-      assertEquivalentArguments(ex.args, d.args, what);
-      const ae = d.args['alternate-exchange'];
-      if (ae !== ex.args['alternate-exchange']) {
-        throw new PreconditionFailed(
-          `inequivalent arg 'alternate-exchange' for ${what}: received ${ae === undefined ? 'none' : `the value '${String(ae)}' of type 'longstr'`} but current is ${ex.args['alternate-exchange'] === undefined ? 'none' : `the value '${String(ex.args['alternate-exchange'])}' of type 'longstr'`}`,
-        );
-      }
-    }
+    assertEquivalentArguments(ex.args, d.args, EXCHANGE_COMPARED_ARGS, what);
   }
 
   deleteExchange(name: string, ifUnused: boolean): void {
     if (name === '') throw new AccessRefused(`operation not permitted on the default exchange`);
-    if (name.startsWith('amq.')) throw new AccessRefused(`operation not permitted on ${this.describeExchange(name)}`);
+    if (name.startsWith('amq.')) {
+      throw new AccessRefused(`deletion of system exchange '${name}' in vhost '${this.name}' not allowed`);
+    }
     const ex = this.exchanges.get(name);
     if (ex === undefined) return; // RabbitMQ: deleting a missing exchange succeeds
     if (ifUnused && ex.bindings.size > 0) throw new PreconditionFailed(`${this.describeExchange(name)} in use`);
@@ -218,11 +216,19 @@ export class VHost implements QueueHost {
     if (source.durable && destination.durable && !isExclusiveQueue(destination)) this.persistence.saveBinding(binding);
   }
 
-  unbind(sourceName: string, destination: Destination, routingKey: string, args: FieldTable): void {
-    const source = this.getExchange(sourceName);
-    this.checkBindable(source);
+  /**
+   * Removes a binding. As RabbitMQ: unbinding what is not bound — even from or to something that
+   * does not exist — succeeds; another connection's exclusive queue is only locked when the binding
+   * exists.
+   */
+  unbind(sourceName: string, destinationKind: 'queue' | 'exchange', destinationName: string, routingKey: string, args: FieldTable, owner: QueueOwner): void {
+    if (sourceName === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+    const source = this.exchanges.get(sourceName);
+    const destination = destinationKind === 'queue' ? this.queues.get(destinationName) : this.exchanges.get(destinationName);
+    if (source === undefined || destination === undefined) return;
     const binding = source.bindings.get(Binding.keyOf(destination, routingKey, args));
-    if (binding === undefined) return; // RabbitMQ: unbinding what is not bound succeeds
+    if (binding === undefined) return;
+    if (destination.kind === 'queue') this.checkExclusiveAccess(destination, owner);
     this.dropBinding(binding);
   }
 
@@ -249,7 +255,7 @@ export class VHost implements QueueHost {
     }
     if (name === '') name = generateName('amq.gen-');
     else if (name.startsWith('amq.')) {
-      throw new AccessRefused(`${this.describeQueue(name)} contains reserved prefix 'amq.'`);
+      throw new AccessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     }
     const existing = this.queues.get(name);
     if (existing !== undefined) {
@@ -280,8 +286,12 @@ export class VHost implements QueueHost {
     };
     if (q.durable !== d.durable) mismatch('durable', d.durable, q.durable);
     if (q.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, q.autoDelete);
-    if (q.exclusive !== d.exclusive) mismatch('exclusive', d.exclusive, q.exclusive);
-    assertEquivalentArguments(q.args, d.args, what);
+    if (q.exclusive !== d.exclusive) {
+      throw new ResourceLocked(
+        `cannot obtain exclusive access to locked ${what}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
+      );
+    }
+    assertEquivalentArguments(q.args, d.args, QUEUE_COMPARED_ARGS, what);
   }
 
   /** queue.delete: returns the number of ready messages it held. */

@@ -132,9 +132,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   private onContent(content: Content): void {
     const method = content.method;
     try {
-      if (method.id !== M.BASIC_PUBLISH) {
-        throw new CommandInvalid(`${M.METHOD_NAMES.get(method.id)} may not be sent by a client`);
-      }
+      if (method.id !== M.BASIC_PUBLISH) throw new CommandInvalid('unimplemented method');
       this.basicPublish(method, content);
     } catch (err) {
       if (err instanceof AmqpException) err.at(method.id);
@@ -157,7 +155,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
       case M.CHANNEL_CLOSE:
         return this.onClientClose();
       case M.CHANNEL_CLOSE_OK:
-        return; // close-ok for a close we did not send: ignore
+        throw new CommandInvalid('unimplemented method'); // no close of ours is pending
       case M.CHANNEL_FLOW:
         return this.channelFlow(m.active);
       case M.CHANNEL_FLOW_OK:
@@ -212,7 +210,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
       case M.CHANNEL_OPEN:
         throw new CommandInvalid(`second 'channel.open' seen`);
       default:
-        throw new CommandInvalid(`${M.METHOD_NAMES.get(m.id) ?? 'unknown method'} may not be sent by a client`);
+        // Methods only a server sends (basic.deliver, queue.declare-ok, …).
+        throw new CommandInvalid('unimplemented method');
     }
   }
 
@@ -300,15 +299,15 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   }
 
   private exchangeBind(m: M.ExchangeBind | M.ExchangeUnbind, bind: boolean): void {
-    const destination = this.vhost.getExchange(m.destination);
-    if (bind) {
-      this.vhost.getExchange(m.source);
-      this.vhost.bind(m.source, destination, m.routingKey, m.arguments);
-    } else {
-      this.vhost.getExchange(m.source);
-      this.vhost.unbind(m.source, destination, m.routingKey, m.arguments);
+    if (!bind) {
+      this.vhost.unbind(m.source, 'exchange', m.destination, m.routingKey, m.arguments, this.connection);
+      if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_UNBIND_OK });
+      return;
     }
-    if (!m.noWait) this.out.writeMethod(this.id, { id: bind ? M.EXCHANGE_BIND_OK : M.EXCHANGE_UNBIND_OK });
+    this.vhost.getExchange(m.source); // the source is reported first when both are missing
+    const destination = this.vhost.getExchange(m.destination);
+    this.vhost.bind(m.source, destination, m.routingKey, m.arguments);
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_BIND_OK });
   }
 
   // ---- queue --------------------------------------------------------------------------------------
@@ -344,6 +343,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   }
 
   private queueBind(m: M.QueueBind): void {
+    // As RabbitMQ: the exchange is checked first, then the queue.
+    if (m.exchange === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+    this.vhost.getExchange(m.exchange);
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const routingKey = m.routingKey === '' && m.queue === '' ? queue.name : m.routingKey;
     this.vhost.bind(m.exchange, queue, routingKey, m.arguments);
@@ -351,8 +353,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   }
 
   private queueUnbind(m: M.QueueUnbind): void {
-    const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
-    this.vhost.unbind(m.exchange, queue, m.routingKey, m.arguments);
+    this.vhost.unbind(m.exchange, 'queue', this.queueName(m.queue), m.routingKey, m.arguments, this.connection);
     this.out.writeMethod(this.id, { id: M.QUEUE_UNBIND_OK });
   }
 

@@ -20,8 +20,10 @@ import {
   FrameError,
   InternalError,
   NotAllowed,
+  NotImplemented,
   UnexpectedFrame,
 } from '../protocol/errors.js';
+import { erlangBinary } from '../protocol/erlang-format.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { FrameParser } from '../protocol/frame-parser.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
@@ -31,10 +33,13 @@ import {
   CONNECTION_CLOSE,
   CONNECTION_CLOSE_OK,
   CONNECTION_OPEN,
-  CONNECTION_SECURE_OK,
+  CONNECTION_OPEN_OK,
+  CONNECTION_START,
   CONNECTION_START_OK,
+  CONNECTION_TUNE,
   CONNECTION_TUNE_OK,
   CONNECTION_UPDATE_SECRET,
+  CONNECTION_UPDATE_SECRET_OK,
   FRAME_BODY,
   FRAME_HEADER,
   FRAME_HEARTBEAT,
@@ -49,8 +54,14 @@ import { LOCALES, MECHANISMS, parseCredentials, serverProperties, validateNegoti
 import { Outbound } from './outbound.js';
 
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
+/** The pre-standard way to ask for 0-9-1 (class 1, instance 1, 0-9); RabbitMQ accepts it too. */
+const LEGACY_0_9_1_HEADER = Buffer.from('AMQP\x01\x01\x00\x09', 'latin1');
 /** How long to wait for close-ok after sending connection.close. */
 const CLOSE_OK_TIMEOUT_MS = 3000;
+/** After a framing error the socket closes this long after the close frame, close-ok or not. */
+const FATAL_CLOSE_DELAY_MS = 3000;
+/** A failed handshake closes the socket silently after this pause (slows password guessing). */
+const HANDSHAKE_FAILURE_DELAY_MS = 3000;
 
 const enum State {
   AwaitingHeader,
@@ -146,9 +157,11 @@ export class Connection implements QueueOwner {
     try {
       this.parser.push(chunk);
     } catch (err) {
-      // Only framing errors come out of the parser itself: the stream is out of sync now.
+      // Only framing errors come out of the parser itself: the byte stream cannot be trusted any
+      // more. As RabbitMQ: say why, stop reading, close the socket shortly after.
       this.discardInput = true;
-      this.handleError(err, 0);
+      if (err instanceof AmqpException) this.sendClose(err.replyCode, err.replyText, 0, 0, FATAL_CLOSE_DELAY_MS);
+      else this.handleError(err, 0);
     }
     this.broker.dispatcher.run();
   };
@@ -157,16 +170,15 @@ export class Connection implements QueueOwner {
   private readProtocolHeader(chunk: Buffer): Buffer | null {
     const have = this.headerBytes ? Buffer.concat([this.headerBytes, chunk]) : chunk;
     if (have.length < 8) {
-      // Answer early when what we have already cannot become a valid header.
-      if (!PROTOCOL_HEADER.subarray(0, have.length).equals(have)) return this.refuseProtocol(have);
       this.headerBytes = have;
       return null;
     }
     this.headerBytes = null;
-    if (!have.subarray(0, 8).equals(PROTOCOL_HEADER)) return this.refuseProtocol(have);
+    const header = have.subarray(0, 8);
+    if (!header.equals(PROTOCOL_HEADER) && !header.equals(LEGACY_0_9_1_HEADER)) return this.refuseProtocol(header);
     this.state = State.AwaitingStartOk;
     this.outbound.writeMethod(0, {
-      id: 0x000a000a,
+      id: CONNECTION_START,
       versionMajor: 0,
       versionMinor: 9,
       serverProperties: serverProperties(this.broker.config),
@@ -177,8 +189,9 @@ export class Connection implements QueueOwner {
     return have.subarray(8);
   }
 
-  private refuseProtocol(have: Buffer): null {
-    this.log.info({ header: have.subarray(0, 8).toString('hex') }, 'unsupported protocol header; closing');
+  /** Anything but AMQP 0-9-1: answer with the header we speak and close, as the spec says. */
+  private refuseProtocol(header: Buffer): null {
+    this.log.info({ header: header.toString('hex') }, 'unsupported protocol header; closing');
     this.state = State.Closed;
     this.socket.end(PROTOCOL_HEADER);
     return null;
@@ -194,17 +207,17 @@ export class Connection implements QueueOwner {
           return this.onMethodFrame(channelId, buf, start, end);
         case FRAME_HEADER:
         case FRAME_BODY: {
-          const channel = this.channelFor(channelId, type);
-          if (channel === undefined) return;
+          const channel = this.channelForContent(type, channelId, buf, start, end);
           if (type === FRAME_HEADER) channel.onHeaderFrame(buf, start, end);
           else channel.onBodyFrame(buf, start, end);
           return;
         }
         case FRAME_HEARTBEAT:
-          if (channelId !== 0) throw new FrameError(`heartbeat frame on channel ${channelId}`);
+          if (channelId !== 0) throw new UnexpectedFrame(`type 8, all octets = ${erlangBinary(buf, start, end)}`);
+          if (end > start) throw new FrameError(`type 8, all octets = ${erlangBinary(buf, start, end)}: unknown_frame`);
           return;
         default:
-          throw new FrameError(`unknown frame type ${type}`);
+          throw new FrameError(`type ${type}, all octets = ${erlangBinary(buf, start, end)}: unknown_frame`);
       }
     } catch (err) {
       this.handleError(err, channelId);
@@ -212,27 +225,28 @@ export class Connection implements QueueOwner {
   };
 
   private decode(buf: Buffer, start: number, end: number): Method {
-    if (end - start < 4) throw new FrameError('method frame shorter than its class and method ids');
+    if (end - start < 4) throw new FrameError(`cannot decode ${erlangBinary(buf, start, end)}`);
     const key = buf.readUInt32BE(start);
-    const method = decodeMethodArgs(key, buf, start + 4, end);
+    let method: Method | undefined;
+    try {
+      method = decodeMethodArgs(key, buf, start + 4, end);
+    } catch (err) {
+      if (err instanceof FrameError) throw new FrameError(`cannot decode ${erlangBinary(buf, start + 4, end)}`).at(key);
+      throw err;
+    }
     if (method === undefined) {
-      throw new CommandInvalid(`unknown method (class ${key >>> 16}, method ${key & 0xffff})`).at(key);
+      throw new NotImplemented(`unknown method: class ${key >>> 16}, method ${key & 0xffff}`).at(key);
     }
     return method;
   }
 
   private onMethodFrame(channelId: number, buf: Buffer, start: number, end: number): void {
-    let method: Method;
-    try {
-      method = this.decode(buf, start, end);
-    } catch (err) {
-      if (err instanceof AmqpException && end - start >= 4) err.at(buf.readUInt32BE(start));
-      throw err;
+    if (this.state !== State.Open && channelId !== 0) {
+      throw new UnexpectedFrame(`type 1, all octets = ${erlangBinary(buf, start, end)}`);
     }
+    const method = this.decode(buf, start, end);
     if (channelId === 0) return this.onConnectionMethod(method);
-    if (this.state !== State.Open) {
-      throw new CommandInvalid(`${METHOD_NAMES.get(method.id)} before connection.open`).at(method.id);
-    }
+    if (method.id >>> 16 === CLASS_CONNECTION) throw new CommandInvalid('unimplemented method').at(method.id);
     const existing = this.channels.get(channelId);
     if (existing !== undefined) {
       if (method.id === CHANNEL_OPEN && !existing.closing) {
@@ -242,19 +256,21 @@ export class Connection implements QueueOwner {
       return;
     }
     if (method.id !== CHANNEL_OPEN) throw new ChannelError(`expected 'channel.open'`).at(method.id);
-    if (channelId > this.channelMax) {
-      throw new ChannelError(`channel number ${channelId} exceeds the negotiated channel_max ${this.channelMax}`).at(method.id);
+    // As RabbitMQ, channel_max limits how many channels are open, not their numbers.
+    if (this.channels.size >= this.channelMax) {
+      throw new NotAllowed(
+        `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`,
+      );
     }
     const channel = new Channel(this, channelId);
     this.channels.set(channelId, channel);
     channel.opened();
   }
 
-  private channelFor(channelId: number, frameType: number): Channel | undefined {
-    if (channelId === 0) throw new UnexpectedFrame(`content frame (type ${frameType}) on channel 0`);
-    if (this.state !== State.Open) throw new UnexpectedFrame(`content frame before connection.open`);
-    const channel = this.channels.get(channelId);
-    if (channel === undefined) throw new ChannelError(`expected 'channel.open'`);
+  private channelForContent(type: number, channelId: number, buf: Buffer, start: number, end: number): Channel {
+    if (channelId === 0) throw new UnexpectedFrame(`type ${type}, all octets = ${erlangBinary(buf, start, end)}`);
+    const channel = this.state === State.Open ? this.channels.get(channelId) : undefined;
+    if (channel === undefined) throw new UnexpectedFrame('expected method frame, got non method frame instead');
     return channel;
   }
 
@@ -265,28 +281,14 @@ export class Connection implements QueueOwner {
     if (key === CONNECTION_CLOSE) {
       this.outbound.writeMethod(0, { id: CONNECTION_CLOSE_OK });
       this.outbound.flush();
-      this.destroy();
     }
   }
 
   // ---- Connection methods -------------------------------------------------------------------------
 
   private onConnectionMethod(method: Method): void {
-    if (method.id >>> 16 !== CLASS_CONNECTION) {
-      throw new CommandInvalid(`${METHOD_NAMES.get(method.id)} on channel 0`).at(method.id);
-    }
+    if (this.state !== State.Open) return this.onHandshakeMethod(method);
     switch (method.id) {
-      case CONNECTION_START_OK:
-        if (this.state !== State.AwaitingStartOk) break;
-        return this.onStartOk(method.clientProperties, method.mechanism, method.response);
-      case CONNECTION_SECURE_OK:
-        break;
-      case CONNECTION_TUNE_OK:
-        if (this.state !== State.AwaitingTuneOk) break;
-        return this.onTuneOk(method.channelMax, method.frameMax, method.heartbeat);
-      case CONNECTION_OPEN:
-        if (this.state !== State.AwaitingOpen) break;
-        return this.onOpen(method.virtualHost);
       case CONNECTION_CLOSE:
         this.log.debug({ replyCode: method.replyCode, replyText: method.replyText }, 'client closed connection');
         this.outbound.writeMethod(0, { id: CONNECTION_CLOSE_OK });
@@ -295,17 +297,42 @@ export class Connection implements QueueOwner {
         this.teardown('client closed');
         this.socket.end();
         return;
-      case CONNECTION_CLOSE_OK:
-        return this.destroy();
       case CONNECTION_UPDATE_SECRET:
-        if (this.state !== State.Open) break;
         // Credentials are checked once at connect; accept the new secret for compatibility.
-        this.outbound.writeMethod(0, { id: 0x000a0047 });
+        this.outbound.writeMethod(0, { id: CONNECTION_UPDATE_SECRET_OK });
         return;
       default:
-        break;
+        throw new ChannelError('unexpected method in connection state running').at(method.id);
     }
-    throw new CommandInvalid(`unexpected ${METHOD_NAMES.get(method.id)} in this connection state`).at(method.id);
+  }
+
+  /** start-ok, tune-ok, open in that order; anything else ends the handshake. */
+  private onHandshakeMethod(method: Method): void {
+    if (method.id === CONNECTION_START_OK && this.state === State.AwaitingStartOk) {
+      return this.onStartOk(method.clientProperties, method.mechanism, method.response);
+    }
+    if (method.id === CONNECTION_TUNE_OK && this.state === State.AwaitingTuneOk) {
+      return this.onTuneOk(method.channelMax, method.frameMax, method.heartbeat);
+    }
+    if (method.id === CONNECTION_OPEN && this.state === State.AwaitingOpen) return this.onOpen(method.virtualHost);
+    if (method.id === CONNECTION_CLOSE) {
+      this.outbound.writeMethod(0, { id: CONNECTION_CLOSE_OK });
+      this.outbound.flush();
+      return this.destroy();
+    }
+    this.failHandshake(`unexpected ${METHOD_NAMES.get(method.id) ?? 'method'} during the handshake`);
+  }
+
+  /**
+   * A handshake that cannot go on: as RabbitMQ, no close frame (the client has not finished
+   * negotiating); the socket closes after a pause that slows down password guessing.
+   */
+  private failHandshake(reason: string, fields: Record<string, unknown> = {}): void {
+    this.log.warn({ ...fields, reason }, 'handshake failed; closing connection');
+    this.state = State.Closed;
+    this.discardInput = true;
+    this.closeTimer = setTimeout(() => this.destroy(), HANDSHAKE_FAILURE_DELAY_MS);
+    this.closeTimer.unref();
   }
 
   private onStartOk(clientProperties: FieldTable, mechanism: string, response: Buffer): void {
@@ -320,21 +347,28 @@ export class Connection implements QueueOwner {
       };
     }
     if (!MECHANISMS.split(' ').includes(mechanism)) {
-      throw new ConnectionAccessRefused(`unsupported authentication mechanism '${mechanism}'`).at(CONNECTION_START_OK);
+      return this.failHandshake(`unknown authentication mechanism '${mechanism}'`);
     }
     const credentials = parseCredentials(mechanism, response);
-    const user = credentials && this.broker.users.authenticate(credentials.username, credentials.password);
+    if (credentials === undefined) return this.failHandshake(`malformed ${mechanism} response`);
+    const user = this.broker.users.authenticate(credentials.username, credentials.password);
     if (!user || !this.mayConnectFrom(user.name)) {
-      this.log.warn({ user: credentials?.username, mechanism }, 'login refused');
-      throw new ConnectionAccessRefused(
+      const reason = user ? 'user may only connect via localhost' : 'invalid credentials';
+      if (!this.capabilities.authenticationFailureClose) {
+        return this.failHandshake(`${mechanism} login refused: user '${credentials.username}' - ${reason}`);
+      }
+      this.log.warn({ user: credentials.username, mechanism, reason }, 'login refused');
+      const err = new ConnectionAccessRefused(
         `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
-      ).at(CONNECTION_START_OK);
+      );
+      this.sendClose(err.replyCode, err.replyText, 0, 0, CLOSE_OK_TIMEOUT_MS);
+      return;
     }
     this.user = user;
     this.state = State.AwaitingTuneOk;
     const config = this.broker.config;
     this.outbound.writeMethod(0, {
-      id: 0x000a001e,
+      id: CONNECTION_TUNE,
       channelMax: config.channelMax,
       frameMax: config.frameMax,
       heartbeat: config.heartbeatSec,
@@ -354,12 +388,11 @@ export class Connection implements QueueOwner {
       validateNegotiated('frame_max', FRAME_MIN_SIZE, config.frameMax, frameMax);
       validateNegotiated('channel_max', 1, config.channelMax, channelMax);
     } catch (err) {
-      if (err instanceof AmqpException) err.at(CONNECTION_TUNE_OK);
-      throw err;
+      return this.failHandshake(err instanceof Error ? err.message : String(err));
     }
     this.frameMax = frameMax === 0 ? config.frameMax : frameMax;
     this.channelMax = channelMax === 0 ? 65535 : channelMax;
-    this.parser.maxFrameSize = this.frameMax;
+    this.parser.maxPayloadSize = this.frameMax;
     this.heartbeatSec = heartbeat;
     this.state = State.AwaitingOpen;
     this.startHeartbeats();
@@ -374,7 +407,7 @@ export class Connection implements QueueOwner {
     this.state = State.Open;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
-    this.outbound.writeMethod(0, { id: 0x000a0029, reserved1: '' });
+    this.outbound.writeMethod(0, { id: CONNECTION_OPEN_OK, reserved1: '' });
     this.log.info({ user: this.userName, vhost: vhostName }, 'connection opened');
   }
 
@@ -436,15 +469,18 @@ export class Connection implements QueueOwner {
 
   /** Shutdown: tell the client why and close. */
   forceClose(reason: string): void {
-    this.close(new ConnectionForced(reason).replyCode, new ConnectionForced(reason).replyText);
+    const err = new ConnectionForced(reason);
+    this.close(err.replyCode, err.replyText);
   }
 
-  private sendClose(replyCode: number, replyText: string, classId: number, methodId: number): void {
+  /** Sends connection.close and closes the socket on close-ok, or after closeAfterMs at the latest. */
+  private sendClose(replyCode: number, replyText: string, classId: number, methodId: number, closeAfterMs = CLOSE_OK_TIMEOUT_MS): void {
+    if (this.state === State.Closing || this.state === State.Closed) return;
     this.outbound.writeMethod(0, { id: CONNECTION_CLOSE, replyCode, replyText, classId, methodId });
     this.outbound.flush();
     this.state = State.Closing;
     this.releaseChannels();
-    this.closeTimer = setTimeout(() => this.destroy(), CLOSE_OK_TIMEOUT_MS);
+    this.closeTimer = setTimeout(() => this.destroy(), closeAfterMs);
     this.closeTimer.unref();
   }
 

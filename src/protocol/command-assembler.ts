@@ -48,11 +48,7 @@ export class CommandAssembler {
 
   /** A method frame arrived. Content methods are held; returns true when the caller may run it now. */
   onMethod(method: Method, hasContent: boolean): boolean {
-    if (this.state !== State.Idle) {
-      throw new UnexpectedFrame(
-        `expected content header for class ${this.classIdOfPending()}, got non content header frame instead`,
-      );
-    }
+    if (this.state !== State.Idle) throw this.outOfOrder();
     if (!hasContent) return true;
     this.method = method;
     this.state = State.ExpectHeader;
@@ -64,18 +60,14 @@ export class CommandAssembler {
    * body is empty, otherwise null.
    */
   onHeader(buf: Buffer, start: number, end: number): Content | null {
-    if (this.state !== State.ExpectHeader) {
-      throw new UnexpectedFrame(
-        this.state === State.Idle
-          ? 'expected method frame, got non method frame instead'
-          : 'expected content body, got non content body frame instead',
-      );
-    }
-    if (end - start < 14) throw new FrameError('content header shorter than 14 bytes');
+    if (this.state !== State.ExpectHeader) throw this.outOfOrder();
+    if (end - start < 14) throw new FrameError('content header shorter than 14 bytes').at(this.method!.id);
     this.classId = buf.readUInt16BE(start);
     const expected = this.classIdOfPending();
     if (this.classId !== expected) {
-      throw new FrameError(`content header for class ${this.classId} does not match method class ${expected}`);
+      throw new UnexpectedFrame(
+        `expected content header for class ${expected}, got one for class ${this.classId} instead`,
+      ).at(this.method!.id);
     }
     this.bodySize = buf.readUInt32BE(start + 4) * 4294967296 + buf.readUInt32BE(start + 8);
     this.rawProperties = buf.subarray(start + 12, end);
@@ -86,17 +78,13 @@ export class CommandAssembler {
 
   /** A body frame arrived. Returns the completed content when the last byte is in, else null. */
   onBody(buf: Buffer, start: number, end: number): Content | null {
-    if (this.state !== State.ExpectBody) {
-      throw new UnexpectedFrame(
-        this.state === State.Idle
-          ? 'expected method frame, got non method frame instead'
-          : 'expected content header, got non content header frame instead',
-      );
-    }
+    if (this.state !== State.ExpectBody) throw this.outOfOrder();
     const size = end - start;
     const total = this.received + size;
     if (total > this.bodySize) {
-      throw new FrameError(`content body is longer than the ${this.bodySize} bytes its header announced`);
+      throw new FrameError(
+        `content body is longer than the ${this.bodySize} bytes its header announced`,
+      ).at(this.method!.id);
     }
     if (this.received === 0 && total === this.bodySize) return this.finish(buf.subarray(start, end));
     if (!this.joined) {
@@ -133,6 +121,16 @@ export class CommandAssembler {
     this.received = 0;
     this.joined = false;
     return content;
+  }
+
+  /** The error for a frame that does not fit the current state (texts as RabbitMQ's). */
+  private outOfOrder(): UnexpectedFrame {
+    if (this.state === State.Idle) return new UnexpectedFrame('expected method frame, got non method frame instead');
+    const err =
+      this.state === State.ExpectHeader
+        ? new UnexpectedFrame(`expected content header for class ${this.classIdOfPending()}, got non content header frame instead`)
+        : new UnexpectedFrame('expected content body, got non content body frame instead');
+    return err.at(this.method!.id);
   }
 
   private classIdOfPending(): number {

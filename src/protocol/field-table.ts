@@ -26,6 +26,28 @@ export interface FieldTable {
   [key: string]: FieldValue;
 }
 
+/**
+ * Type letters of a decoded table's fields, when it was decoded with recordTypes (method arguments):
+ * RabbitMQ's reply texts name the wire type ("of type 'byte'"). A symbol key, so it never shows up
+ * among the table's own keys.
+ */
+export const FIELD_TYPES: unique symbol = Symbol('amqp field types');
+
+/** The wire type letter of table[key], if the table recorded it. */
+export function fieldTypeOf(table: FieldTable, key: string): string | undefined {
+  return (table as { [FIELD_TYPES]?: Record<string, string> })[FIELD_TYPES]?.[key];
+}
+
+/** A shallow copy of a table that keeps its recorded field types (plain spread would drop them). */
+export function copyTable(table: FieldTable | undefined): FieldTable {
+  const copy: FieldTable = Object.create(null) as FieldTable;
+  if (table === undefined) return copy;
+  for (const key in table) copy[key] = table[key]!;
+  const types = (table as { [FIELD_TYPES]?: Record<string, string> })[FIELD_TYPES];
+  if (types !== undefined) Object.defineProperty(copy, FIELD_TYPES, { value: { ...types }, enumerable: false });
+  return copy;
+}
+
 /** An AMQP timestamp ('T'): seconds since the epoch, 64-bit unsigned. */
 export class Timestamp {
   constructor(readonly seconds: number) {}
@@ -65,19 +87,22 @@ export function readShortStr(buf: Buffer, offset: number, end: number): [string,
 }
 
 /** Reads a table. Returns the table and the offset just after it. */
-export function readTable(buf: Buffer, offset: number, end: number): [FieldTable, number] {
+export function readTable(buf: Buffer, offset: number, end: number, recordTypes = false): [FieldTable, number] {
   if (offset + 4 > end) fail('table length past end of frame');
   const len = buf.readUInt32BE(offset);
   let pos = offset + 4;
   const tableEnd = pos + len;
   if (tableEnd > end) fail('table longer than its frame');
   const table: FieldTable = Object.create(null) as FieldTable;
+  const types: Record<string, string> | null = recordTypes ? Object.create(null) : null;
+  if (types !== null) Object.defineProperty(table, FIELD_TYPES, { value: types, enumerable: false });
   while (pos < tableEnd) {
     const keyLen = buf[pos]!;
     pos += 1;
     if (pos + keyLen > tableEnd) fail('field name past end of table');
     const key = buf.toString('utf8', pos, pos + keyLen);
     pos += keyLen;
+    if (types !== null && pos < tableEnd) types[key] = String.fromCharCode(buf[pos]!);
     const [value, next] = readFieldValue(buf, pos, tableEnd);
     table[key] = value;
     pos = next;
@@ -193,6 +218,15 @@ function isTable(value: FieldValue): value is FieldTable {
   );
 }
 
+const NUMERIC_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l', 'f', 'd']);
+
+/** A numeric value re-encoded with the type it was decoded with, when the table recorded it. */
+function withRecordedType(table: FieldTable, key: string, value: FieldValue): FieldValue {
+  if (typeof value !== 'number' && typeof value !== 'bigint') return value;
+  const type = fieldTypeOf(table, key);
+  return type !== undefined && NUMERIC_TYPES.has(type) ? new TypedValue(type as TypedValue['type'], value) : value;
+}
+
 /** Bytes of a table including its 4-byte length prefix. */
 export function tableSize(table: FieldTable | undefined | null): number {
   let size = 4;
@@ -200,7 +234,7 @@ export function tableSize(table: FieldTable | undefined | null): number {
   for (const key in table) {
     const value = table[key];
     if (value === undefined) continue;
-    size += 1 + Buffer.byteLength(key) + fieldValueSize(value);
+    size += 1 + Buffer.byteLength(key) + fieldValueSize(withRecordedType(table, key, value));
   }
   return size;
 }
@@ -277,7 +311,7 @@ export function writeTable(buf: Buffer, offset: number, table: FieldTable | unde
       const value = table[key];
       if (value === undefined) continue;
       pos = writeShortStr(buf, pos, key);
-      pos = writeFieldValue(buf, pos, value);
+      pos = writeFieldValue(buf, pos, withRecordedType(table, key, value));
     }
   }
   buf.writeUInt32BE(pos - offset - 4, offset);
@@ -401,7 +435,7 @@ export function encodeTable(table: FieldTable): Buffer {
   return buf;
 }
 
-/** Decodes a whole buffer holding one table (with its length prefix). */
+/** Decodes a whole buffer holding one table (with its length prefix), recording field types. */
 export function decodeTable(buf: Buffer): FieldTable {
-  return readTable(buf, 0, buf.length)[0];
+  return readTable(buf, 0, buf.length, true)[0];
 }

@@ -2,9 +2,13 @@
 // chunk (no copy); only a frame split across chunks is copied, once, into a buffer of its exact
 // size (so views into it stay valid after the parser moves on). The frame-end octet and the size
 // limit are checked here; what a frame means is the connection's business.
+//
+// Size limit as RabbitMQ applies it: a payload may be up to frame_max bytes (RabbitMQ allows the
+// 8 bytes of header and frame-end on top), checked as soon as the 7-byte header is in.
 
 import { Layout } from './layouts.js';
 import { FrameError } from './errors.js';
+import { erlangBinary } from './erlang-format.js';
 import { FRAME_END } from './generated/amqp.js';
 
 export const FRAME_HEADER_SIZE = 7;
@@ -15,8 +19,8 @@ export const FRAME_OVERHEAD = 8;
 export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
 
 export class FrameParser {
-  /** Largest acceptable frame, header and frame-end included (the negotiated frame_max). */
-  maxFrameSize: number;
+  /** Largest acceptable payload: the negotiated frame_max. */
+  maxPayloadSize: number;
   private readonly headerScratch = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
   /** The frame being reassembled across chunks, or null. */
   private pending: Buffer | null = null;
@@ -25,10 +29,10 @@ export class FrameParser {
   private pendingTotal = 0;
 
   constructor(
-    maxFrameSize: number,
+    maxPayloadSize: number,
     private readonly sink: FrameSink,
   ) {
-    this.maxFrameSize = maxFrameSize;
+    this.maxPayloadSize = maxPayloadSize;
   }
 
   /** Parses as many frames as the chunk completes. Throws FrameError on a malformed frame. */
@@ -41,9 +45,9 @@ export class FrameParser {
     }
     while (len - pos >= FRAME_HEADER_SIZE) {
       const size = chunk.readUInt32BE(pos + 3);
-      const total = this.checkedTotal(size);
+      const total = this.checkedTotal(chunk[pos]!, size);
       if (pos + total > len) break;
-      if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk[pos + total - 1]!);
+      if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk, pos, total);
       this.sink(chunk[pos]!, chunk.readUInt16BE(pos + 1), chunk, pos + FRAME_HEADER_SIZE, pos + total - 1);
       pos += total;
     }
@@ -55,12 +59,11 @@ export class FrameParser {
     return this.pending === null ? 0 : this.pendingFill;
   }
 
-  private checkedTotal(size: number): number {
-    const total = size + FRAME_OVERHEAD;
-    if (total > this.maxFrameSize) {
-      throw new FrameError(`frame size ${total} exceeds the negotiated frame_max ${this.maxFrameSize}`);
+  private checkedTotal(type: number, size: number): number {
+    if (size > this.maxPayloadSize) {
+      throw new FrameError(`type ${type}, all octets = <<>>: {frame_too_large,${size},${this.maxPayloadSize - FRAME_OVERHEAD}}`);
     }
-    return total;
+    return size + FRAME_OVERHEAD;
   }
 
   private startPending(chunk: Buffer, pos: number): void {
@@ -72,7 +75,7 @@ export class FrameParser {
       this.pendingTotal = 0;
       return;
     }
-    const total = this.checkedTotal(chunk.readUInt32BE(pos + 3));
+    const total = this.checkedTotal(chunk[pos]!, chunk.readUInt32BE(pos + 3));
     this.pending = Buffer.allocUnsafe(total);
     this.pendingFill = chunk.copy(this.pending, 0, pos);
     this.pendingTotal = total;
@@ -87,7 +90,7 @@ export class FrameParser {
       this.pendingFill += n;
       pos = n;
       if (this.pendingFill < FRAME_HEADER_SIZE) return pos;
-      const total = this.checkedTotal(this.headerScratch.readUInt32BE(3));
+      const total = this.checkedTotal(this.headerScratch[0]!, this.headerScratch.readUInt32BE(3));
       const frame = Buffer.allocUnsafe(total);
       this.headerScratch.copy(frame, 0);
       this.pending = frame;
@@ -103,13 +106,15 @@ export class FrameParser {
     this.pending = null;
     this.pendingFill = 0;
     this.pendingTotal = 0;
-    if (frame[total - 1] !== FRAME_END) throw badFrameEnd(frame[total - 1]!);
+    if (frame[total - 1] !== FRAME_END) throw badFrameEnd(frame, 0, total);
     const header = Layout.frameHeader.decode(frame);
     this.sink(header.type, header.channel, frame, FRAME_HEADER_SIZE, total - 1);
     return pos;
   }
 }
 
-function badFrameEnd(octet: number): FrameError {
-  return new FrameError(`frame-end octet was 0x${octet.toString(16).padStart(2, '0')}, expected 0xce`);
+/** The frame at buf[pos, pos + total) does not end with 0xce. */
+function badFrameEnd(buf: Buffer, pos: number, total: number): FrameError {
+  const octets = erlangBinary(buf, pos + FRAME_HEADER_SIZE, pos + total - 1);
+  return new FrameError(`type ${buf[pos]}, all octets = ${octets}: {invalid_frame_end_marker,${buf[pos + total - 1]}}`);
 }

@@ -184,6 +184,8 @@ describe('exclusive queues', () => {
     for (const [what, , classId, methodId] of attempts) expected[what] = { code: 405, text: lockedText(q), classId, methodId };
     expect(results).toEqual(expected);
     expect(other.closed).toBe(false);
+    // RabbitMQ quirk: unbinding a binding that does not exist succeeds without the exclusivity check.
+    expect(await (await h.channel(other)).unbindQueue(q, 'amq.direct', 'never-bound')).toEqual({});
     // The owner still has it, on any of its channels.
     const och2 = await h.channel(owner);
     expect(await och2.checkQueue(q)).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });

@@ -260,7 +260,7 @@ function run(asm: CommandAssembler, step: Step): Outcome | Content {
 }
 
 describe('CommandAssembler transitions', () => {
-  it.each(CASES)('$name', ({ steps, busyAfter }) => {
+  for (const { name, steps, busyAfter } of CASES) it(name, () => {
     const asm = new CommandAssembler();
     expect(asm.busy).toBe(false);
     for (const [step, expected] of steps) {

@@ -430,6 +430,11 @@ describe('malformed input → FrameError 501', () => {
     // Nested: inner array length 2 but its element needs 5 bytes, available only after the array.
     const nested = Buffer.concat([tableBytes(['k', typed('A', hex('00000002 4900'))]), hex('000000')]);
     expectFrameError(() => readTable(nested, 0, nested.length));
+    // A key whose length runs past the table into the bytes after it.
+    const key = Buffer.concat([hex('00000002 05 6b'), Buffer.from('lmno'), hex('56')]);
+    expect(expectFrameError(() => readTable(key, 0, key.length)).replyText).toBe(
+      'FRAME_ERROR - cannot decode field table: field name past end of table',
+    );
   });
 
   it('a table may not run past the end given to readTable', () => {

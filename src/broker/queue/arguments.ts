@@ -3,7 +3,7 @@
 // into the table again. Also the redeclare equivalence check over the same set of keys.
 
 import { PreconditionFailed } from '../../protocol/errors.js';
-import { Decimal, Timestamp, type FieldTable, type FieldValue } from '../../protocol/field-table.js';
+import { Decimal, Timestamp, fieldTypeOf, type FieldTable, type FieldValue } from '../../protocol/field-table.js';
 import { fieldValuesEqual } from '../field-equality.js';
 
 export type OverflowMode = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
@@ -22,12 +22,12 @@ export interface QueueArguments {
   queueMode: 'default' | 'lazy';
 }
 
-/** RabbitMQ's largest accepted TTL/expiry: (2^32 - 1) * 1000 ms... capped to what timers can hold. */
+/** RabbitMQ's largest accepted TTL/expiry. */
 const MAX_EXPIRY_MS = 4_294_967_295 * 1000;
 const MAX_PRIORITY = 255;
 
-/** The keys RabbitMQ validates and compares on redeclare. Others are stored and ignored. */
-export const VALIDATED_KEYS = [
+/** Queue arguments RabbitMQ compares on redeclare (others are stored and ignored). */
+export const QUEUE_COMPARED_ARGS = [
   'x-expires',
   'x-message-ttl',
   'x-dead-letter-exchange',
@@ -43,19 +43,42 @@ export const VALIDATED_KEYS = [
   'x-queue-version',
 ] as const;
 
-/** Erlang-style term for an argument value, as RabbitMQ prints it in reply texts. */
-export function erlangTerm(value: FieldValue): string {
-  if (typeof value === 'string') return `<<"${value}">>`;
-  if (typeof value === 'bigint' || typeof value === 'number') return String(value);
-  if (typeof value === 'boolean') return String(value);
-  if (value === null) return 'undefined';
-  if (Buffer.isBuffer(value)) return `<<"${value.toString('latin1')}">>`;
-  if (Array.isArray(value)) return `[${value.map(erlangTerm).join(',')}]`;
-  return String(value);
-}
+/** Exchange arguments RabbitMQ compares on redeclare. */
+export const EXCHANGE_COMPARED_ARGS = ['alternate-exchange'] as const;
 
-/** AMQP type name as RabbitMQ reports it ('long', 'longstr', 'bool', …), inferred from the value. */
-export function amqpTypeName(value: FieldValue): string {
+/** Arguments of other queue types, refused on classic queues as RabbitMQ refuses them. */
+const OTHER_QUEUE_TYPE_ARGS = [
+  'x-delivery-limit',
+  'x-max-in-memory-length',
+  'x-max-in-memory-bytes',
+  'x-quorum-initial-group-size',
+  'x-max-age',
+  'x-stream-max-segment-size-bytes',
+];
+
+const TYPE_NAMES: Record<string, string> = {
+  t: 'bool',
+  b: 'byte',
+  B: 'unsignedbyte',
+  s: 'short',
+  u: 'unsignedshort',
+  I: 'signedint',
+  i: 'unsignedint',
+  l: 'long',
+  f: 'float',
+  d: 'double',
+  D: 'decimal',
+  S: 'longstr',
+  A: 'array',
+  T: 'timestamp',
+  F: 'table',
+  V: 'void',
+  x: 'binary',
+};
+
+/** AMQP type name as RabbitMQ reports it: from the wire type when recorded, else from the value. */
+export function amqpTypeName(value: FieldValue, typeLetter?: string): string {
+  if (typeLetter !== undefined && TYPE_NAMES[typeLetter] !== undefined) return TYPE_NAMES[typeLetter];
   switch (typeof value) {
     case 'boolean':
       return 'bool';
@@ -76,27 +99,39 @@ export function amqpTypeName(value: FieldValue): string {
   return 'table';
 }
 
+/** A value as RabbitMQ prints it inside quotes in reply texts. */
+function printValue(value: FieldValue): string {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('latin1');
+  return String(value);
+}
+
 const isInt = (v: FieldValue | undefined): v is number | bigint =>
   (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
 
 class ArgumentChecker {
+  private readonly resource: string;
+
   constructor(
     private readonly args: FieldTable,
-    private readonly resource: string,
-  ) {}
+    queueName: string,
+    vhost: string,
+  ) {
+    this.resource = `queue '${queueName}' in vhost '${vhost}'`;
+  }
 
   fail(key: string, error: string): never {
     throw new PreconditionFailed(`invalid arg '${key}' for ${this.resource}: ${error}`);
   }
 
-  private unacceptable(key: string, value: FieldValue): never {
-    return this.fail(key, `{unacceptable_type,${amqpTypeName(value)}}`);
+  private typeName(key: string, value: FieldValue): string {
+    return amqpTypeName(value, fieldTypeOf(this.args, key));
   }
 
   int(key: string): number | undefined {
     const v = this.args[key];
     if (v === undefined) return undefined;
-    if (!isInt(v)) return this.unacceptable(key, v);
+    if (!isInt(v)) return this.fail(key, `"expected integer, got ${this.typeName(key, v)}"`);
     return Number(v);
   }
 
@@ -115,29 +150,55 @@ class ArgumentChecker {
     return n;
   }
 
+  /** Dead-letter names: RabbitMQ words a type error differently for these. */
+  exchangeName(key: string): string | undefined {
+    const v = this.args[key];
+    if (v === undefined) return undefined;
+    if (typeof v === 'string') return v;
+    throw new PreconditionFailed(`invalid type '${this.typeName(key, v)}' for arg '${key}' in ${this.resource}`);
+  }
+
   string(key: string): string | undefined {
     const v = this.args[key];
     if (v === undefined) return undefined;
     if (typeof v === 'string') return v;
-    if (Buffer.isBuffer(v)) return v.toString('utf8');
-    return this.unacceptable(key, v);
+    return this.fail(key, `{unacceptable_type,${this.typeName(key, v)}}`);
   }
 
   bool(key: string): boolean | undefined {
     const v = this.args[key];
     if (v === undefined) return undefined;
-    if (typeof v !== 'boolean') return this.unacceptable(key, v);
+    if (typeof v !== 'boolean') return this.fail(key, `{unacceptable_type,${this.typeName(key, v)}}`);
     return v;
+  }
+
+  refuseForeign(): void {
+    for (const key of OTHER_QUEUE_TYPE_ARGS) {
+      if (this.args[key] !== undefined) {
+        throw new PreconditionFailed(`invalid arg '${key}' for ${this.resource} of queue type rabbit_classic_queue`);
+      }
+    }
   }
 }
 
 /** Validates a declare's arguments; throws PreconditionFailed with RabbitMQ's text on the first problem. */
 export function parseQueueArguments(args: FieldTable, queueName: string, vhost: string): QueueArguments {
-  const check = new ArgumentChecker(args, `queue '${queueName}' in vhost '${vhost}'`);
+  const check = new ArgumentChecker(args, queueName, vhost);
+  const queueType = check.string('x-queue-type');
+  if (queueType !== undefined && queueType !== 'classic') {
+    const known = queueType === 'quorum' || queueType === 'stream';
+    check.fail(
+      'x-queue-type',
+      known
+        ? `"unsupported queue type '${queueType}'": Warren supports classic queues only`
+        : `"unsupported queue type '${queueType}'"`,
+    );
+  }
+  check.refuseForeign();
   const expiresMs = check.expiry('x-expires', false);
   const messageTtlMs = check.expiry('x-message-ttl', true);
-  const deadLetterExchange = check.string('x-dead-letter-exchange');
-  const deadLetterRoutingKey = check.string('x-dead-letter-routing-key');
+  const deadLetterExchange = check.exchangeName('x-dead-letter-exchange');
+  const deadLetterRoutingKey = check.exchangeName('x-dead-letter-routing-key');
   if (deadLetterRoutingKey !== undefined && deadLetterExchange === undefined) {
     check.fail('x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
@@ -150,24 +211,16 @@ export function parseQueueArguments(args: FieldTable, queueName: string, vhost: 
   let overflow: OverflowMode = 'drop-head';
   if (overflowRaw !== undefined) {
     if (overflowRaw !== 'drop-head' && overflowRaw !== 'reject-publish' && overflowRaw !== 'reject-publish-dlx') {
-      check.fail('x-overflow', `{invalid_overflow_value,${erlangTerm(overflowRaw)}}`);
+      check.fail('x-overflow', 'invalid_overflow');
     }
     overflow = overflowRaw as OverflowMode;
   }
 
   const modeRaw = check.string('x-queue-mode');
   if (modeRaw !== undefined && modeRaw !== 'default' && modeRaw !== 'lazy') {
-    check.fail('x-queue-mode', `{invalid_queue_mode,${erlangTerm(modeRaw)}}`);
+    check.fail('x-queue-mode', `"unsupported queue mode '${modeRaw}'"`);
   }
   const singleActiveConsumer = check.bool('x-single-active-consumer') ?? false;
-
-  const queueType = check.string('x-queue-type');
-  if (queueType !== undefined && queueType !== 'classic') {
-    if (queueType === 'quorum' || queueType === 'stream') {
-      check.fail('x-queue-type', `{not_supported,${erlangTerm(queueType)}}: Warren supports classic queues only`);
-    }
-    check.fail('x-queue-type', `{unsupported_queue_type,${erlangTerm(queueType)}}`);
-  }
   const version = check.int('x-queue-version');
   if (version !== undefined && version !== 1 && version !== 2) check.fail('x-queue-version', `{invalid_queue_version,${version}}`);
 
@@ -185,21 +238,29 @@ export function parseQueueArguments(args: FieldTable, queueName: string, vhost: 
   };
 }
 
-/** Redeclare check over RabbitMQ's validated keys: throws 406 "inequivalent arg …" on a difference. */
-export function assertEquivalentArguments(current: FieldTable, received: FieldTable, resource: string): void {
-  for (const key of VALIDATED_KEYS) {
+/**
+ * Redeclare check over the compared keys, with RabbitMQ's texts: "received '2000' but current is
+ * '1000'" when both are set, "received the value '10' of type 'byte' but current is none" when one
+ * is missing. Integer types are equivalent to each other.
+ */
+export function assertEquivalentArguments(
+  current: FieldTable,
+  received: FieldTable,
+  keys: readonly string[],
+  resource: string,
+): void {
+  for (const key of keys) {
     const a = received[key];
     const b = current[key];
     if (a === undefined && b === undefined) continue;
     if (a !== undefined && b !== undefined && fieldValuesEqual(a, b)) continue;
-    const describe = (v: FieldValue | undefined): string =>
-      v === undefined ? 'none' : `the value '${erlangPrint(v)}' of type '${amqpTypeName(v)}'`;
-    throw new PreconditionFailed(
-      `inequivalent arg '${key}' for ${resource}: received ${describe(a)} but current is ${describe(b)}`,
-    );
+    let detail: string;
+    if (a !== undefined && b !== undefined) detail = `received '${printValue(a)}' but current is '${printValue(b)}'`;
+    else {
+      const describe = (v: FieldValue | undefined, table: FieldTable): string =>
+        v === undefined ? 'none' : `the value '${printValue(v)}' of type '${amqpTypeName(v, fieldTypeOf(table, key))}'`;
+      detail = `received ${describe(a, received)} but current is ${describe(b, current)}`;
+    }
+    throw new PreconditionFailed(`inequivalent arg '${key}' for ${resource}: ${detail}`);
   }
-}
-
-function erlangPrint(v: FieldValue): string {
-  return typeof v === 'string' ? v : erlangTerm(v);
 }

@@ -706,7 +706,7 @@ function decodeConnectionStart(b: Buffer, o: number, e: number): ConnectionStart
   const versionMajor = b[o]!;
   const versionMinor = b[o + 1]!;
   o += 2;
-  const t3 = readTable(b, o, e);
+  const t3 = readTable(b, o, e, true);
   const serverProperties = t3[0];
   o = t3[1];
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) truncated(CONNECTION_START);
@@ -718,7 +718,7 @@ function decodeConnectionStart(b: Buffer, o: number, e: number): ConnectionStart
   return { id: CONNECTION_START, versionMajor, versionMinor, serverProperties, mechanisms, locales };
 }
 function decodeConnectionStartOk(b: Buffer, o: number, e: number): ConnectionStartOk {
-  const t1 = readTable(b, o, e);
+  const t1 = readTable(b, o, e, true);
   const clientProperties = t1[0];
   o = t1[1];
   if (o >= e || o + 1 + b[o]! > e) truncated(CONNECTION_START_OK);
@@ -880,7 +880,7 @@ function decodeExchangeDeclare(b: Buffer, o: number, e: number): ExchangeDeclare
   const internal = (bits3 & 8) !== 0;
   const noWait = (bits3 & 16) !== 0;
   o += 1;
-  const t9 = readTable(b, o, e);
+  const t9 = readTable(b, o, e, true);
   const args = t9[0];
   o = t9[1];
   return { id: EXCHANGE_DECLARE, reserved1, exchange, type, passive, durable, autoDelete, internal, noWait, arguments: args };
@@ -924,7 +924,7 @@ function decodeExchangeBind(b: Buffer, o: number, e: number): ExchangeBind {
   const bits4 = b[o]!;
   const noWait = (bits4 & 1) !== 0;
   o += 1;
-  const t6 = readTable(b, o, e);
+  const t6 = readTable(b, o, e, true);
   const args = t6[0];
   o = t6[1];
   return { id: EXCHANGE_BIND, reserved1, destination, source, routingKey, noWait, arguments: args };
@@ -950,7 +950,7 @@ function decodeExchangeUnbind(b: Buffer, o: number, e: number): ExchangeUnbind {
   const bits4 = b[o]!;
   const noWait = (bits4 & 1) !== 0;
   o += 1;
-  const t6 = readTable(b, o, e);
+  const t6 = readTable(b, o, e, true);
   const args = t6[0];
   o = t6[1];
   return { id: EXCHANGE_UNBIND, reserved1, destination, source, routingKey, noWait, arguments: args };
@@ -974,7 +974,7 @@ function decodeQueueDeclare(b: Buffer, o: number, e: number): QueueDeclare {
   const autoDelete = (bits2 & 8) !== 0;
   const noWait = (bits2 & 16) !== 0;
   o += 1;
-  const t8 = readTable(b, o, e);
+  const t8 = readTable(b, o, e, true);
   const args = t8[0];
   o = t8[1];
   return { id: QUEUE_DECLARE, reserved1, queue, passive, durable, exclusive, autoDelete, noWait, arguments: args };
@@ -1006,7 +1006,7 @@ function decodeQueueBind(b: Buffer, o: number, e: number): QueueBind {
   const bits4 = b[o]!;
   const noWait = (bits4 & 1) !== 0;
   o += 1;
-  const t6 = readTable(b, o, e);
+  const t6 = readTable(b, o, e, true);
   const args = t6[0];
   o = t6[1];
   return { id: QUEUE_BIND, reserved1, queue, exchange, routingKey, noWait, arguments: args };
@@ -1068,7 +1068,7 @@ function decodeQueueUnbind(b: Buffer, o: number, e: number): QueueUnbind {
   if (o >= e || o + 1 + b[o]! > e) truncated(QUEUE_UNBIND);
   const routingKey = b.toString('utf8', o + 1, o + 1 + b[o]!);
   o += 1 + b[o]!;
-  const t5 = readTable(b, o, e);
+  const t5 = readTable(b, o, e, true);
   const args = t5[0];
   o = t5[1];
   return { id: QUEUE_UNBIND, reserved1, queue, exchange, routingKey, arguments: args };
@@ -1109,7 +1109,7 @@ function decodeBasicConsume(b: Buffer, o: number, e: number): BasicConsume {
   const exclusive = (bits3 & 4) !== 0;
   const noWait = (bits3 & 8) !== 0;
   o += 1;
-  const t8 = readTable(b, o, e);
+  const t8 = readTable(b, o, e, true);
   const args = t8[0];
   o = t8[1];
   return { id: BASIC_CONSUME, reserved1, queue, consumerTag, noLocal, noAck, exclusive, noWait, arguments: args };
@@ -2384,7 +2384,7 @@ export function decodeBasicProperties(b: Buffer, o: number, e: number): BasicPro
     o += 1 + b[o]!;
   }
   if (flags & 8192) {
-    const t = readTable(b, o, e);
+    const t = readTable(b, o, e, true);
     p.headers = t[0];
     o = t[1];
   }

@@ -1,0 +1,313 @@
+// basic.ack / basic.nack / basic.reject end to end: multiple, requeue and its position, unknown
+// delivery tags, requeue of unacked messages when a channel or connection closes, cancel leaving
+// messages unacked. Every expectation here is RabbitMQ's.
+
+import { describe, expect, it } from 'vitest';
+import { collector, QUIET_MS, sleep, until, useBroker, type Channel, type Message } from './support-target.js';
+
+const h = useBroker();
+
+/** Declares a queue, fills it with bodies m0..m(n-1) and waits until they are all there. */
+async function filledQueue(ch: Channel, n: number): Promise<string> {
+  const q = h.queue();
+  await ch.assertQueue(q, { durable: false });
+  for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
+  await until(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
+  return q;
+}
+
+/** Drains a queue with basic.get no-ack: [body, redelivered] in order. */
+async function drain(ch: Channel, q: string): Promise<[string, boolean][]> {
+  const out: [string, boolean][] = [];
+  for (;;) {
+    const m = await ch.get(q, { noAck: true });
+    if (m === false) return out;
+    out.push([m.content.toString(), m.fields.redelivered]);
+  }
+}
+
+async function getN(ch: Channel, q: string, n: number): Promise<Message[]> {
+  const out: Message[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = await ch.get(q, { noAck: false });
+    if (m === false) throw new Error('queue empty');
+    out.push(m as unknown as Message);
+  }
+  return out;
+}
+
+describe('basic.ack', () => {
+  it('single ack removes one message; multiple acks everything up to the tag', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 6);
+    const c = collector();
+    const cch = await h.channel(conn);
+    await cch.consume(q, c.onMessage);
+    await c.waitFor(6);
+    cch.ack(c.messages[1]!); // m1
+    cch.ack(c.messages[3]!, true); // m0, m2, m3
+    await sleep(QUIET_MS);
+    await cch.close(); // m4, m5 go back
+    expect(await drain(ch, q)).toEqual([
+      ['m4', true],
+      ['m5', true],
+    ]);
+  });
+
+  it('ack multiple with tag 0 (ackAll) acks every outstanding delivery', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 4);
+    const cch = await h.channel(conn);
+    await getN(cch, q, 4);
+    cch.ackAll();
+    await cch.close();
+    await sleep(QUIET_MS);
+    expect(await ch.checkQueue(q)).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
+  });
+
+  it('an unknown delivery tag is 406 PRECONDITION_FAILED', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 1);
+    const cch = await h.channel(conn);
+    const [m] = await getN(cch, q, 1);
+    cch.ack({ ...m!, fields: { ...m!.fields, deliveryTag: 42 } } as Message);
+    expect(await h.firstError(cch)).toEqual(
+      expect.objectContaining({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 42', classId: 60, methodId: 80 }),
+    );
+    expect(conn.closed).toBe(false);
+    // The message held by the closed channel is back.
+    expect(await drain(ch, q)).toEqual([['m0', true]]);
+  });
+
+  it('acking twice is 406 unknown delivery tag', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 2);
+    const cch = await h.channel(conn);
+    const [m0] = await getN(cch, q, 2);
+    cch.ack(m0!);
+    cch.ack(m0!);
+    expect(await h.firstError(cch)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 1', classId: 60, methodId: 80 });
+    expect(await drain(ch, q)).toEqual([['m1', true]]);
+  });
+
+  it('acking multiple up to a tag already acked is 406', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 3);
+    const cch = await h.channel(conn);
+    const ms = await getN(cch, q, 3);
+    cch.ack(ms[1]!);
+    cch.ack(ms[1]!, true);
+    expect(await h.firstError(cch)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 2' });
+  });
+
+  it('a delivery tag from another channel is unknown on this one', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 2);
+    const a = await h.channel(conn);
+    const b = await h.channel(conn);
+    await getN(a, q, 1);
+    const [mb] = await getN(b, q, 1);
+    expect(mb!.fields.deliveryTag).toBe(1);
+    a.ack({ ...mb!, fields: { ...mb!.fields, deliveryTag: 2 } } as Message);
+    expect(await h.firstError(a)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 2' });
+  });
+});
+
+describe('basic.nack / basic.reject', () => {
+  it('reject with requeue puts the message back at its original position (the head), redelivered', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 4);
+    const cch = await h.channel(conn);
+    const [m0] = await getN(cch, q, 1);
+    cch.reject(m0!, true);
+    await until(async () => (await ch.checkQueue(q)).messageCount === 4, 'the requeue');
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m1', false],
+      ['m2', false],
+      ['m3', false],
+    ]);
+  });
+
+  it('requeued messages return to their original positions regardless of the order they are rejected in', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 6);
+    const cch = await h.channel(conn);
+    const ms = await getN(cch, q, 4); // m0..m3 unacked, m4 m5 ready
+    cch.reject(ms[2]!, true);
+    cch.nack(ms[0]!, false, true);
+    cch.ack(ms[1]!);
+    cch.reject(ms[3]!, true);
+    await until(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m2', true],
+      ['m3', true],
+      ['m4', false],
+      ['m5', false],
+    ]);
+  });
+
+  it('nack multiple with requeue requeues everything up to the tag, in order, ahead of the rest', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 5);
+    const cch = await h.channel(conn);
+    const ms = await getN(cch, q, 4);
+    cch.nack(ms[2]!, true, true); // m0 m1 m2
+    await until(async () => (await ch.checkQueue(q)).messageCount === 4, 'the requeue');
+    cch.ack(ms[3]!);
+    await sleep(QUIET_MS);
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m1', true],
+      ['m2', true],
+      ['m4', false],
+    ]);
+  });
+
+  it('nack / reject without requeue drop the messages', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 5);
+    const cch = await h.channel(conn);
+    const ms = await getN(cch, q, 4);
+    cch.reject(ms[0]!, false);
+    cch.nack(ms[2]!, true, false); // m1 m2
+    await cch.close(); // m3 back
+    expect(await drain(ch, q)).toEqual([
+      ['m3', true],
+      ['m4', false],
+    ]);
+  });
+
+  it('nackAll(requeue) requeues every outstanding delivery', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 3);
+    const cch = await h.channel(conn);
+    await getN(cch, q, 3);
+    cch.nackAll(true);
+    await until(async () => (await ch.checkQueue(q)).messageCount === 3, 'the requeue');
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m1', true],
+      ['m2', true],
+    ]);
+  });
+
+  it('nack and reject of an unknown tag are 406', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 2);
+    const a = await h.channel(conn);
+    const [m] = await getN(a, q, 1);
+    a.nack({ ...m!, fields: { ...m!.fields, deliveryTag: 7 } } as Message, false, true);
+    expect(await h.firstError(a)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 7', classId: 60, methodId: 120 });
+    const b = await h.channel(conn);
+    const [m2] = await getN(b, q, 1);
+    b.reject({ ...m2!, fields: { ...m2!.fields, deliveryTag: 9 } } as Message, true);
+    expect(await h.firstError(b)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 9', classId: 60, methodId: 90 });
+  });
+
+  it('a consumer that nacks with requeue gets the message back first, redelivered, with a new tag', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 3);
+    const cch = await h.channel(conn);
+    await cch.prefetch(3);
+    let nacked = false;
+    const c = collector((m) => {
+      if (!nacked) {
+        nacked = true;
+        cch.nack(m, false, true);
+      }
+    });
+    await cch.consume(q, c.onMessage);
+    await c.waitFor(4);
+    await sleep(QUIET_MS);
+    expect(c.messages.map((m) => [m.content.toString(), m.fields.deliveryTag, m.fields.redelivered])).toEqual([
+      ['m0', 1, false],
+      ['m1', 2, false],
+      ['m2', 3, false],
+      ['m0', 4, true],
+    ]);
+  });
+});
+
+describe('requeue on close', () => {
+  it('unacked messages are requeued in their original order when the channel closes', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 6);
+    const cch = await h.channel(conn);
+    const c = collector();
+    await cch.prefetch(4);
+    await cch.consume(q, c.onMessage);
+    await c.waitFor(4);
+    cch.ack(c.messages[1]!);
+    await sleep(QUIET_MS);
+    await cch.close();
+    await until(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m2', true],
+      ['m3', true],
+      ['m4', false],
+      ['m5', false],
+    ]);
+  });
+
+  it('unacked messages are requeued in their original order when the connection closes', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 5);
+    const consumerConn = await h.connect();
+    const a = await h.channel(consumerConn);
+    const b = await h.channel(consumerConn);
+    await getN(a, q, 2); // m0 m1
+    await getN(b, q, 2); // m2 m3
+    await consumerConn.close();
+    await until(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m1', true],
+      ['m2', true],
+      ['m3', true],
+      ['m4', false],
+    ]);
+  });
+
+  it('basic.cancel leaves delivered messages unacked, and they can still be acked', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = await filledQueue(ch, 4);
+    const cch = await h.channel(conn);
+    const c = collector();
+    await cch.prefetch(3);
+    const { consumerTag } = await cch.consume(q, c.onMessage);
+    await c.waitFor(3);
+    await cch.cancel(consumerTag);
+    expect(await ch.checkQueue(q)).toEqual({ queue: q, messageCount: 1, consumerCount: 0 });
+    cch.ack(c.messages[0]!);
+    cch.reject(c.messages[1]!, true);
+    // A round trip on the channel shows it is still open (no unknown-tag error).
+    await cch.checkQueue(q);
+    expect(cch.errors).toEqual([]);
+    await until(async () => (await ch.checkQueue(q)).messageCount === 2, 'the reject');
+    await cch.close(); // m2 back
+    expect(await drain(ch, q)).toEqual([
+      ['m1', true],
+      ['m2', true],
+      ['m3', false],
+    ]);
+  });
+});
