@@ -42,6 +42,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
   const persistence = new DurablePersistence(store, log);
   const broker = new Broker(config, persistence, log);
+  persistence.onFailure = (error) => broker.storageFailed(error);
   broker.addVHost(config.defaultVhost);
   const recovered = recover(broker, persistence, log);
   log.info(recovered, 'recovered durable state');

@@ -10,11 +10,20 @@ import type { Queue } from './queue/queue.js';
 import { UserStore } from './users.js';
 import { VHost, type VHostServices } from './vhost.js';
 
+/** A client connection as the broker sees it, for alarms that block publishers. */
+export interface BlockableConnection {
+  block(reason: string): void;
+  unblock(): void;
+}
+
 export class Broker implements VHostServices {
   readonly vhosts = new Map<string, VHost>();
   readonly users = new UserStore();
   readonly dispatcher = new Dispatcher();
   readonly memory: MemoryGauge;
+  readonly connections = new Set<BlockableConnection>();
+  /** why publishers are blocked, or null; new connections start blocked while this is set */
+  blockedReason: string | null = null;
 
   constructor(
     readonly config: BrokerConfig,
@@ -22,6 +31,30 @@ export class Broker implements VHostServices {
     readonly log: Logger,
   ) {
     this.memory = new MemoryGauge(config.memoryBudgetBytes);
+  }
+
+  /**
+   * Storage could not write: confirms already waiting are nacked by the persistence layer; here
+   * publishers are blocked (connection.blocked, and their sockets stop being read) so nothing more
+   * is accepted that cannot be kept. Consumers carry on.
+   */
+  storageFailed(error: Error): void {
+    if (this.blockedReason !== null) return;
+    this.log.error(
+      { err: error, dataDir: this.config.dataDir },
+      'storage write failed: publishers are blocked. Free disk space (or fix the I/O error) for the data folder, then restart Warren; nothing confirmed has been lost',
+    );
+    this.block('storage write failed (disk full or I/O error)');
+  }
+
+  block(reason: string): void {
+    this.blockedReason = reason;
+    for (const c of this.connections) c.block(reason);
+  }
+
+  unblock(): void {
+    this.blockedReason = null;
+    for (const c of this.connections) c.unblock();
   }
 
   addVHost(name: string): VHost {

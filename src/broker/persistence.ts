@@ -106,12 +106,16 @@ export class DurablePersistence implements Persistence {
   /** set when a write batch failed; cleared by the next successful one */
   lastError: Error | null = null;
 
+  /** told once per failed write batch (the broker blocks publishers) */
+  onFailure: (error: Error) => void = () => {};
+
   constructor(
     readonly store: LmdbStore,
     private readonly log: Logger,
   ) {
     store.onWriteError = (error) => {
       this.lastError = error;
+      this.onFailure(error);
     };
   }
 
@@ -314,6 +318,7 @@ export class DurablePersistence implements Persistence {
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err));
         this.lastError = error;
+        this.onFailure(error);
         for (const w of waiters) w.onCommitFailed(error);
       },
     );

@@ -29,6 +29,11 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.write(
     `warren: listening on amqp://${config.bind.includes(':') ? `[${config.bind}]` : config.bind}:${running.port}/ (data in ${config.dataDir})\n`,
   );
+  // A library promise rejected with nobody listening (seen from the storage layer after an I/O
+  // error): log it and keep serving; the broker has already blocked publishers if it matters.
+  process.on('unhandledRejection', (reason) => {
+    running.broker.log.error({ err: reason }, 'unhandled promise rejection');
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -556,7 +556,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
       throw new PreconditionFailed(`invalid expiration '${message.expiration}': {error,badarg}`);
     }
     const extraKeys = message.hasHeaders ? routingHeaders(message) : null;
-    this.publishedTotal++;
+    if (this.publishedTotal++ === 0) this.connection.notePublish();
     if (this.tx !== null) {
       this.tx.publishes.push({ exchange, message, extraKeys, mandatory: m.mandatory });
       return;

@@ -4,7 +4,7 @@
 // which only close-ok (or close) is read and everything else is dropped.
 
 import type { Socket } from 'node:net';
-import type { Broker } from '../broker/broker.js';
+import type { BlockableConnection, Broker } from '../broker/broker.js';
 import type { QueueOwner } from '../broker/queue/queue.js';
 import type { User } from '../broker/users.js';
 import type { VHost } from '../broker/vhost.js';
@@ -40,6 +40,8 @@ import {
   CONNECTION_TUNE_OK,
   CONNECTION_UPDATE_SECRET,
   CONNECTION_UPDATE_SECRET_OK,
+  CONNECTION_BLOCKED,
+  CONNECTION_UNBLOCKED,
   FRAME_BODY,
   FRAME_HEADER,
   FRAME_HEARTBEAT,
@@ -82,7 +84,7 @@ export interface ClientCapabilities {
   authenticationFailureClose: boolean;
 }
 
-export class Connection implements QueueOwner {
+export class Connection implements QueueOwner, BlockableConnection {
   readonly id = nextConnectionId++;
   readonly outbound: Outbound;
   readonly log: Logger;
@@ -111,6 +113,10 @@ export class Connection implements QueueOwner {
   private closeTimer: NodeJS.Timeout | null = null;
   /** counters for metrics */
   bytesRead = 0;
+  /** set while an alarm blocks publishers */
+  private blocked = false;
+  /** whether this connection has published (only publishers are paused by an alarm) */
+  hasPublished = false;
 
   constructor(
     readonly broker: Broker,
@@ -408,6 +414,7 @@ export class Connection implements QueueOwner {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.outbound.writeMethod(0, { id: CONNECTION_OPEN_OK, reserved1: '' });
+    if (this.broker.blockedReason !== null) this.block(this.broker.blockedReason);
     this.log.info({ user: this.userName, vhost: vhostName }, 'connection opened');
   }
 
@@ -482,6 +489,34 @@ export class Connection implements QueueOwner {
     this.releaseChannels();
     this.closeTimer = setTimeout(() => this.destroy(), closeAfterMs);
     this.closeTimer.unref();
+  }
+
+  /** An alarm blocks publishers: tell the client, and stop reading once it publishes. */
+  block(reason: string): void {
+    if (this.blocked) return;
+    this.blocked = true;
+    if (this.state === State.Open && this.capabilities.connectionBlocked) {
+      this.outbound.writeMethod(0, { id: CONNECTION_BLOCKED, reason });
+      this.outbound.flush();
+    }
+    if (this.hasPublished) this.socket.pause();
+  }
+
+  unblock(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (this.state === State.Open && this.capabilities.connectionBlocked) {
+      this.outbound.writeMethod(0, { id: CONNECTION_UNBLOCKED });
+      this.outbound.flush();
+    }
+    this.socket.resume();
+  }
+
+  /** A channel of this connection published: while blocked, reading stops after this input. */
+  notePublish(): void {
+    if (this.hasPublished) return;
+    this.hasPublished = true;
+    if (this.blocked) this.socket.pause();
   }
 
   private onDrain(): void {

@@ -39,8 +39,12 @@ export class AmqpServer {
   }
 
   private accept(socket: Socket): void {
-    const connection = new Connection(this.broker, socket, (c) => this.connections.delete(c));
+    const connection = new Connection(this.broker, socket, (c) => {
+      this.connections.delete(c);
+      this.broker.connections.delete(c);
+    });
     this.connections.add(connection);
+    this.broker.connections.add(connection);
   }
 
   /** Stops accepting, tells every client the broker is going away, and waits (briefly) for them. */

@@ -1,5 +1,7 @@
 // The per-channel content state machine, table-driven: method → header → body* → Content, with
-// 505 UNEXPECTED_FRAME for frames out of order and 501 FRAME_ERROR for malformed content.
+// 505 UNEXPECTED_FRAME for frames out of order (and a header of the wrong class, as RabbitMQ) and
+// 501 FRAME_ERROR for malformed content. Reply texts are RabbitMQ's (rabbit_command_assembler), and
+// errors raised while a content method is pending carry that method's class and method ids.
 
 import { describe, expect, it, vi } from 'vitest';
 import { CommandAssembler, type Content } from '../../src/protocol/command-assembler.js';
@@ -47,7 +49,36 @@ type Outcome =
   | 'held' // onMethod returned false: a content method waits for its content
   | 'wait' // onHeader/onBody returned null
   | { body: string; bodySize: number } // a completed Content
-  | { error: 501 | 505 };
+  | AssemblerError;
+
+interface AssemblerError {
+  error: 501 | 505;
+  text: string;
+  /** [classId, methodId] the error is attributed to */
+  at: [number, number];
+}
+
+const PUBLISH_AT: [number, number] = [60, 40];
+const EXPECT_METHOD: AssemblerError = {
+  error: 505,
+  text: 'UNEXPECTED_FRAME - expected method frame, got non method frame instead',
+  at: [0, 0],
+};
+const EXPECT_HEADER: AssemblerError = {
+  error: 505,
+  text: 'UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead',
+  at: PUBLISH_AT,
+};
+const EXPECT_BODY: AssemblerError = {
+  error: 505,
+  text: 'UNEXPECTED_FRAME - expected content body, got non content body frame instead',
+  at: PUBLISH_AT,
+};
+const tooLong = (size: number): AssemblerError => ({
+  error: 501,
+  text: `FRAME_ERROR - content body is longer than the ${size} bytes its header announced`,
+  at: PUBLISH_AT,
+});
 
 interface Case {
   name: string;
@@ -121,7 +152,7 @@ const CASES: Case[] = [
     steps: [
       [M(publish), 'held'],
       [H(5), 'wait'],
-      [B('hello!'), { error: 501 }],
+      [B('hello!'), tooLong(5)],
     ],
     busyAfter: true,
   },
@@ -131,17 +162,17 @@ const CASES: Case[] = [
       [M(publish), 'held'],
       [H(5), 'wait'],
       [B('hel'), 'wait'],
-      [B('lo!'), { error: 501 }],
+      [B('lo!'), tooLong(5)],
     ],
     busyAfter: true,
   },
-  { name: 'a header without a method → 505', steps: [[H(0), { error: 505 }]], busyAfter: false },
-  { name: 'a body without a method → 505', steps: [[B('x'), { error: 505 }]], busyAfter: false },
+  { name: 'a header without a method → 505', steps: [[H(0), EXPECT_METHOD]], busyAfter: false },
+  { name: 'a body without a method → 505', steps: [[B('x'), EXPECT_METHOD]], busyAfter: false },
   {
     name: 'a body while waiting for the header → 505',
     steps: [
       [M(publish), 'held'],
-      [B('x'), { error: 505 }],
+      [B('x'), EXPECT_HEADER],
     ],
     busyAfter: true,
   },
@@ -149,7 +180,7 @@ const CASES: Case[] = [
     name: 'a method while waiting for the header → 505',
     steps: [
       [M(publish), 'held'],
-      [M(ack), { error: 505 }],
+      [M(ack), EXPECT_HEADER],
     ],
     busyAfter: true,
   },
@@ -157,7 +188,7 @@ const CASES: Case[] = [
     name: 'another content method while waiting for the header → 505',
     steps: [
       [M(publish), 'held'],
-      [M(publish), { error: 505 }],
+      [M(publish), EXPECT_HEADER],
     ],
     busyAfter: true,
   },
@@ -167,7 +198,7 @@ const CASES: Case[] = [
       [M(publish), 'held'],
       [H(3), 'wait'],
       [B('a'), 'wait'],
-      [M(qos), { error: 505 }],
+      [M(qos), EXPECT_BODY],
     ],
     busyAfter: true,
   },
@@ -176,15 +207,18 @@ const CASES: Case[] = [
     steps: [
       [M(publish), 'held'],
       [H(3), 'wait'],
-      [H(3), { error: 505 }],
+      [H(3), EXPECT_BODY],
     ],
     busyAfter: true,
   },
   {
-    name: 'a header whose class-id is not the method\'s → 501',
+    name: 'a header whose class-id is not the method\'s → 505',
     steps: [
       [M(publish), 'held'],
-      [H(3, { classId: A.CLASS_QUEUE }), { error: 501 }],
+      [
+        H(3, { classId: A.CLASS_QUEUE }),
+        { error: 505, text: 'UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead', at: PUBLISH_AT },
+      ],
     ],
     busyAfter: true,
   },
@@ -192,7 +226,16 @@ const CASES: Case[] = [
     name: 'a header shorter than 14 bytes → 501',
     steps: [
       [M(publish), 'held'],
-      [{ header: headerPayload(0).subarray(0, 13) }, { error: 501 }],
+      [{ header: headerPayload(0).subarray(0, 13) }, { error: 501, text: 'FRAME_ERROR - content header shorter than 14 bytes', at: PUBLISH_AT }],
+    ],
+    busyAfter: true,
+  },
+  {
+    // RabbitMQ matches content headers with weight 0 only; anything else is "not a content header".
+    name: 'a header with a non-zero weight → 505',
+    steps: [
+      [M(publish), 'held'],
+      [H(3, { weight: 1 }), EXPECT_HEADER],
     ],
     busyAfter: true,
   },
@@ -202,7 +245,7 @@ const CASES: Case[] = [
       [M(publish), 'held'],
       [{ reset: true }, 'wait'],
       [M(ack), 'run'],
-      [B('x'), { error: 505 }],
+      [B('x'), EXPECT_METHOD],
     ],
     busyAfter: false,
   },
@@ -213,7 +256,7 @@ const CASES: Case[] = [
       [H(4), 'wait'],
       [B('ab'), 'wait'],
       [{ reset: true }, 'wait'],
-      [B('cd'), { error: 505 }],
+      [B('cd'), EXPECT_METHOD],
       [M(publish), 'held'],
       [H(4), 'wait'],
       [B('wxyz'), { body: 'wxyz', bodySize: 4 }],
@@ -249,9 +292,9 @@ function run(asm: CommandAssembler, step: Step): Outcome | Content {
   });
   if (err !== undefined) {
     expect(err).toBeInstanceOf(AmqpException);
-    const code = (err as AmqpException).replyCode;
-    expect(err).toBeInstanceOf(code === 501 ? FrameError : UnexpectedFrame);
-    return { error: code as 501 | 505 };
+    const e = err as AmqpException;
+    expect(err).toBeInstanceOf(e.replyCode === 501 ? FrameError : UnexpectedFrame);
+    return { error: e.replyCode as 501 | 505, text: e.replyText, at: [e.classId, e.methodId] };
   }
   if (result === true) return 'run';
   if (result === false) return 'held';
@@ -372,12 +415,10 @@ describe('CommandAssembler details', () => {
     expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
   });
 
-  it('the class mismatch error names both classes', () => {
+  it('errors are connection errors (hard)', () => {
     const asm = new CommandAssembler();
-    asm.onMethod(publish, true);
-    const h = embed(headerPayload(1, { classId: 50 }));
-    const err = errorOf(() => asm.onHeader(h.buf, h.start, h.end)) as FrameError;
-    expect(err).toBeInstanceOf(FrameError);
-    expect(err.replyText).toBe('FRAME_ERROR - content header for class 50 does not match method class 60');
+    const err = errorOf(() => asm.onBody(Buffer.alloc(1), 0, 1)) as UnexpectedFrame;
+    expect(err).toBeInstanceOf(UnexpectedFrame);
+    expect(err.hard).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 // Socket chunks → frames. The same byte stream cut at random points must parse to exactly the
 // frames of the whole stream; frames wholly inside a chunk are views into it (no copy), frames split
-// across chunks are copied into a buffer of their own; bad frame-end and oversize frames are 501.
+// across chunks are copied into a buffer of their own; bad frame-end and oversize payloads are 501
+// with RabbitMQ's reply texts (rabbit_reader: "type ~p, ~s octets = ~p: ~p").
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -56,9 +57,9 @@ function cut(stream: Buffer, cuts: readonly number[]): { chunks: Buffer[]; start
   return { chunks, starts };
 }
 
-function collector(maxFrameSize = 131072): { parser: FrameParser; seen: Seen[] } {
+function collector(maxPayloadSize = 131072): { parser: FrameParser; seen: Seen[] } {
   const seen: Seen[] = [];
-  const parser = new FrameParser(maxFrameSize, (type, channel, buf, start, end) => seen.push({ type, channel, buf, start, end }));
+  const parser = new FrameParser(maxPayloadSize, (type, channel, buf, start, end) => seen.push({ type, channel, buf, start, end }));
   return { parser, seen };
 }
 
@@ -220,24 +221,25 @@ describe('bufferedBytes', () => {
 describe('bad frame-end → FrameError 501', () => {
   const bad = buildStream([{ type: 1, channel: 1, payload: Uint8Array.from([0, 60, 0, 40]) }], 0x00).stream;
   const good = buildStream([{ type: 1, channel: 1, payload: Uint8Array.from([0, 60, 0, 40]) }]).stream;
+  // RabbitMQ: "type ~p, ~s octets = ~p: ~p" with {invalid_frame_end_marker, Octet}
+  const TEXT = 'FRAME_ERROR - type 1, all octets = <<0,60,0,40>>: {invalid_frame_end_marker,0}';
 
   it('in a frame wholly inside one chunk', () => {
     const { parser, seen } = collector();
-    const err = expectFrameError(() => parser.push(bad));
-    expect(err.replyText).toBe('FRAME_ERROR - frame-end octet was 0x00, expected 0xce');
+    expect(expectFrameError(() => parser.push(bad)).replyText).toBe(TEXT);
     expect(seen).toHaveLength(0);
   });
 
   it('after good frames in the same chunk (the good ones are delivered first)', () => {
     const { parser, seen } = collector();
-    expectFrameError(() => parser.push(Buffer.concat([good, bad])));
+    expect(expectFrameError(() => parser.push(Buffer.concat([good, bad]))).replyText).toBe(TEXT);
     expect(seen).toHaveLength(1);
   });
 
   it('in a frame split across chunks', () => {
     const { parser, seen } = collector();
     parser.push(bad.subarray(0, 9));
-    expectFrameError(() => parser.push(bad.subarray(9)));
+    expect(expectFrameError(() => parser.push(bad.subarray(9))).replyText).toBe(TEXT);
     expect(seen).toHaveLength(0);
   });
 
@@ -245,62 +247,83 @@ describe('bad frame-end → FrameError 501', () => {
     const { parser } = collector();
     parser.push(bad.subarray(0, 2));
     parser.push(bad.subarray(2, 5));
-    expectFrameError(() => parser.push(bad.subarray(5)));
+    expect(expectFrameError(() => parser.push(bad.subarray(5))).replyText).toBe(TEXT);
   });
 
   it('when the frame-end is the only byte of the last chunk', () => {
     const { parser } = collector();
     parser.push(bad.subarray(0, bad.length - 1));
-    expectFrameError(() => parser.push(bad.subarray(bad.length - 1)));
+    expect(expectFrameError(() => parser.push(bad.subarray(bad.length - 1))).replyText).toBe(TEXT);
+  });
+
+  it('a printable payload is shown as an Erlang string', () => {
+    const frame = buildStream([{ type: 3, channel: 1, payload: Buffer.from('hello') }], 0x41).stream;
+    const { parser } = collector();
+    expect(expectFrameError(() => parser.push(frame)).replyText).toBe(
+      'FRAME_ERROR - type 3, all octets = <<"hello">>: {invalid_frame_end_marker,65}',
+    );
+  });
+
+  it('a payload longer than 16 octets is shown by its first 16, as RabbitMQ does', () => {
+    const payload = Uint8Array.from({ length: 20 }, (_, i) => i);
+    const frame = buildStream([{ type: 3, channel: 1, payload }], 0xff).stream;
+    const { parser } = collector();
+    expect(expectFrameError(() => parser.push(frame)).replyText).toBe(
+      'FRAME_ERROR - type 3, first 16 octets = <<0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15>>: {invalid_frame_end_marker,255}',
+    );
   });
 });
 
-describe('frames larger than maxFrameSize → FrameError 501', () => {
+describe('payloads larger than frame_max → FrameError 501 (RabbitMQ\'s limit: payload ≤ frame_max)', () => {
   const MAX = 4096;
-  const sized = (total: number) => buildStream([{ type: 3, channel: 1, payload: new Uint8Array(total - FRAME_OVERHEAD) }]).stream;
+  const withPayload = (n: number) => buildStream([{ type: 3, channel: 1, payload: new Uint8Array(n) }]).stream;
+  // RabbitMQ reports {frame_too_large, PayloadSize, FrameMax - 8}
+  const TEXT = 'FRAME_ERROR - type 3, all octets = <<>>: {frame_too_large,4097,4088}';
 
-  it('a frame of exactly maxFrameSize bytes is accepted', () => {
+  it('a payload of exactly frame_max bytes is accepted (frame_max + 8 bytes on the wire)', () => {
     const { parser, seen } = collector(MAX);
-    parser.push(sized(MAX));
+    parser.push(withPayload(MAX));
     expect(seen).toHaveLength(1);
-    expect(seen[0]!.end - seen[0]!.start).toBe(MAX - FRAME_OVERHEAD);
+    expect(seen[0]!.end - seen[0]!.start).toBe(MAX);
   });
 
   it('one byte more is refused when the whole frame is in the chunk', () => {
     const { parser, seen } = collector(MAX);
-    const err = expectFrameError(() => parser.push(sized(MAX + 1)));
-    expect(err.replyText).toBe('FRAME_ERROR - frame size 4097 exceeds the negotiated frame_max 4096');
+    expect(expectFrameError(() => parser.push(withPayload(MAX + 1))).replyText).toBe(TEXT);
     expect(seen).toHaveLength(0);
   });
 
   it('is refused as soon as the 7-byte header has arrived', () => {
     const { parser } = collector(MAX);
-    expectFrameError(() => parser.push(sized(MAX + 1).subarray(0, FRAME_HEADER_SIZE)));
+    expect(expectFrameError(() => parser.push(withPayload(MAX + 1).subarray(0, FRAME_HEADER_SIZE))).replyText).toBe(TEXT);
   });
 
   it('is refused when the header arrives in pieces', () => {
     const { parser } = collector(MAX);
-    const frame = sized(MAX + 1);
+    const frame = withPayload(MAX + 1);
     parser.push(frame.subarray(0, 3));
-    expectFrameError(() => parser.push(frame.subarray(3, FRAME_HEADER_SIZE)));
+    expect(parser.bufferedBytes).toBe(3);
+    expect(expectFrameError(() => parser.push(frame.subarray(3, FRAME_HEADER_SIZE))).replyText).toBe(TEXT);
   });
 
   it('is refused when its header follows a complete frame in the same chunk', () => {
     const { parser, seen } = collector(MAX);
-    expectFrameError(() => parser.push(Buffer.concat([sized(100), sized(MAX + 1).subarray(0, 10)])));
+    expectFrameError(() => parser.push(Buffer.concat([withPayload(100), withPayload(MAX + 1).subarray(0, 10)])));
     expect(seen).toHaveLength(1);
   });
 
   it('is refused for a size field near 2^32 (no overflow, no allocation)', () => {
     const { parser } = collector(MAX);
-    expectFrameError(() => parser.push(Buffer.from([3, 0, 1, 0xff, 0xff, 0xff, 0xff])));
+    expect(expectFrameError(() => parser.push(Buffer.from([1, 0, 1, 0xff, 0xff, 0xff, 0xff]))).replyText).toBe(
+      'FRAME_ERROR - type 1, all octets = <<>>: {frame_too_large,4294967295,4088}',
+    );
   });
 
-  it('follows a change of maxFrameSize (after connection.tune-ok)', () => {
+  it('follows a change of maxPayloadSize (after connection.tune-ok)', () => {
     const { parser, seen } = collector(131072);
-    parser.push(sized(MAX + 1));
+    parser.push(withPayload(MAX + 1));
     expect(seen).toHaveLength(1);
-    parser.maxFrameSize = MAX;
-    expectFrameError(() => parser.push(sized(MAX + 1)));
+    parser.maxPayloadSize = MAX;
+    expect(expectFrameError(() => parser.push(withPayload(MAX + 1))).replyText).toBe(TEXT);
   });
 });
