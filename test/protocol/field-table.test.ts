@@ -10,8 +10,10 @@ import {
   Decimal,
   Timestamp,
   TypedValue,
+  copyTable,
   decodeTable,
   encodeTable,
+  fieldTypeOf,
   fieldValueSize,
   readFieldValue,
   readTable,
@@ -310,7 +312,7 @@ function expectedDecoded(v: FieldValue): FieldValue {
   }
   if (Array.isArray(v)) return v.map(expectedDecoded);
   if (v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Timestamp || v instanceof Decimal) return v;
-  return nt(Object.entries(v).map(([k, x]) => [k, expectedDecoded(x)]));
+  return nt(Object.entries(v).map(([k, x]): [string, FieldValue] => [k, expectedDecoded(x)]));
 }
 
 /**
@@ -372,13 +374,19 @@ describe('round trip', () => {
     expect(encodeTable(decodeTable(wire)).equals(wire)).toBe(true);
   });
 
-  it('an integral double beyond the signed 64-bit range (as decoded from a client\'s d) re-encodes', () => {
+  it('an integral double beyond the signed 64-bit range re-encodes (top level, nested, plain)', () => {
     // A client may send 'd' 1e20; it decodes to the number 1e20 and must survive re-encoding (for
-    // instance when Warren copies headers into a dead-lettered message). amqplib encodes such numbers
-    // as 'd'. The value must come back as 1e20.
-    const decoded = decodeTable(tableBytes(['big', typed('d', hex('4415af1d78b58c40'))]));
-    expect(decoded).toStrictEqual(nt({ big: 1e20 }));
-    expect(decodeTable(encodeTable(decoded))).toStrictEqual(nt({ big: 1e20 }));
+    // instance when dead-lettering copies the headers). amqplib encodes such numbers as 'd' too.
+    const wire = tableBytes(
+      ['top', typed('d', hex('4415af1d78b58c40'))],
+      ['list', typed('A', arrayBytes(typed('d', hex('4415af1d78b58c40'))))],
+      ['inner', typed('F', tableBytes(['big', typed('d', hex('4415af1d78b58c40'))]))],
+    );
+    const decoded = decodeTable(wire);
+    expect(decoded).toStrictEqual(nt({ top: 1e20, list: [1e20], inner: nt({ big: 1e20 }) }));
+    expect(shape(decodeTable(encodeTable(decoded)))).toStrictEqual(shape(decoded));
+    // a table built in code
+    expect(decodeTable(encodeTable({ big: 1e20, neg: -1e300 }))).toStrictEqual(nt({ big: 1e20, neg: -1e300 }));
   });
 });
 
@@ -477,6 +485,75 @@ describe('malformed input → FrameError 501', () => {
         expect(decodeTable(shortened)).toStrictEqual(expectedDecoded(nt(entries.slice(0, whole))));
       }
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('recorded field types (re-encoding what a client sent)', () => {
+  const wire = tableBytes(
+    ['b', typed('b', hex('05'))],
+    ['B', typed('B', hex('05'))],
+    ['s', typed('s', hex('0005'))],
+    ['u', typed('u', hex('0005'))],
+    ['I', typed('I', hex('00000005'))],
+    ['i', typed('i', hex('00000005'))],
+    ['l', typed('l', hex('0000000000000005'))],
+    ['f', typed('f', hex('40a00000'))],
+    ['d', typed('d', hex('4014000000000000'))],
+    ['S', typed('S', longStr('x'))],
+    ['T', typed('T', hex('0000000000000005'))],
+  );
+
+  it('decodeTable records each field\'s type letter, out of sight of Object.keys and for-in', () => {
+    const t = decodeTable(wire);
+    for (const k of ['b', 'B', 's', 'u', 'I', 'i', 'l', 'f', 'd', 'S', 'T']) expect(fieldTypeOf(t, k)).toBe(k);
+    expect(fieldTypeOf(t, 'missing')).toBeUndefined();
+    expect(Object.keys(t)).toEqual(['b', 'B', 's', 'u', 'I', 'i', 'l', 'f', 'd', 'S', 'T']);
+    const forIn: string[] = [];
+    for (const k in t) forIn.push(k);
+    expect(forIn).toEqual(Object.keys(t));
+    expect(JSON.stringify(Object.keys(t))).not.toContain('amqp field types');
+    expect(t).toStrictEqual(nt({ b: 5, B: 5, s: 5, u: 5, I: 5, i: 5, l: 5, f: 5, d: 5, S: 'x', T: new Timestamp(5) }));
+  });
+
+  it('readTable without recordTypes records nothing', () => {
+    const [t] = readTable(wire, 0, wire.length);
+    expect(fieldTypeOf(t, 'b')).toBeUndefined();
+    // and so the numbers re-encode with the natural mapping
+    expect(encodeTable(t).equals(wire)).toBe(false);
+  });
+
+  it('a decoded table re-encodes every top-level number with the type it came with', () => {
+    expect(encodeTable(decodeTable(wire)).toString('hex')).toBe(wire.toString('hex'));
+  });
+
+  it('copyTable keeps the recorded types, a spread does not', () => {
+    const t = decodeTable(wire);
+    const copy = copyTable(t);
+    expect(Object.getPrototypeOf(copy)).toBeNull();
+    expect(copy).toStrictEqual(t);
+    expect(fieldTypeOf(copy, 's')).toBe('s');
+    expect(encodeTable(copy).toString('hex')).toBe(wire.toString('hex'));
+    copy['extra'] = 1; // the copy is independent of the original
+    expect(Object.keys(t)).not.toContain('extra');
+    expect(fieldTypeOf({ ...t }, 's')).toBeUndefined();
+    expect(Object.keys(copyTable(undefined))).toEqual([]);
+  });
+
+  it('a changed value keeps the recorded type of its key', () => {
+    const t = decodeTable(tableBytes(['count', typed('l', hex('0000000000000001'))]));
+    t['count'] = 2;
+    expect(encodeTable(t).toString('hex')).toBe(tableBytes(['count', typed('l', hex('0000000000000002'))]).toString('hex'));
+  });
+
+  it('decoded tables re-encode byte for byte, nested tables and arrays included', () => {
+    // What amqplib sends for {list: [1, 300], inner: {n: 1}}: the smallest integer types.
+    const nested = tableBytes(
+      ['list', typed('A', arrayBytes(typed('b', hex('01')), typed('s', hex('012c'))))],
+      ['inner', typed('F', tableBytes(['n', typed('b', hex('01'))], ['f', typed('f', hex('3fc00000'))]))],
+    );
+    expect(encodeTable(decodeTable(nested)).toString('hex')).toBe(nested.toString('hex'));
   });
 });
 
