@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandAssembler, type Content } from '../../src/protocol/command-assembler.js';
-import { Decimal, Timestamp, TypedValue, type FieldTable, type FieldValue } from '../../src/protocol/field-table.js';
+import { Decimal, Timestamp, TypedValue, fieldTypeOf, type FieldTable, type FieldValue } from '../../src/protocol/field-table.js';
 import { FrameParser } from '../../src/protocol/frame-parser.js';
 import {
   HEARTBEAT_FRAME,
@@ -301,6 +301,9 @@ describe('amqplib → Warren', () => {
         list: [1, 'two', true, null],
       }),
     });
+    // the wire type of each argument is recorded (RabbitMQ names it in reply texts)
+    const args = (method as A.QueueDeclare).arguments;
+    expect(Object.keys(args).map((k) => fieldTypeOf(args, k))).toEqual(['I', 'S', 't', 's', 'b', 'l', 'd', 'F', 'A']);
   });
 
   it('basic.publish + content header with all 14 properties + two body frames', () => {
@@ -365,6 +368,9 @@ describe('amqplib → Warren', () => {
       appId: 'shop-api',
       clusterId: 'eu-1',
     });
+
+    const headers = properties.headers!;
+    expect(Object.keys(headers).map((k) => fieldTypeOf(headers, k)).join('')).toBe('SbbsIldtVxAFTDfBuil');
 
     // and through the assembler: one command with the raw property bytes and the joined body
     const asm = new CommandAssembler();

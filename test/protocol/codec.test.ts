@@ -234,9 +234,9 @@ interface ParsedFrame {
   end: number;
 }
 
-function parseFrames(bytes: Buffer, maxFrameSize = 1 << 20): ParsedFrame[] {
+function parseFrames(bytes: Buffer, maxPayloadSize = 1 << 20): ParsedFrame[] {
   const frames: ParsedFrame[] = [];
-  const parser = new FrameParser(maxFrameSize, (type, channel, buf, start, end) => frames.push({ type, channel, buf, start, end }));
+  const parser = new FrameParser(maxPayloadSize, (type, channel, buf, start, end) => frames.push({ type, channel, buf, start, end }));
   parser.push(bytes);
   expect(parser.bufferedBytes).toBe(0);
   return frames;
