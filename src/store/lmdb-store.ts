@@ -32,6 +32,20 @@ export const LAYOUT_VERSION = 1;
 
 export class StoreLayoutError extends Error {}
 
+/**
+ * Message records (and entries with inline messages) of 512 bytes or more are LZ4-compressed on
+ * lmdb-js's writer thread, as storage engines such as WiredTiger do by default: typical payloads
+ * (JSON, text) shrink severalfold, so the memory-mapped file — which counts towards the process's
+ * resident memory as it is read — stays small; incompressible data costs a quick failed attempt.
+ * Part of the on-disk layout: changing it needs a new LAYOUT_VERSION.
+ */
+const BODY_COMPRESSION = {
+  threshold: 512,
+  // lmdb-js's default shared dictionary helps tiny JSON values but makes each compression several
+  // times slower on the single writer thread; message bodies above the threshold do well without.
+  dictionary: Buffer.from([0]),
+};
+
 interface LayoutInfo {
   version: number;
   writtenBy: string;
@@ -61,13 +75,13 @@ export class LmdbStore {
     private readonly log: Logger,
     writtenBy: string,
   ) {
-    this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: true });
+    this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false, remapChunks: true });
     this.meta = this.root.openDB<LayoutInfo | string, string>({ name: 'meta' });
     this.exchanges = this.root.openDB<ExchangeRecord, Buffer>({ name: 'exchanges', keyEncoding: 'binary' });
     this.queues = this.root.openDB<QueueRecord, Buffer>({ name: 'queues', keyEncoding: 'binary' });
     this.bindings = this.root.openDB<BindingRecord, Buffer>({ name: 'bindings', keyEncoding: 'binary' });
-    this.messages = this.root.openDB<Buffer, Buffer>({ name: 'messages', keyEncoding: 'binary', encoding: 'binary' });
-    this.entries = this.root.openDB<Buffer, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'binary' });
+    this.messages = this.root.openDB<Buffer, Buffer>({ name: 'messages', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
+    this.entries = this.root.openDB<Buffer, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
     this.delivered = this.root.openDB<Buffer, Buffer>({ name: 'delivered', keyEncoding: 'binary', encoding: 'binary' });
     this.checkLayout(writtenBy);
     // A missing marker means a fresh folder: nothing to be unsure about.

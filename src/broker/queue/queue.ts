@@ -22,8 +22,8 @@ import { ReadyList } from './ready-list.js';
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 /** In-memory entries, and bytes, above which new entries are paged to disk. */
-export const PAGE_WINDOW = 50_000;
-export const PAGE_WINDOW_BYTES = 32 * 1024 * 1024;
+export const PAGE_WINDOW = 20_000;
+export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 /** Entries read back per refill, when fewer than half the window are in memory. */
 const PAGE_BATCH = 1024;
 
