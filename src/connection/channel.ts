@@ -120,7 +120,13 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   onHeaderFrame(buf: Buffer, start: number, end: number): void {
     if (this.closing) return;
     const content = this.assembler.onHeader(buf, start, end);
-    if (content !== null) this.onContent(content);
+    if (content !== null) return this.onContent(content);
+    // Refuse an oversized message before its body arrives, not after buffering it.
+    const announced = this.assembler.announcedBodySize;
+    const maxSize = this.connection.broker.config.maxMessageSizeBytes;
+    if (announced > maxSize) {
+      throw new PreconditionFailed(`message size ${announced} is larger than configured max size ${maxSize}`).at(M.BASIC_PUBLISH);
+    }
   }
 
   onBodyFrame(buf: Buffer, start: number, end: number): void {

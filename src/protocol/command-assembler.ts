@@ -2,7 +2,8 @@
 // until body-size bytes have arrived. Pure state machine; the caller feeds frames and receives
 // complete commands. Frames out of order → 505 UNEXPECTED_FRAME; more body than announced → 501.
 // Properties stay as raw bytes (the publisher's flags and list) so they can be forwarded untouched;
-// a body in one frame is kept as a view, a body in several frames is joined once.
+// a body in one frame is kept as a view, a body in several frames is joined once at the end (never
+// allocated up front from the announced size, which the client controls).
 
 import { FrameError, UnexpectedFrame } from './errors.js';
 import { METHOD_NAMES, type Method } from './generated/amqp.js';
@@ -31,14 +32,18 @@ export class CommandAssembler {
   private classId = 0;
   private bodySize = 0;
   private rawProperties: Buffer = EMPTY;
-  /** body received so far: a view while there is one fragment, a joined buffer after that */
-  private body: Buffer = EMPTY;
+  /** body fragments received so far (views into their frames) */
+  private fragments: Buffer[] = [];
   private received = 0;
-  private joined = false;
 
   /** True while a content method waits for its header or body. */
   get busy(): boolean {
     return this.state !== State.Idle;
+  }
+
+  /** body-size announced by the pending content header (0 when none) */
+  get announcedBodySize(): number {
+    return this.state === State.ExpectBody ? this.bodySize : 0;
   }
 
   /** The content method awaiting its content, if any. */
@@ -62,6 +67,8 @@ export class CommandAssembler {
   onHeader(buf: Buffer, start: number, end: number): Content | null {
     if (this.state !== State.ExpectHeader) throw this.outOfOrder();
     if (end - start < 14) throw new FrameError('content header shorter than 14 bytes').at(this.method!.id);
+    // RabbitMQ takes a header with a non-zero weight for something that is not a content header.
+    if (buf.readUInt16BE(start + 2) !== 0) throw this.outOfOrder();
     this.classId = buf.readUInt16BE(start);
     const expected = this.classIdOfPending();
     if (this.classId !== expected) {
@@ -87,13 +94,11 @@ export class CommandAssembler {
       ).at(this.method!.id);
     }
     if (this.received === 0 && total === this.bodySize) return this.finish(buf.subarray(start, end));
-    if (!this.joined) {
-      this.body = Buffer.allocUnsafe(this.bodySize);
-      this.joined = true;
-    }
-    buf.copy(this.body, this.received, start, end);
+    if (size > 0) this.fragments.push(buf.subarray(start, end));
     this.received = total;
-    return total === this.bodySize ? this.finish(this.body) : null;
+    if (total < this.bodySize) return null;
+    const body = this.fragments.length === 1 ? this.fragments[0]! : Buffer.concat(this.fragments, total);
+    return this.finish(body);
   }
 
   /** Drops any half-assembled command (channel closing). */
@@ -101,9 +106,8 @@ export class CommandAssembler {
     this.state = State.Idle;
     this.method = null;
     this.rawProperties = EMPTY;
-    this.body = EMPTY;
+    this.fragments = [];
     this.received = 0;
-    this.joined = false;
   }
 
   private finish(body: Buffer): Content {
@@ -117,9 +121,8 @@ export class CommandAssembler {
     this.state = State.Idle;
     this.method = null;
     this.rawProperties = EMPTY;
-    this.body = EMPTY;
+    if (this.fragments.length > 0) this.fragments = [];
     this.received = 0;
-    this.joined = false;
     return content;
   }
 

@@ -103,22 +103,25 @@ export function readTable(buf: Buffer, offset: number, end: number, recordTypes 
     const key = buf.toString('utf8', pos, pos + keyLen);
     pos += keyLen;
     if (types !== null && pos < tableEnd) types[key] = String.fromCharCode(buf[pos]!);
-    const [value, next] = readFieldValue(buf, pos, tableEnd);
+    const [value, next] = readFieldValue(buf, pos, tableEnd, recordTypes);
     table[key] = value;
     pos = next;
   }
   return [table, tableEnd];
 }
 
-function readArray(buf: Buffer, offset: number, end: number): [FieldValue[], number] {
+function readArray(buf: Buffer, offset: number, end: number, recordTypes: boolean): [FieldValue[], number] {
   if (offset + 4 > end) fail('array length past end of frame');
   const len = buf.readUInt32BE(offset);
   let pos = offset + 4;
   const arrayEnd = pos + len;
   if (arrayEnd > end) fail('array longer than its frame');
   const values: FieldValue[] = [];
+  const types: string[] | null = recordTypes ? [] : null;
+  if (types !== null) Object.defineProperty(values, FIELD_TYPES, { value: types, enumerable: false });
   while (pos < arrayEnd) {
-    const [value, next] = readFieldValue(buf, pos, arrayEnd);
+    if (types !== null) types.push(String.fromCharCode(buf[pos]!));
+    const [value, next] = readFieldValue(buf, pos, arrayEnd, recordTypes);
     values.push(value);
     pos = next;
   }
@@ -134,7 +137,7 @@ function readInt64(buf: Buffer, pos: number): number | bigint {
   return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
 }
 
-export function readFieldValue(buf: Buffer, offset: number, end: number): [FieldValue, number] {
+export function readFieldValue(buf: Buffer, offset: number, end: number, recordTypes = false): [FieldValue, number] {
   need(offset, 1, end);
   const type = buf[offset]!;
   let pos = offset + 1;
@@ -187,7 +190,7 @@ export function readFieldValue(buf: Buffer, offset: number, end: number): [Field
       return [Buffer.from(buf.subarray(pos, pos + len)), pos + len];
     }
     case 0x41 /* A */:
-      return readArray(buf, pos, end);
+      return readArray(buf, pos, end, recordTypes);
     case 0x54 /* T */: {
       need(pos, 8, end);
       const hi = buf.readUInt32BE(pos);
@@ -195,7 +198,7 @@ export function readFieldValue(buf: Buffer, offset: number, end: number): [Field
       return [new Timestamp(hi * TWO_32 + lo), pos + 8];
     }
     case 0x46 /* F */:
-      return readTable(buf, pos, end);
+      return readTable(buf, pos, end, recordTypes);
     case 0x56 /* V */:
       return [null, pos];
     default:
@@ -220,10 +223,11 @@ function isTable(value: FieldValue): value is FieldTable {
 
 const NUMERIC_TYPES = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l', 'f', 'd']);
 
-/** A numeric value re-encoded with the type it was decoded with, when the table recorded it. */
-function withRecordedType(table: FieldTable, key: string, value: FieldValue): FieldValue {
+/** A numeric value re-encoded with the type it was decoded with, when its table or array recorded it. */
+function withRecordedType(container: FieldTable | FieldValue[], key: string | number, value: FieldValue): FieldValue {
   if (typeof value !== 'number' && typeof value !== 'bigint') return value;
-  const type = fieldTypeOf(table, key);
+  const types = (container as { [FIELD_TYPES]?: Record<string, string> | string[] })[FIELD_TYPES];
+  const type = types === undefined ? undefined : (types as Record<string | number, string>)[key];
   return type !== undefined && NUMERIC_TYPES.has(type) ? new TypedValue(type as TypedValue['type'], value) : value;
 }
 
@@ -241,7 +245,7 @@ export function tableSize(table: FieldTable | undefined | null): number {
 
 function arraySize(values: FieldValue[]): number {
   let size = 4;
-  for (const value of values) size += fieldValueSize(value);
+  for (let i = 0; i < values.length; i++) size += fieldValueSize(withRecordedType(values, i, values[i]!));
   return size;
 }
 
@@ -251,8 +255,7 @@ export function fieldValueSize(value: FieldValue): number {
     case 'boolean':
       return 2;
     case 'number':
-      if (Number.isInteger(value)) return value >= -2147483648 && value <= 2147483647 ? 5 : 9;
-      return 9;
+      return Number.isInteger(value) && value >= -2147483648 && value <= 2147483647 ? 5 : 9;
     case 'bigint':
       return 9;
     case 'string':
@@ -320,7 +323,7 @@ export function writeTable(buf: Buffer, offset: number, table: FieldTable | unde
 
 function writeArray(buf: Buffer, offset: number, values: FieldValue[]): number {
   let pos = offset + 4;
-  for (const value of values) pos = writeFieldValue(buf, pos, value);
+  for (let i = 0; i < values.length; i++) pos = writeFieldValue(buf, pos, withRecordedType(values, i, values[i]!));
   buf.writeUInt32BE(pos - offset - 4, offset);
   return pos;
 }
@@ -344,8 +347,11 @@ export function writeFieldValue(buf: Buffer, offset: number, value: FieldValue):
           buf.writeInt32BE(value, pos);
           return pos + 4;
         }
-        buf[offset] = 0x6c;
-        return writeInt64(buf, pos, value);
+        // Integral but beyond 64 bits (a decoded double such as 1e20): keep it a double.
+        if (Math.abs(value) < 2 ** 63) {
+          buf[offset] = 0x6c;
+          return writeInt64(buf, pos, value);
+        }
       }
       buf[offset] = 0x64;
       buf.writeDoubleBE(value, pos);

@@ -115,6 +115,9 @@ export class FrameParser {
 
 /** The frame at buf[pos, pos + total) does not end with 0xce. */
 function badFrameEnd(buf: Buffer, pos: number, total: number): FrameError {
-  const octets = erlangBinary(buf, pos + FRAME_HEADER_SIZE, pos + total - 1);
-  return new FrameError(`type ${buf[pos]}, all octets = ${octets}: {invalid_frame_end_marker,${buf[pos + total - 1]}}`);
+  // As RabbitMQ: the whole payload when short, its first 16 octets otherwise.
+  const start = pos + FRAME_HEADER_SIZE;
+  const end = pos + total - 1;
+  const octets = end - start > 16 ? `first 16 octets = ${erlangBinary(buf, start, start + 16)}` : `all octets = ${erlangBinary(buf, start, end)}`;
+  return new FrameError(`type ${buf[pos]}, ${octets}: {invalid_frame_end_marker,${buf[end]}}`);
 }
