@@ -58,6 +58,9 @@ export interface Persistence {
   loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[];
   /** An id under which a queue's entries can be written (ephemeral for non-durable queues). */
   ensureQueueId(queue: Queue): number;
+  /** Stores a message held by a durable delayed exchange; returns its store id (0 = not stored). */
+  saveDelayed(exchange: Exchange, message: Message, dueAt: number): number;
+  deleteDelayed(exchange: Exchange, dueAt: number, storeId: number): void;
 
   /** Calls the waiter once everything written so far is on disk. */
   afterCommit(waiter: CommitWaiter): void;
@@ -84,6 +87,10 @@ export class TransientPersistence implements Persistence {
   ensureQueueId(): number {
     return 0;
   }
+  saveDelayed(): number {
+    return 0;
+  }
+  deleteDelayed(): void {}
   afterCommit(waiter: CommitWaiter): void {
     queueMicrotask(() => waiter.onCommitted());
   }
@@ -167,6 +174,21 @@ export class DurablePersistence implements Persistence {
   ensureQueueId(q: Queue): number {
     if (q.storeId === 0) q.storeId = this.store.allocateEntityId();
     return q.storeId;
+  }
+
+  saveDelayed(ex: Exchange, message: Message, dueAt: number): number {
+    const id = this.store.allocateMessageId();
+    this.store.putDelayed(
+      ex.storeId,
+      dueAt,
+      id,
+      encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
+    );
+    return id;
+  }
+
+  deleteDelayed(ex: Exchange, dueAt: number, storeId: number): void {
+    this.store.deleteDelayed(ex.storeId, dueAt, storeId);
   }
 
   // ---- Messages -----------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ import { ENTRY_INLINE, ENTRY_TRANSIENT } from '../store/records.js';
 import { Binding } from './binding.js';
 import type { Broker } from './broker.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
+import { DelayedMessageExchange } from './exchange/delayed.js';
+import type { Exchange } from './exchange/exchange.js';
+import { Message } from './message.js';
 import type { DurablePersistence } from './persistence.js';
 import { parseQueueArguments } from './queue/arguments.js';
 import { PAGE_WINDOW, Queue } from './queue/queue.js';
@@ -22,6 +25,7 @@ export interface RecoveryStats {
   pagedMessages: number;
   droppedEntries: number;
   droppedMessages: number;
+  delayedMessages: number;
 }
 
 interface PagedTail {
@@ -41,8 +45,10 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
     pagedMessages: 0,
     droppedEntries: 0,
     droppedMessages: 0,
+    delayedMessages: 0,
   };
 
+  const exchangesById = new Map<number, Exchange>();
   for (const rec of store.loadExchanges()) {
     const vhost = broker.addVHost(rec.vhost);
     if (!isKnownExchangeType(rec.type) || vhost.exchanges.has(rec.name)) {
@@ -56,7 +62,8 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
       args: decodeTable(Buffer.from(rec.args)),
     });
     ex.storeId = rec.id;
-    vhost.exchanges.set(rec.name, ex);
+    vhost.addExchange(ex);
+    exchangesById.set(rec.id, ex);
     stats.exchanges++;
   }
 
@@ -99,6 +106,7 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
   const refs = new Map<number, number>();
   const tails = new Map<Queue, PagedTail>();
   for (const e of store.allEntries()) {
+    store.noteMessageId(e.messageId);
     const queue = queuesById.get(e.queueId);
     if (queue === undefined || (e.flags & ENTRY_TRANSIENT) !== 0) {
       store.deleteEntry(e.queueId, e.seq);
@@ -134,6 +142,18 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
       queue.deliveredWatermark = queue.lastSeq;
       store.putDelivered(queue.storeId, queue.lastSeq);
     }
+  }
+
+  for (const d of store.allDelayed()) {
+    store.noteMessageId(d.messageId);
+    const ex = exchangesById.get(d.exchangeId);
+    if (!(ex instanceof DelayedMessageExchange)) {
+      store.deleteDelayed(d.exchangeId, d.dueAt, d.messageId);
+      continue;
+    }
+    const m = d.message;
+    ex.hold({ message: new Message(m.exchange, m.routingKey, m.properties, m.body, m.publishedAt), dueAt: d.dueAt, storeId: d.messageId });
+    stats.delayedMessages++;
   }
 
   for (const id of store.allMessageIds()) {

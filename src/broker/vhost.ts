@@ -18,6 +18,7 @@ import { Binding, type Destination } from './binding.js';
 import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
 import { DefaultExchange } from './exchange/default.js';
+import { DelayedMessageExchange, requestedDelay, type DelayedMessage } from './exchange/delayed.js';
 import type { Exchange } from './exchange/exchange.js';
 import type { Message } from './message.js';
 import {
@@ -36,6 +37,14 @@ export interface VHostServices {
   readonly log: Logger;
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
+}
+
+/** The pseudo-queue clients consume from for direct reply-to (RPC without a reply queue). */
+export const REPLY_TO_QUEUE = 'amq.rabbitmq.reply-to';
+
+/** A channel consuming from amq.rabbitmq.reply-to: replies go straight to it. */
+export interface ReplyTarget {
+  deliverReply(message: Message): void;
 }
 
 /** Bit flags returned by publish (a number, so the hot path allocates nothing). */
@@ -84,6 +93,8 @@ export class VHost implements QueueHost {
   readonly queues = new Map<string, Queue>();
   readonly router: Router;
   readonly defaultExchange: DefaultExchange;
+  /** direct reply-to: reply routing key → the consuming channel */
+  readonly replyTargets = new Map<string, ReplyTarget>();
   /** counters for metrics */
   unroutableDropped = 0;
   unroutableReturned = 0;
@@ -159,10 +170,25 @@ export class VHost implements QueueHost {
       return existing;
     }
     const ex = createExchange(d.type, this.name, d.name, d);
-    this.exchanges.set(d.name, ex);
+    this.addExchange(ex);
     if (ex.durable) this.persistence.saveExchange(ex);
     return ex;
   }
+
+  /** Puts a new (or recovered) exchange in place. */
+  addExchange(ex: Exchange): void {
+    this.exchanges.set(ex.name, ex);
+    if (ex instanceof DelayedMessageExchange) ex.onDue = this.releaseDelayed;
+  }
+
+  /** A delayed message's time has come: route it as if it were published now. */
+  private readonly releaseDelayed = (ex: DelayedMessageExchange, due: DelayedMessage): void => {
+    if (ex.deleted) return;
+    const now = Date.now();
+    due.message.publishedAt = now;
+    this.route(ex, due.message, null, now);
+    if (due.storeId !== 0) this.persistence.deleteDelayed(ex, due.dueAt, due.storeId);
+  };
 
   private assertExchangeEquivalent(ex: Exchange, d: ExchangeDeclare): void {
     const what = this.describeExchange(ex.name);
@@ -191,6 +217,9 @@ export class VHost implements QueueHost {
 
   private removeExchange(ex: Exchange): void {
     ex.deleted = true;
+    if (ex instanceof DelayedMessageExchange) {
+      for (const d of ex.drop()) if (d.storeId !== 0) this.persistence.deleteDelayed(ex, d.dueAt, d.storeId);
+    }
     this.exchanges.delete(ex.name);
     for (const b of [...ex.bindings.values()]) this.dropBinding(b);
     for (const b of [...ex.incoming]) this.dropBinding(b);
@@ -326,6 +355,26 @@ export class VHost implements QueueHost {
    * exchange exists and may be published to.
    */
   publish(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
+    if (exchange instanceof DelayedMessageExchange) {
+      const delay = requestedDelay(message);
+      if (delay > 0) return this.holdDelayed(exchange, message, now + delay);
+    } else if (exchange === this.defaultExchange && message.routingKey.startsWith(REPLY_TO_QUEUE)) {
+      const target = this.replyTargets.get(message.routingKey);
+      if (target === undefined) return 0;
+      target.deliverReply(message);
+      return PUBLISH_ROUTED;
+    }
+    return this.route(exchange, message, extraKeys, now);
+  }
+
+  /** Holds a message in a delayed exchange (stored when the exchange is durable). */
+  private holdDelayed(exchange: DelayedMessageExchange, message: Message, dueAt: number): number {
+    const storeId = exchange.durable ? this.persistence.saveDelayed(exchange, message, dueAt) : 0;
+    exchange.hold({ message, dueAt, storeId });
+    return storeId !== 0 ? PUBLISH_ROUTED | PUBLISH_PENDING_COMMIT : PUBLISH_ROUTED;
+  }
+
+  private route(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
     const queues = this.router.route(exchange, message.routingKey, extraKeys, message);
     if (queues.size === 0) return 0;
     let flags = PUBLISH_ROUTED;

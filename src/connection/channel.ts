@@ -15,7 +15,9 @@ import {
   PUBLISH_PENDING_COMMIT,
   PUBLISH_REJECTED,
   PUBLISH_ROUTED,
+  REPLY_TO_QUEUE,
   generateName,
+  type ReplyTarget,
   type VHost,
 } from '../broker/vhost.js';
 import type { CommitWaiter } from '../broker/persistence.js';
@@ -66,7 +68,7 @@ class BatchWaiter implements CommitWaiter {
   }
 }
 
-export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
+export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTarget {
   /** true after the server sent channel.close, until close-ok */
   closing = false;
   private released = false;
@@ -83,6 +85,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   private tx: TxState | null = null;
   /** for queue-name shortcuts: the queue most recently declared on this channel */
   private lastQueueName = '';
+  /** direct reply-to: this channel's consumer of amq.rabbitmq.reply-to, if any */
+  private replyConsumer: { tag: string; key: string } | null = null;
   /** counters for metrics */
   publishedTotal = 0;
 
@@ -265,6 +269,30 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
     this.requeueAll(this.unacked.takeAll());
     for (const consumer of this.consumers.values()) this.detachConsumer(consumer);
     this.consumers.clear();
+    this.cancelReplyConsumer();
+  }
+
+  private cancelReplyConsumer(): void {
+    if (this.replyConsumer === null) return;
+    this.vhost.replyTargets.delete(this.replyConsumer.key);
+    this.replyConsumer = null;
+  }
+
+  /** Direct reply-to: consuming from the pseudo-queue registers this channel for replies. */
+  private consumeReplies(m: M.BasicConsume): void {
+    if (!m.noAck) throw new PreconditionFailed('reply consumer cannot acknowledge');
+    if (this.replyConsumer !== null) throw new PreconditionFailed('reply consumer already set');
+    const tag = m.consumerTag === '' ? generateName('amq.ctag-') : m.consumerTag;
+    this.replyConsumer = { tag, key: generateName(`${REPLY_TO_QUEUE}.`) };
+    this.vhost.replyTargets.set(this.replyConsumer.key, this);
+    if (!m.noWait) this.out.writeMethod(this.id, { id: M.BASIC_CONSUME_OK, consumerTag: tag });
+  }
+
+  /** ReplyTarget: a reply published to our reply-to name goes straight to the client. */
+  deliverReply(message: Message): void {
+    if (this.closing || this.replyConsumer === null) return;
+    const tag = ++this.deliveryTag;
+    this.out.writeDelivery(this.id, this.replyConsumer.tag, tag, false, message, this.connection.frameMax);
   }
 
   private requeueAll(deliveries: UnackedDelivery[]): void {
@@ -326,6 +354,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   }
 
   private queueDeclare(m: M.QueueDeclare): void {
+    if (m.passive && m.queue === REPLY_TO_QUEUE) {
+      if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_DECLARE_OK, queue: m.queue, messageCount: 0, consumerCount: 0 });
+      return;
+    }
     const queue = this.vhost.declareQueue(
       {
         name: m.queue,
@@ -387,6 +419,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   }
 
   private basicConsume(m: M.BasicConsume): void {
+    if (m.queue === REPLY_TO_QUEUE) return this.consumeReplies(m);
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const tag = m.consumerTag === '' ? generateName('amq.ctag-') : m.consumerTag;
     if (this.consumers.has(tag)) throw new NotAllowed(`attempt to reuse consumer tag '${tag}'`);
@@ -402,6 +435,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
   }
 
   private basicCancel(m: M.BasicCancel): void {
+    if (this.replyConsumer?.tag === m.consumerTag) this.cancelReplyConsumer();
     const consumer = this.consumers.get(m.consumerTag);
     if (consumer !== undefined) {
       this.consumers.delete(m.consumerTag);
@@ -560,6 +594,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable {
     }
     if (message.expiration !== undefined && parseExpiration(message.expiration) === undefined) {
       throw new PreconditionFailed(`invalid expiration '${message.expiration}': {error,badarg}`);
+    }
+    if (message.replyTo === REPLY_TO_QUEUE) {
+      if (this.replyConsumer === null) throw new PreconditionFailed('fast reply consumer does not exist');
+      message.replaceProperties({ ...message.properties, replyTo: this.replyConsumer.key });
     }
     const extraKeys = message.hasHeaders ? routingHeaders(message) : null;
     if (this.publishedTotal++ === 0) this.connection.notePublish();

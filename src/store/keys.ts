@@ -32,6 +32,15 @@ export function parseEntryKey(key: Buffer): { queueId: number; seq: number } {
   return { queueId: key.readUInt32BE(0), seq: readU64(key, 4) };
 }
 
+/** delayed: exchange id (u32) ‖ due time (u64 epoch ms) ‖ message id (u64) — sorted by due time */
+export function delayedKey(exchangeId: number, dueAt: number, messageId: number): Buffer {
+  const key = Buffer.allocUnsafe(20);
+  key.writeUInt32BE(exchangeId, 0);
+  writeU64(key, 4, dueAt);
+  writeU64(key, 12, messageId);
+  return key;
+}
+
 /** entity databases (exchanges, queues, bindings, watermarks): id (u32) */
 export function idKey(id: number): Buffer {
   const key = Buffer.allocUnsafe(4);

@@ -11,12 +11,13 @@
 //             messages    message id → message record (binary, see records.ts)
 //             entries     queue id ‖ seq → entry record (binary)
 //             delivered   queue id → highest seq possibly delivered (binary u64)
+//             delayed     exchange id ‖ due ‖ message id → message record (x-delayed-message)
 
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log.js';
-import { entryKey, idKey, messageKey, readU64, writeU64 } from './keys.js';
+import { delayedKey, entryKey, idKey, messageKey, readU64, writeU64 } from './keys.js';
 import {
   decodeEntryValue,
   decodeMessage,
@@ -63,6 +64,7 @@ export class LmdbStore {
   private readonly messages: Database<Buffer, Buffer>;
   private readonly entries: Database<Buffer, Buffer>;
   private readonly delivered: Database<Buffer, Buffer>;
+  private readonly delayed: Database<Buffer, Buffer>;
   private lastTracked: PromiseLike<unknown> | null = null;
   private nextEntity = 1;
   private nextMessage = 1;
@@ -83,6 +85,7 @@ export class LmdbStore {
     this.messages = this.root.openDB<Buffer, Buffer>({ name: 'messages', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
     this.entries = this.root.openDB<Buffer, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
     this.delivered = this.root.openDB<Buffer, Buffer>({ name: 'delivered', keyEncoding: 'binary', encoding: 'binary' });
+    this.delayed = this.root.openDB<Buffer, Buffer>({ name: 'delayed', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
     this.checkLayout(writtenBy);
     // A missing marker means a fresh folder: nothing to be unsure about.
     const state = this.meta.get('state');
@@ -132,6 +135,12 @@ export class LmdbStore {
 
   allocateMessageId(): number {
     return this.nextMessage++;
+  }
+
+  /** Recovery saw this message id in use (inline entries and delayed messages have no record in
+   *  `messages`): never hand it out again. */
+  noteMessageId(id: number): void {
+    if (id >= this.nextMessage) this.nextMessage = id + 1;
   }
 
   /** Watches one write's batch promise (they are shared per batch) for failure. */
@@ -224,6 +233,21 @@ export class LmdbStore {
   /** Every stored message id (recovery: find orphans). */
   *allMessageIds(): IterableIterator<number> {
     for (const key of this.messages.getKeys({})) yield readU64(key as Buffer, 0);
+  }
+
+  putDelayed(exchangeId: number, dueAt: number, messageId: number, record: Buffer): void {
+    this.track(this.delayed.put(delayedKey(exchangeId, dueAt, messageId), record));
+  }
+
+  deleteDelayed(exchangeId: number, dueAt: number, messageId: number): void {
+    this.track(this.delayed.remove(delayedKey(exchangeId, dueAt, messageId)));
+  }
+
+  /** Every held delayed message (recovery). */
+  *allDelayed(): IterableIterator<{ exchangeId: number; dueAt: number; messageId: number; message: StoredMessage }> {
+    for (const { key, value } of this.delayed.getRange({})) {
+      yield { exchangeId: key.readUInt32BE(0), dueAt: readU64(key, 4), messageId: readU64(key, 12), message: decodeMessage(Buffer.from(value)) };
+    }
   }
 
   putDelivered(queueId: number, seq: number): void {
