@@ -5,7 +5,7 @@
 
 import { readTable, type FieldTable } from '../protocol/field-table.js';
 import { decodeBasicProperties, type BasicProperties } from '../protocol/generated/amqp.js';
-import { encodeBasicProperties } from '../protocol/frame-writer.js';
+import { encodeBasicProperties, encodeShortStr } from '../protocol/frame-writer.js';
 import { FrameError } from '../protocol/errors.js';
 
 // Property flag bits (bit 15 is the first property in spec order).
@@ -44,6 +44,8 @@ export class Message {
   private decodedHeaders: FieldTable | undefined | null = null;
   /** when the broker accepted the message, epoch ms (TTL is measured from here) */
   publishedAt: number;
+  /** exchange and routing key as two short strings, encoded once for all deliveries */
+  private encodedRouting: Buffer | null = null;
   /** id in the message store once an entry holding it was stored (0 = never) */
   storeId = 0;
   /** whether the body record has been handed to LMDB */
@@ -56,6 +58,10 @@ export class Message {
     this.body = body;
     this.publishedAt = publishedAt;
     this.scan();
+  }
+
+  get routingBytes(): Buffer {
+    return (this.encodedRouting ??= Buffer.concat([encodeShortStr(this.exchange), encodeShortStr(this.routingKey)]));
   }
 
   get persistent(): boolean {

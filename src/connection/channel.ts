@@ -22,6 +22,7 @@ import {
 } from '../broker/vhost.js';
 import type { CommitWaiter } from '../broker/persistence.js';
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
+import { encodeShortStr } from '../protocol/frame-writer.js';
 import {
   AccessRefused,
   AmqpException,
@@ -86,7 +87,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   /** for queue-name shortcuts: the queue most recently declared on this channel */
   private lastQueueName = '';
   /** direct reply-to: this channel's consumer of amq.rabbitmq.reply-to, if any */
-  private replyConsumer: { tag: string; key: string } | null = null;
+  private replyConsumer: { tag: string; tagBytes: Buffer; key: string } | null = null;
   /** counters for metrics */
   publishedTotal = 0;
 
@@ -283,7 +284,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (!m.noAck) throw new PreconditionFailed('reply consumer cannot acknowledge');
     if (this.replyConsumer !== null) throw new PreconditionFailed('reply consumer already set');
     const tag = m.consumerTag === '' ? generateName('amq.ctag-') : m.consumerTag;
-    this.replyConsumer = { tag, key: generateName(`${REPLY_TO_QUEUE}.`) };
+    this.replyConsumer = { tag, tagBytes: encodeShortStr(tag), key: generateName(`${REPLY_TO_QUEUE}.`) };
     this.vhost.replyTargets.set(this.replyConsumer.key, this);
     if (!m.noWait) this.out.writeMethod(this.id, { id: M.BASIC_CONSUME_OK, consumerTag: tag });
   }
@@ -292,7 +293,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   deliverReply(message: Message): void {
     if (this.closing || this.replyConsumer === null) return;
     const tag = ++this.deliveryTag;
-    this.out.writeDelivery(this.id, this.replyConsumer.tag, tag, false, message, this.connection.frameMax);
+    this.out.writeDelivery(this.id, this.replyConsumer.tagBytes, tag, false, message, this.connection.frameMax);
   }
 
   private requeueAll(deliveries: UnackedDelivery[]): void {
@@ -487,7 +488,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       this.unacked.add(new UnackedDelivery(tag, entry, consumer));
       consumer.unacked++;
     }
-    this.out.writeDelivery(this.id, consumer.tag, tag, entry.redelivered, entry.message, this.connection.frameMax);
+    this.out.writeDelivery(this.id, consumer.tagBytes, tag, entry.redelivered, entry.message, this.connection.frameMax);
   }
 
   /** ConsumerChannel: the queue was deleted under this consumer. */

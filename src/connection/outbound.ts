@@ -10,6 +10,7 @@ import type { Message } from '../broker/message.js';
 import { FRAME_END, type Method } from '../protocol/generated/amqp.js';
 import {
   contentHeaderFrameSize,
+  copyBytes,
   deliverFrameSize,
   methodFrameSize,
   writeBodyFrameHeader,
@@ -68,24 +69,15 @@ export class Outbound {
   /** basic.deliver + header + body: the delivery hot path, no argument objects. */
   writeDelivery(
     channel: number,
-    consumerTag: string,
+    tagBytes: Buffer,
     deliveryTag: number,
     redelivered: boolean,
     message: Message,
     frameMax: number,
   ): void {
-    const size = deliverFrameSize(consumerTag, message.exchange, message.routingKey);
-    this.reserve(size);
-    this.pos = writeDeliverFrame(
-      this.buf,
-      this.pos,
-      channel,
-      consumerTag,
-      deliveryTag,
-      redelivered,
-      message.exchange,
-      message.routingKey,
-    );
+    const routingBytes = message.routingBytes;
+    this.reserve(deliverFrameSize(tagBytes, routingBytes));
+    this.pos = writeDeliverFrame(this.buf, this.pos, channel, tagBytes, deliveryTag, redelivered, routingBytes);
     this.writeContent(channel, message, frameMax);
     this.mark();
   }
@@ -102,7 +94,7 @@ export class Outbound {
       if (size < COPY_THRESHOLD) {
         this.reserve(size + 8);
         this.pos = writeBodyFrameHeader(this.buf, this.pos, channel, size);
-        this.pos += body.copy(this.buf, this.pos, offset, end);
+        this.pos = offset === 0 && end === body.length ? copyBytes(body, this.buf, this.pos) : this.pos + body.copy(this.buf, this.pos, offset, end);
         this.buf[this.pos++] = FRAME_END;
       } else {
         this.reserve(8);

@@ -43,32 +43,49 @@ export function encodeMethodFrame(channel: number, m: Method): Buffer {
   return buf;
 }
 
-/** Size of a basic.deliver method frame, without building an argument object. */
-export function deliverFrameSize(consumerTag: string, exchange: string, routingKey: string): number {
-  // header 7 + ids 4 + tag(1+n) + delivery-tag 8 + bits 1 + exchange(1+n) + routing-key(1+n) + end 1
-  return 24 + Buffer.byteLength(consumerTag) + Buffer.byteLength(exchange) + Buffer.byteLength(routingKey);
+/** A short string in wire form (length octet + UTF-8), for strings written on every delivery. */
+export function encodeShortStr(value: string): Buffer {
+  const buf = Buffer.allocUnsafe(1 + Buffer.byteLength(value));
+  writeShortStr(buf, 0, value);
+  return buf;
 }
 
-/** basic.deliver written directly: the delivery hot path. */
+/** Copies a few bytes; for tiny copies a loop beats a call into Buffer.copy. */
+export function copyBytes(src: Buffer, dst: Buffer, at: number): number {
+  const n = src.length;
+  if (n > 32) return at + src.copy(dst, at);
+  for (let i = 0; i < n; i++) dst[at + i] = src[i]!;
+  return at + n;
+}
+
+/** Size of a basic.deliver frame from the pre-encoded consumer tag and exchange+routing key. */
+export function deliverFrameSize(tagBytes: Buffer, routingBytes: Buffer): number {
+  // header 7 + ids 4 + tag + delivery-tag 8 + bits 1 + exchange+routing-key + end 1
+  return 21 + tagBytes.length + routingBytes.length;
+}
+
+/**
+ * basic.deliver written directly: the delivery hot path. The consumer tag and the message's
+ * exchange and routing key come pre-encoded (a consumer's tag once per consumer, a message's
+ * names once per message however many queues it reaches), so nothing is UTF-8-encoded here.
+ */
 export function writeDeliverFrame(
   buf: Buffer,
   offset: number,
   channel: number,
-  consumerTag: string,
+  tagBytes: Buffer,
   deliveryTag: number,
   redelivered: boolean,
-  exchange: string,
-  routingKey: string,
+  routingBytes: Buffer,
 ): number {
   buf[offset] = FRAME_METHOD;
   buf.writeUInt16BE(channel, offset + 1);
   buf.writeUInt32BE(BASIC_DELIVER, offset + 7);
-  let o = writeShortStr(buf, offset + 11, consumerTag);
+  let o = copyBytes(tagBytes, buf, offset + 11);
   buf.writeUInt32BE(Math.floor(deliveryTag / 4294967296), o);
   buf.writeUInt32BE(deliveryTag >>> 0, o + 4);
   buf[o + 8] = redelivered ? 1 : 0;
-  o = writeShortStr(buf, o + 9, exchange);
-  o = writeShortStr(buf, o, routingKey);
+  o = copyBytes(routingBytes, buf, o + 9);
   buf.writeUInt32BE(o - offset - 7, offset + 3);
   buf[o] = FRAME_END;
   return o + 1;
@@ -94,7 +111,7 @@ export function writeContentHeaderFrame(
   buf.writeUInt16BE(0, offset + 9);
   buf.writeUInt32BE(Math.floor(bodySize / 4294967296), offset + 11);
   buf.writeUInt32BE(bodySize >>> 0, offset + 15);
-  const end = offset + 19 + rawProperties.copy(buf, offset + 19);
+  const end = copyBytes(rawProperties, buf, offset + 19);
   buf[end] = FRAME_END;
   return end + 1;
 }

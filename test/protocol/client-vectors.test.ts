@@ -21,6 +21,7 @@ import {
   writeBodyFrameHeader,
   writeContentHeaderFrame,
   writeDeliverFrame,
+  encodeShortStr,
 } from '../../src/protocol/frame-writer.js';
 import * as A from '../../src/protocol/generated/amqp.js';
 import type { BasicProperties, Method } from '../../src/protocol/generated/amqp.js';
@@ -526,9 +527,11 @@ describe('Warren → amqplib', () => {
   });
 
   it('basic.deliver from writeDeliverFrame decodes in amqplib', () => {
-    const size = deliverFrameSize('ctag', 'ex', 'rk');
+    const tag = encodeShortStr('ctag');
+    const routing = Buffer.concat([encodeShortStr('ex'), encodeShortStr('rk')]);
+    const size = deliverFrameSize(tag, routing);
     const buf = Buffer.alloc(size);
-    writeDeliverFrame(buf, 0, 9, 'ctag', 2 ** 52 + 3, false, 'ex', 'rk');
+    writeDeliverFrame(buf, 0, 9, tag, 2 ** 52 + 3, false, routing);
     expect(amqplibDecode(buf)).toStrictEqual({
       id: id('BasicDeliver'),
       channel: 9,

@@ -18,6 +18,7 @@ import {
   writeBodyFrameHeader,
   writeContentHeaderFrame,
   writeDeliverFrame,
+  encodeShortStr,
   writeMethodFrame,
 } from '../../src/protocol/frame-writer.js';
 import * as A from '../../src/protocol/generated/amqp.js';
@@ -589,10 +590,12 @@ describe('frame writer', () => {
       fc.property(channelArb, methodArb(A.BASIC_DELIVER), (channel, m) => {
         const d = m as A.BasicDeliver;
         const expected = encodeMethodFrame(channel, d);
-        const size = deliverFrameSize(d.consumerTag, d.exchange, d.routingKey);
+        const tag = encodeShortStr(d.consumerTag);
+        const routing = Buffer.concat([encodeShortStr(d.exchange), encodeShortStr(d.routingKey)]);
+        const size = deliverFrameSize(tag, routing);
         expect(size).toBe(expected.length);
         const buf = Buffer.alloc(size + 4, 0x77);
-        const end = writeDeliverFrame(buf, 2, channel, d.consumerTag, d.deliveryTag, d.redelivered, d.exchange, d.routingKey);
+        const end = writeDeliverFrame(buf, 2, channel, tag, d.deliveryTag, d.redelivered, routing);
         expect(end).toBe(2 + size);
         expect(buf.subarray(2, end).equals(expected)).toBe(true);
       }),

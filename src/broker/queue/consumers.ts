@@ -3,6 +3,7 @@
 // consumer receives; when it goes, the next oldest takes over.
 
 import type { FieldTable } from '../../protocol/field-table.js';
+import { encodeShortStr } from '../../protocol/frame-writer.js';
 import type { QueueEntry } from './entry.js';
 import type { Queue } from './queue.js';
 
@@ -19,6 +20,8 @@ export interface ConsumerChannel {
 export class Consumer {
   /** deliveries not yet acked (manual-ack consumers only) */
   unacked = 0;
+  /** the tag as a wire short string, written into every delivery */
+  readonly tagBytes: Buffer;
 
   constructor(
     readonly tag: string,
@@ -30,7 +33,9 @@ export class Consumer {
     /** per-consumer prefetch limit taken from basic.qos(global=false) at consume time; 0 = none */
     readonly prefetchCount: number,
     readonly args: FieldTable,
-  ) {}
+  ) {
+    this.tagBytes = encodeShortStr(tag);
+  }
 
   /** Whether this consumer may receive one more message now. */
   canReceive(): boolean {
