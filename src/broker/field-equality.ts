@@ -30,6 +30,9 @@ export function canonicalFieldKey(value: FieldValue | undefined): string {
 
 export function fieldValuesEqual(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
   if (a === b) return true;
+  // A long string and a byte array are both binaries to RabbitMQ: equal when their bytes are.
+  if (typeof a === 'string' && Buffer.isBuffer(b)) return b.equals(Buffer.from(a));
+  if (Buffer.isBuffer(a) && typeof b === 'string') return a.equals(Buffer.from(b));
   if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
     // eslint-disable-next-line eqeqeq
     return a == b;

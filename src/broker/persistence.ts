@@ -40,6 +40,13 @@ export interface CommitWaiter {
 export interface Persistence {
   /** True when anything survives a restart. */
   readonly durable: boolean;
+  /**
+   * Counts writes a client waits for before its reply (declare, bind, delete, purge of durable
+   * things): a channel compares it around a method and holds the -ok until the commit.
+   */
+  readonly syncWrites: number;
+  /** A purge or similar removed stored entries: the reply should wait for the commit. */
+  noteSyncWrite(): void;
 
   saveExchange(exchange: Exchange): void;
   deleteExchange(exchange: Exchange): void;
@@ -52,8 +59,8 @@ export interface Persistence {
   addEntry(entry: QueueEntry, transient: boolean): boolean;
   /** Forgets a stored entry; the body goes when no queue holds it. */
   removeEntry(entry: QueueEntry): void;
-  /** Entries up to this seq may have been delivered: on recovery they come back redelivered. */
-  markDelivered(queue: Queue, seq: number): void;
+  /** The queue's delivered watermarks moved: on recovery entries below them come back redelivered. */
+  markDelivered(queue: Queue): void;
   /** Reads up to limit stored entries of a queue from seq on, as entries of that queue. */
   loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[];
   /** An id under which a queue's entries can be written (ephemeral for non-durable queues). */
@@ -70,6 +77,8 @@ export interface Persistence {
 /** Keeps nothing: every write is "committed" at once. Used when no data folder is wanted. */
 export class TransientPersistence implements Persistence {
   readonly durable = false;
+  readonly syncWrites = 0;
+  noteSyncWrite(): void {}
   saveExchange(): void {}
   deleteExchange(): void {}
   saveQueue(): void {}
@@ -104,14 +113,19 @@ export class DurablePersistence implements Persistence {
   readonly durable = true;
   /** reference counts of messages held by more than one queue */
   private readonly sharedRefs = new Map<number, number>();
-  /** queues whose delivered watermark changed this turn */
-  private readonly watermarks = new Map<Queue, number>();
+  /** queues whose delivered watermarks changed this turn */
+  private readonly watermarks = new Set<Queue>();
   private waiters: CommitWaiter[] = [];
   /** entries waiting to be written with the next batch */
   private pending: QueueEntry[] = [];
   private flushScheduled = false;
   /** set when a write batch failed; cleared by the next successful one */
   lastError: Error | null = null;
+  syncWrites = 0;
+
+  noteSyncWrite(): void {
+    this.syncWrites++;
+  }
 
   /** told once per failed write batch (the broker blocks publishers) */
   onFailure: (error: Error) => void = () => {};
@@ -129,6 +143,7 @@ export class DurablePersistence implements Persistence {
   // ---- Topology -----------------------------------------------------------------------------------
 
   saveExchange(ex: Exchange): void {
+    this.syncWrites++;
     if (ex.storeId === 0) ex.storeId = this.store.allocateEntityId();
     this.store.putExchange({
       id: ex.storeId,
@@ -142,19 +157,23 @@ export class DurablePersistence implements Persistence {
   }
 
   deleteExchange(ex: Exchange): void {
+    this.syncWrites++;
     if (ex.storeId !== 0) this.store.deleteExchange(ex.storeId);
   }
 
   saveQueue(q: Queue): void {
+    this.syncWrites++;
     this.ensureQueueId(q);
     this.store.putQueue({ id: q.storeId, vhost: q.host.name, name: q.name, autoDelete: q.autoDelete, args: encodeTable(q.args) });
   }
 
   deleteQueue(q: Queue): void {
+    this.syncWrites++;
     if (q.storeId !== 0) this.store.deleteQueue(q.storeId);
   }
 
   saveBinding(b: Binding): void {
+    this.syncWrites++;
     if (b.storeId === 0) b.storeId = this.store.allocateEntityId();
     this.store.putBinding({
       id: b.storeId,
@@ -168,6 +187,7 @@ export class DurablePersistence implements Persistence {
   }
 
   deleteBinding(b: Binding): void {
+    this.syncWrites++;
     if (b.storeId !== 0) this.store.deleteBinding(b.storeId);
   }
 
@@ -261,9 +281,8 @@ export class DurablePersistence implements Persistence {
     }
   }
 
-  markDelivered(queue: Queue, seq: number): void {
-    const current = this.watermarks.get(queue);
-    if (current === undefined || seq > current) this.watermarks.set(queue, seq);
+  markDelivered(queue: Queue): void {
+    this.watermarks.add(queue);
     this.scheduleFlush();
   }
 
@@ -271,7 +290,7 @@ export class DurablePersistence implements Persistence {
     if (queue.storeId === 0) return [];
     const out: QueueEntry[] = [];
     for (const e of this.store.readEntries(queue.storeId, fromSeq, limit)) {
-      const entry = this.entryFromStore(queue, e, queue.deliveredWatermark);
+      const entry = this.entryFromStore(queue, e);
       if (entry !== null) out.push(entry);
       else this.store.deleteEntry(queue.storeId, e.seq);
     }
@@ -279,7 +298,7 @@ export class DurablePersistence implements Persistence {
   }
 
   /** Rebuilds an entry from its record, or null when its message is missing. */
-  entryFromStore(queue: Queue, e: StoredEntry, watermark: number): QueueEntry | null {
+  entryFromStore(queue: Queue, e: StoredEntry): QueueEntry | null {
     const stored = (e.flags & ENTRY_INLINE) !== 0 ? decodeInlineMessage(e.value) : this.store.getMessage(e.messageId);
     if (stored === undefined) {
       this.log.warn({ queue: queue.name, seq: e.seq, messageId: e.messageId }, 'stored entry without its message; dropped');
@@ -293,7 +312,7 @@ export class DurablePersistence implements Persistence {
     const entry = new QueueEntry(queue, message, e.seq, e.expiresAt, level);
     entry.stored = true;
     entry.written = true;
-    entry.redelivered = (e.flags & ENTRY_REDELIVERED) !== 0 || e.seq <= watermark;
+    entry.redelivered = (e.flags & ENTRY_REDELIVERED) !== 0 || e.seq <= queue.deliveredWatermarks[level]!;
     return entry;
   }
 
@@ -320,8 +339,8 @@ export class DurablePersistence implements Persistence {
   private readonly flushTurn = (): void => {
     this.flushScheduled = false;
     this.writePending();
-    for (const [queue, seq] of this.watermarks) {
-      if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, seq);
+    for (const queue of this.watermarks) {
+      if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, queue.deliveredWatermarks);
     }
     this.watermarks.clear();
     if (this.waiters.length === 0) return;

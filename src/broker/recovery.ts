@@ -79,8 +79,11 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
       parsed: parseQueueArguments(args, rec.name, rec.vhost),
     });
     queue.storeId = rec.id;
-    // After a crash the watermark may lag the last deliveries: treat everything as possibly delivered.
-    queue.deliveredWatermark = store.cleanShutdown ? store.getDelivered(rec.id) : Number.MAX_SAFE_INTEGER;
+    // After a crash the watermarks may lag the last deliveries: treat everything as possibly delivered.
+    const stored = store.getDelivered(rec.id);
+    for (let level = 0; level < queue.deliveredWatermarks.length; level++) {
+      queue.deliveredWatermarks[level] = store.cleanShutdown ? (stored[level] ?? 0) : Number.MAX_SAFE_INTEGER;
+    }
     vhost.queues.set(rec.name, queue);
     queuesById.set(rec.id, queue);
     stats.queues++;
@@ -115,7 +118,7 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
     }
     const tail = tails.get(queue);
     if (tail === undefined && (queue.ready.count < PAGE_WINDOW || queue.options.maxPriority !== 0)) {
-      const entry = persistence.entryFromStore(queue, e, queue.deliveredWatermark);
+      const entry = persistence.entryFromStore(queue, e);
       if (entry === null) {
         store.deleteEntry(e.queueId, e.seq);
         stats.droppedEntries++;
@@ -139,8 +142,8 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
   if (!store.cleanShutdown) {
     // Everything recovered counts as possibly delivered; what arrives from now on does not.
     for (const queue of queuesById.values()) {
-      queue.deliveredWatermark = queue.lastSeq;
-      store.putDelivered(queue.storeId, queue.lastSeq);
+      queue.deliveredWatermarks.fill(queue.lastSeq);
+      store.putDelivered(queue.storeId, queue.deliveredWatermarks);
     }
   }
 

@@ -95,6 +95,8 @@ export class VHost implements QueueHost {
   readonly defaultExchange: DefaultExchange;
   /** direct reply-to: reply routing key → the consuming channel */
   readonly replyTargets = new Map<string, ReplyTarget>();
+  private readonly targetScratch: Queue[][] = [];
+  private routeDepth = 0;
   /** counters for metrics */
   unroutableDropped = 0;
   unroutableReturned = 0;
@@ -377,11 +379,21 @@ export class VHost implements QueueHost {
   private route(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
     const queues = this.router.route(exchange, message.routingKey, extraKeys, message);
     if (queues.size === 0) return 0;
+    // Enqueueing can dead-letter (drop-head), which routes again and reuses the router's set:
+    // take the targets out first, into scratch kept per nesting depth.
+    const depth = this.routeDepth++;
+    const targets = (this.targetScratch[depth] ??= []);
+    for (const q of queues) targets.push(q);
     let flags = PUBLISH_ROUTED;
-    for (const q of queues) {
-      const r = q.enqueue(message, now);
-      if (r === EnqueueResult.AcceptedPendingCommit) flags |= PUBLISH_PENDING_COMMIT;
-      else if (r === EnqueueResult.Rejected) flags |= PUBLISH_REJECTED;
+    try {
+      for (let i = 0; i < targets.length; i++) {
+        const r = targets[i]!.enqueue(message, now);
+        if (r === EnqueueResult.AcceptedPendingCommit) flags |= PUBLISH_PENDING_COMMIT;
+        else if (r === EnqueueResult.Rejected) flags |= PUBLISH_REJECTED;
+      }
+    } finally {
+      targets.length = 0;
+      this.routeDepth--;
     }
     return flags;
   }

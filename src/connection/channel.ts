@@ -36,6 +36,7 @@ import {
 import type { FieldTable, FieldValue } from '../protocol/field-table.js';
 import * as M from '../protocol/generated/amqp.js';
 import type { Connection } from './connection.js';
+import { Outbound } from './outbound.js';
 
 /** Publishes and acks held back until tx.commit. */
 interface PendingPublish {
@@ -90,6 +91,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private replyConsumer: { tag: string; tagBytes: Buffer; key: string } | null = null;
   /** counters for metrics */
   publishedTotal = 0;
+  /** output held back until durable writes behind a reply are committed (see holdOutput) */
+  private held: Outbound | null = null;
+  private holds = 0;
+  /** persistence.syncWrites when the current method started */
+  private writesBefore = 0;
 
   constructor(
     readonly connection: Connection,
@@ -100,8 +106,36 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     return this.connection.vhost!;
   }
 
-  private get out() {
-    return this.connection.outbound;
+  /** Where this channel writes: the connection's output, or a held one while a commit is pending. */
+  private get out(): Outbound {
+    return this.held ?? this.connection.outbound;
+  }
+
+  /**
+   * A reply must not go out before the durable change it confirms is on disk (a declare-ok for a
+   * durable queue that a crash then forgets). Everything this channel writes from now on is held,
+   * in order, until the commit; other channels are not delayed.
+   */
+  private holdOutput(): void {
+    this.held ??= new Outbound(null, this.connection.broker.dispatcher);
+    this.holds++;
+    this.connection.broker.persistence.afterCommit(new BatchWaiter(this, () => this.releaseHeld()));
+  }
+
+  /** Writes a synchronous reply, held until commit when the method wrote durable state. */
+  private reply(method: M.Method): void {
+    const writes = this.connection.broker.persistence.syncWrites;
+    if (writes !== this.writesBefore) {
+      this.writesBefore = writes;
+      this.holdOutput();
+    }
+    this.out.writeMethod(this.id, method);
+  }
+
+  private releaseHeld(): void {
+    if (--this.holds > 0 || this.held === null) return;
+    this.connection.outbound.append(this.held);
+    this.held = null;
   }
 
   opened(): void {
@@ -114,6 +148,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (this.closing) return this.onMethodWhileClosing(method);
     const hasContent = M.methodHasContent(method.id);
     if (!this.assembler.onMethod(method, hasContent)) return;
+    this.writesBefore = this.connection.broker.persistence.syncWrites;
     try {
       this.handle(method);
     } catch (err) {
@@ -204,10 +239,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       case M.BASIC_NACK:
         return this.basicReject(m.deliveryTag, m.multiple, m.requeue);
       case M.BASIC_RECOVER_ASYNC:
-        this.recover();
+        this.recover(m.requeue);
         return;
       case M.BASIC_RECOVER:
-        this.recover();
+        this.recover(m.requeue);
         this.out.writeMethod(this.id, { id: M.BASIC_RECOVER_OK });
         return;
       case M.TX_SELECT:
@@ -266,6 +301,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (this.released) return;
     this.released = true;
     this.assembler.reset();
+    // Acks inside an uncommitted transaction never happened: those messages are requeued too.
+    if (this.tx !== null) for (const a of this.tx.acks) this.unacked.restore(a.deliveries);
     this.tx = null;
     this.requeueAll(this.unacked.takeAll());
     for (const consumer of this.consumers.values()) this.detachConsumer(consumer);
@@ -325,24 +362,24 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       internal: m.internal,
       args: m.arguments,
     });
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_DECLARE_OK });
+    if (!m.noWait) this.reply({ id: M.EXCHANGE_DECLARE_OK });
   }
 
   private exchangeDelete(m: M.ExchangeDelete): void {
     this.vhost.deleteExchange(m.exchange, m.ifUnused);
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_DELETE_OK });
+    if (!m.noWait) this.reply({ id: M.EXCHANGE_DELETE_OK });
   }
 
   private exchangeBind(m: M.ExchangeBind | M.ExchangeUnbind, bind: boolean): void {
     if (!bind) {
       this.vhost.unbind(m.source, 'exchange', m.destination, m.routingKey, m.arguments, this.connection);
-      if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_UNBIND_OK });
+      if (!m.noWait) this.reply({ id: M.EXCHANGE_UNBIND_OK });
       return;
     }
     this.vhost.getExchange(m.source); // the source is reported first when both are missing
     const destination = this.vhost.getExchange(m.destination);
     this.vhost.bind(m.source, destination, m.routingKey, m.arguments);
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.EXCHANGE_BIND_OK });
+    if (!m.noWait) this.reply({ id: M.EXCHANGE_BIND_OK });
   }
 
   // ---- queue --------------------------------------------------------------------------------------
@@ -372,7 +409,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     );
     this.lastQueueName = queue.name;
     if (!m.noWait) {
-      this.out.writeMethod(this.id, {
+      this.reply({
         id: M.QUEUE_DECLARE_OK,
         queue: queue.name,
         messageCount: queue.messageCount,
@@ -388,23 +425,23 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const routingKey = m.routingKey === '' && m.queue === '' ? queue.name : m.routingKey;
     this.vhost.bind(m.exchange, queue, routingKey, m.arguments);
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_BIND_OK });
+    if (!m.noWait) this.reply({ id: M.QUEUE_BIND_OK });
   }
 
   private queueUnbind(m: M.QueueUnbind): void {
     this.vhost.unbind(m.exchange, 'queue', this.queueName(m.queue), m.routingKey, m.arguments, this.connection);
-    this.out.writeMethod(this.id, { id: M.QUEUE_UNBIND_OK });
+    this.reply({ id: M.QUEUE_UNBIND_OK });
   }
 
   private queuePurge(m: M.QueuePurge): void {
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const count = queue.purge();
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_PURGE_OK, messageCount: count });
+    if (!m.noWait) this.reply({ id: M.QUEUE_PURGE_OK, messageCount: count });
   }
 
   private queueDelete(m: M.QueueDelete): void {
     const count = this.vhost.deleteQueue(this.queueName(m.queue), this.connection, m.ifUnused, m.ifEmpty);
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_DELETE_OK, messageCount: count });
+    if (!m.noWait) this.reply({ id: M.QUEUE_DELETE_OK, messageCount: count });
   }
 
   // ---- basic: consuming ---------------------------------------------------------------------------
@@ -414,7 +451,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       throw new NotImplemented(`prefetch_size!=0 (${m.prefetchSize})`);
     }
     if (m.global) this.channelPrefetch = m.prefetchCount;
-    else this.consumerPrefetch = m.prefetchCount;
+    else {
+      // As RabbitMQ 3.x: a per-consumer qos also lifts any channel-wide limit.
+      this.consumerPrefetch = m.prefetchCount;
+      this.channelPrefetch = 0;
+    }
     this.out.writeMethod(this.id, { id: M.BASIC_QOS_OK });
     this.wakeConsumers();
   }
@@ -442,7 +483,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       this.consumers.delete(m.consumerTag);
       this.detachConsumer(consumer);
     }
-    if (!m.noWait) this.out.writeMethod(this.id, { id: M.BASIC_CANCEL_OK, consumerTag: m.consumerTag });
+    if (!m.noWait) this.reply({ id: M.BASIC_CANCEL_OK, consumerTag: m.consumerTag });
   }
 
   private basicGet(m: M.BasicGet): void {
@@ -568,7 +609,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     this.wakeConsumers();
   }
 
-  private recover(): void {
+  private recover(requeue: boolean): void {
+    // RabbitMQ does not redeliver to the original consumer: only requeueing is supported.
+    if (!requeue) throw new NotImplemented('requeue=false');
     this.requeueAll(this.unacked.takeAll());
   }
 

@@ -38,14 +38,27 @@ export class Outbound {
   /** epoch ms of the last write, for heartbeats */
   lastWriteAt = Date.now();
 
+  /** socket null: a held output (see Channel), released into a connection's output later */
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Socket | null,
     private readonly dispatcher: Dispatcher,
   ) {}
 
+  /** Moves everything written to a held output to the end of this one. */
+  append(held: Outbound): void {
+    held.cut();
+    if (held.chunks.length === 0) return;
+    this.cut();
+    for (const c of held.chunks) this.chunks.push(c);
+    this.queuedBytes += held.queuedBytes;
+    held.chunks.length = 0;
+    held.queuedBytes = 0;
+    this.mark();
+  }
+
   /** Bytes buffered here and in the socket, not yet on the wire. */
   get backlogBytes(): number {
-    return this.queuedBytes + (this.pos - this.start) + this.socket.writableLength;
+    return this.queuedBytes + (this.pos - this.start) + (this.socket?.writableLength ?? 0);
   }
 
   /** True when consumers on this connection should wait for 'drain'. */
@@ -122,6 +135,7 @@ export class Outbound {
     const chunks = this.chunks;
     if (chunks.length === 0) return;
     const socket = this.socket;
+    if (socket === null) return; // held output: released with append()
     if (socket.destroyed || !socket.writable) {
       chunks.length = 0;
       this.queuedBytes = 0;
@@ -141,7 +155,7 @@ export class Outbound {
   }
 
   private mark(): void {
-    if (!this.marked) {
+    if (!this.marked && this.socket !== null) {
       this.marked = true;
       this.dispatcher.markOutput(this);
     }

@@ -10,7 +10,7 @@
 //             bindings    id → BindingRecord
 //             messages    message id → message record (binary, see records.ts)
 //             entries     queue id ‖ seq → entry record (binary)
-//             delivered   queue id → highest seq possibly delivered (binary u64)
+//             delivered   queue id → per priority level, highest seq possibly delivered (u64 each)
 //             delayed     exchange id ‖ due ‖ message id → message record (x-delayed-message)
 
 import { existsSync, readdirSync } from 'node:fs';
@@ -250,15 +250,18 @@ export class LmdbStore {
     }
   }
 
-  putDelivered(queueId: number, seq: number): void {
-    const value = Buffer.allocUnsafe(8);
-    writeU64(value, 0, seq);
+  /** One u64 watermark per priority level. */
+  putDelivered(queueId: number, seqs: readonly number[]): void {
+    const value = Buffer.allocUnsafe(8 * seqs.length);
+    for (let i = 0; i < seqs.length; i++) writeU64(value, 8 * i, seqs[i]!);
     this.track(this.delivered.put(idKey(queueId), value));
   }
 
-  getDelivered(queueId: number): number {
+  getDelivered(queueId: number): number[] {
     const value = this.delivered.getBinary(idKey(queueId));
-    return value === undefined ? 0 : readU64(value, 0);
+    const out: number[] = [];
+    if (value !== undefined) for (let o = 0; o + 8 <= value.length; o += 8) out.push(readU64(value, o));
+    return out;
   }
 
   /** Resolves once everything written so far is committed and synced to disk. */

@@ -3,6 +3,8 @@
 // messages unacked. Every expectation here is RabbitMQ's.
 
 import { describe, expect, it } from 'vitest';
+import * as M from '../../src/protocol/generated/amqp.js';
+import { RawClient } from '../support/raw-client.js';
 import { collector, QUIET_MS, sleep, until, useBroker, type Channel, type Message } from './support-target.js';
 
 const h = useBroker();
@@ -116,6 +118,36 @@ describe('basic.ack', () => {
     expect(mb!.fields.deliveryTag).toBe(1);
     a.ack({ ...mb!, fields: { ...mb!.fields, deliveryTag: 2 } } as Message);
     expect(await h.firstError(a)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 2' });
+  });
+});
+
+describe('delivery tag 0', () => {
+  it('ack/nack multiple with tag 0 and nothing outstanding are fine; ack and reject of tag 0 alone are 406', async () => {
+    const c = await RawClient.handshake(h.port);
+    h.cleanup(() => c.destroy());
+    for (const n of [1, 2, 3]) await c.openChannel(n);
+    c.send(1, { id: M.BASIC_ACK, deliveryTag: 0, multiple: true });
+    c.send(1, { id: M.BASIC_NACK, deliveryTag: 0, multiple: true, requeue: true });
+    c.send(2, { id: M.BASIC_ACK, deliveryTag: 0, multiple: false });
+    c.send(3, { id: M.BASIC_REJECT, deliveryTag: 0, requeue: true });
+    expect(await c.expectChannelClose(2)).toEqual({
+      id: M.CHANNEL_CLOSE,
+      replyCode: 406,
+      replyText: 'PRECONDITION_FAILED - unknown delivery tag 0',
+      classId: 60,
+      methodId: 80,
+    });
+    expect(await c.expectChannelClose(3)).toEqual({
+      id: M.CHANNEL_CLOSE,
+      replyCode: 406,
+      replyText: 'PRECONDITION_FAILED - unknown delivery tag 0',
+      classId: 60,
+      methodId: 90,
+    });
+    // Channel 1 is still open.
+    c.send(1, { id: M.BASIC_QOS, prefetchSize: 0, prefetchCount: 1, global: false });
+    await c.waitForMethod(M.BASIC_QOS_OK, 1);
+    expect(c.frames.filter((f) => f.channel === 1 && f.method)).toEqual([]);
   });
 });
 
@@ -268,6 +300,41 @@ describe('requeue on close', () => {
     ]);
   });
 
+  it('messages requeued from two channels interleave back into their original order', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = h.queue();
+    await ch.assertQueue(q, { durable: false });
+    const a = await h.channel(conn);
+    const b = await h.channel(conn);
+    await a.prefetch(3);
+    await b.prefetch(3);
+    const ca = collector();
+    const cb = collector();
+    await a.consume(q, ca.onMessage);
+    await b.consume(q, cb.onMessage);
+    for (let i = 0; i < 8; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
+    await ca.waitFor(3);
+    await cb.waitFor(3);
+    expect([ca.bodies(), cb.bodies()]).toEqual([
+      ['m0', 'm2', 'm4'],
+      ['m1', 'm3', 'm5'],
+    ]);
+    await b.close();
+    await a.close();
+    await until(async () => (await ch.checkQueue(q)).messageCount === 8, 'the requeue');
+    expect(await drain(ch, q)).toEqual([
+      ['m0', true],
+      ['m1', true],
+      ['m2', true],
+      ['m3', true],
+      ['m4', true],
+      ['m5', true],
+      ['m6', false],
+      ['m7', false],
+    ]);
+  });
+
   it('unacked messages are requeued in their original order when the connection closes', async () => {
     const conn = await h.connect();
     const ch = await h.channel(conn);
@@ -286,6 +353,27 @@ describe('requeue on close', () => {
       ['m3', true],
       ['m4', false],
     ]);
+  });
+
+  it('messages of a deleted queue can still be acked or nacked (no error)', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = h.queue();
+    await ch.assertQueue(q, { durable: false });
+    const cch = await h.channel(conn);
+    const c = collector();
+    await cch.consume(q, c.onMessage);
+    ch.sendToQueue(q, Buffer.from('a'));
+    ch.sendToQueue(q, Buffer.from('b'));
+    await c.waitFor(2);
+    await ch.deleteQueue(q);
+    await until(() => c.cancelled, 'the server cancel');
+    cch.ack(c.messages[0]!);
+    cch.nack(c.messages[1]!, false, true);
+    await cch.checkExchange('amq.direct');
+    await sleep(QUIET_MS);
+    expect(cch.errors).toEqual([]);
+    expect(cch.closed).toBe(false);
   });
 
   it('basic.cancel leaves delivered messages unacked, and they can still be acked', async () => {

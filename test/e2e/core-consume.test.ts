@@ -50,6 +50,28 @@ describe('consumer tags', () => {
     await until(() => conn.closed, 'the connection to close');
   });
 
+  it('reusing a tag: the connection.close names basic.consume (raw socket)', async () => {
+    const c = await RawClient.handshake(h.port);
+    h.cleanup(() => c.destroy());
+    await c.openChannel(1);
+    const q = h.queue();
+    c.send(1, { id: M.QUEUE_DECLARE, reserved1: 0, queue: q, passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: {} });
+    await c.waitForMethod(M.QUEUE_DECLARE_OK, 1);
+    const consume = { id: M.BASIC_CONSUME, reserved1: 0, queue: q, consumerTag: 'dup', noLocal: false, noAck: false, exclusive: false, noWait: false, arguments: {} } as const;
+    c.send(1, consume);
+    await c.waitForMethod(M.BASIC_CONSUME_OK, 1);
+    c.send(1, consume);
+    expect(await c.expectConnectionClose()).toEqual({
+      id: M.CONNECTION_CLOSE,
+      replyCode: 530,
+      replyText: "NOT_ALLOWED - attempt to reuse consumer tag 'dup'",
+      classId: 60,
+      methodId: 20,
+    });
+    c.send(0, { id: M.CONNECTION_CLOSE_OK });
+    await c.waitClosed();
+  });
+
   it('the same tag on two channels is fine', async () => {
     const conn = await h.connect();
     const q = h.queue();

@@ -2,8 +2,11 @@
 // with their edge cases, exchange.declare / delete / bind / unbind, bindings. Every expectation
 // here is RabbitMQ's (run with WARREN_TEST_AMQP_URL pointing at a RabbitMQ to check).
 
+import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { QUIET_MS, rejection, sleep, useBroker } from './support-target.js';
+import * as M from '../../src/protocol/generated/amqp.js';
+import { RawClient } from '../support/raw-client.js';
+import { QUIET_MS, rejection, sleep, until, useBroker } from './support-target.js';
 
 const h = useBroker();
 
@@ -11,10 +14,13 @@ describe('vhost and the default exchange', () => {
   it("vhost '/' exists (explicit %2F in the URL)", async () => {
     const u = new URL(h.url);
     u.pathname = '/%2F';
-    const conn = await import('amqplib').then((m) => m.default.connect(u.toString()));
-    const ch = await conn.createChannel();
-    await ch.checkExchange('amq.direct');
-    await conn.close();
+    const conn = await amqp.connect(u.toString());
+    try {
+      const ch = await conn.createChannel();
+      await ch.checkExchange('amq.direct');
+    } finally {
+      await conn.close();
+    }
   });
 
   it('routes to the queue named by the routing key, and nowhere else', async () => {
@@ -78,6 +84,23 @@ describe('vhost and the default exchange', () => {
       text: 'ACCESS_REFUSED - operation not permitted on the default exchange',
       classId: 40,
       methodId: 30,
+    });
+  });
+
+  it("'amq.default' is not a name for it: 404 for publish, passive declare and bind", async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = h.queue();
+    await ch.assertQueue(q, { durable: false });
+    ch.publish('amq.default', q, Buffer.from('x'));
+    expect(await h.firstError(ch)).toMatchObject({ code: 404, text: "NOT_FOUND - no exchange 'amq.default' in vhost '/'", classId: 60, methodId: 40 });
+    expect(await rejection((await h.channel(conn)).checkExchange('amq.default'))).toMatchObject({
+      code: 404,
+      text: "NOT_FOUND - no exchange 'amq.default' in vhost '/'",
+    });
+    expect(await rejection((await h.channel(conn)).bindQueue(q, 'amq.default', 'k'))).toMatchObject({
+      code: 404,
+      text: "NOT_FOUND - no exchange 'amq.default' in vhost '/'",
     });
   });
 
@@ -217,7 +240,7 @@ describe('exchange types', () => {
     const ch = await h.channel(conn);
     const x = h.exchange();
     await ch.assertExchange(x, 'topic', { durable: false });
-    const patterns = ['#', '*', '#.#', 'a.#.b', 'a.*.b', 'a.#', '#.b', '*.*', 'a..b', '', 'a.*', '*.b.#', '#.a.#', 'a.b'];
+    const patterns = ['#', '*', '#.#', 'a.#.b', 'a.*.b', 'a.#', '#.b', '*.*', 'a..b', '', 'a.*', '*.b.#', '#.a.#', 'a.b', '#.*', '*.#'];
     const queues: Record<string, string> = {};
     for (const p of patterns) {
       const q = h.queue();
@@ -248,6 +271,8 @@ describe('exchange types', () => {
       '*.b.#': ['a.b', 'a.b.c', '.b', 'a.b.b'],
       '#.a.#': ['a', 'a.b', 'a.c.b', 'a.c.d.b', 'a..b', 'a.b.c', 'a.', 'b.a', 'a.b.b', 'x.a.y'],
       'a.b': ['a.b'],
+      '#.*': ['a', 'b', 'a.b', 'a.c.b', 'a.c.d.b', 'a..b', 'a.b.c', '.', 'a.', '.b', 'b.a', 'a.b.b', 'x.a.y'],
+      '*.#': ['a', 'b', 'a.b', 'a.c.b', 'a.c.d.b', 'a..b', 'a.b.c', '.', 'a.', '.b', 'b.a', 'a.b.b', 'x.a.y'],
     });
   });
 
@@ -569,6 +594,15 @@ describe('exchange.declare', () => {
     });
   });
 
+  it('arguments other than alternate-exchange are not compared on redeclare', async () => {
+    const ch = await h.channel();
+    const x = h.exchange();
+    await ch.assertExchange(x, 'direct', { durable: false, arguments: { foo: 'a' } });
+    await ch.assertExchange(x, 'direct', { durable: false, arguments: { foo: 'b' } });
+    await ch.assertExchange(x, 'direct', { durable: false });
+    await ch.checkExchange(x);
+  });
+
   it('an unknown exchange type is 503 COMMAND_INVALID and closes the connection', async () => {
     const conn = await h.connect();
     const ch = await h.channel(conn);
@@ -577,7 +611,24 @@ describe('exchange.declare', () => {
     expect(err.code).not.toBe(200);
     const connErr = await h.firstError(conn);
     expect(connErr).toMatchObject({ code: 503, text: "COMMAND_INVALID - unknown exchange type 'no-such-type'" });
-    await waitClosed(conn);
+    await until(() => conn.closed, 'the connection to close');
+  });
+
+  it('an unknown exchange type: the connection.close names exchange.declare (raw socket)', async () => {
+    const c = await RawClient.handshake(h.port);
+    h.cleanup(() => c.destroy());
+    await c.openChannel(1);
+    const x = h.exchange();
+    c.send(1, { id: M.EXCHANGE_DECLARE, reserved1: 0, exchange: x, type: 'x-nope', passive: false, durable: false, autoDelete: false, internal: false, noWait: false, arguments: {} });
+    expect(await c.expectConnectionClose()).toEqual({
+      id: M.CONNECTION_CLOSE,
+      replyCode: 503,
+      replyText: "COMMAND_INVALID - unknown exchange type 'x-nope'",
+      classId: 40,
+      methodId: 10,
+    });
+    c.send(0, { id: M.CONNECTION_CLOSE_OK });
+    await c.waitClosed();
   });
 
   it('a durable exchange is still there for a new connection; a passive declare does not care about flags', async () => {
@@ -589,13 +640,6 @@ describe('exchange.declare', () => {
   });
 });
 
-async function waitClosed(conn: { closed: boolean }): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!conn.closed) {
-    if (Date.now() > deadline) throw new Error('connection still open');
-    await sleep(5);
-  }
-}
 
 describe('auto-delete exchanges', () => {
   it('are not deleted before they had a binding', async () => {
@@ -645,6 +689,30 @@ describe('auto-delete exchanges', () => {
     expect(await rejection(ch.checkExchange(src))).toMatchObject({ code: 404, text: `NOT_FOUND - no exchange '${src}' in vhost '/'` });
     const ch2 = await h.channel(conn);
     await ch2.checkExchange(dst);
+  });
+
+  it('are deleted when their only queue goes with its exclusive owner', async () => {
+    const owner = await h.connect();
+    const och = await h.channel(owner);
+    const x = h.exchange();
+    const q = h.queue();
+    await och.assertExchange(x, 'fanout', { durable: false, autoDelete: true });
+    await och.assertQueue(q, { exclusive: true, durable: false });
+    await och.bindQueue(q, x, '');
+    await owner.close();
+    const watcher = await h.connect();
+    await until(
+      async () =>
+        (await h.channel(watcher)).checkExchange(x).then(
+          () => false,
+          () => true,
+        ),
+      'the exchange to go',
+    );
+    expect(await rejection((await h.channel(watcher)).checkExchange(x))).toMatchObject({
+      code: 404,
+      text: `NOT_FOUND - no exchange '${x}' in vhost '/'`,
+    });
   });
 
   it('are not deleted when they lose a binding as destination only', async () => {
@@ -723,26 +791,48 @@ describe('alternate exchanges', () => {
     expect(returned).toEqual([]);
   });
 
+  it("an intermediate exchange's alternate exchange takes what that exchange cannot route", async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const x1 = h.exchange();
+    const x2 = h.exchange();
+    const ae = h.exchange();
+    const q = h.queue();
+    const qae = h.queue();
+    await ch.assertExchange(ae, 'fanout', { durable: false });
+    await ch.assertExchange(x1, 'fanout', { durable: false });
+    await ch.assertExchange(x2, 'direct', { durable: false, alternateExchange: ae });
+    await ch.bindExchange(x2, x1, '');
+    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(qae, { durable: false });
+    await ch.bindQueue(q, x2, 'k');
+    await ch.bindQueue(qae, ae, '');
+    const got = await h.route(
+      conn,
+      [
+        { exchange: x1, key: 'k', label: 'k' },
+        { exchange: x1, key: 'other', label: 'other' },
+      ],
+      [q, qae],
+    );
+    expect(got).toEqual({ [q]: ['k'], [qae]: ['other'] });
+  });
+
   it('a missing alternate exchange: unroutable stays unroutable (returned when mandatory)', async () => {
     const conn = await h.connect();
     const ch = await h.channel(conn);
     const x = h.exchange();
     await ch.assertExchange(x, 'direct', { durable: false, alternateExchange: h.exchange('missing-ae') });
     const returned: { code: number; text: string; body: string }[] = [];
-    ch.on('return', (m) => returned.push({ code: m.fields.replyCode, text: m.fields.replyText, body: m.content.toString() }));
+    ch.on('return', (m: { fields: { replyCode: number; replyText: string }; content: Buffer }) =>
+      returned.push({ code: m.fields.replyCode, text: m.fields.replyText, body: m.content.toString() }),
+    );
     ch.publish(x, 'nowhere', Buffer.from('lost'), { mandatory: true });
-    await until(() => returned.length === 1);
+    await until(() => returned.length === 1, 'the return');
     expect(returned).toEqual([{ code: 312, text: 'NO_ROUTE', body: 'lost' }]);
   });
 });
 
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(5);
-  }
-}
 
 describe('exchange.delete', () => {
   it('if-unused on an exchange with a queue binding is 406', async () => {
@@ -877,6 +967,22 @@ describe('exchange-to-exchange bindings', () => {
       [q1, q2],
     );
     expect(got).toEqual({ [q1]: ['via-x1', 'via-x2'], [q2]: ['via-x1', 'via-x2'] });
+  });
+
+  it('deleting the destination exchange removes the exchange binding', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const x1 = h.exchange();
+    const x2 = h.exchange();
+    const q = h.queue();
+    await ch.assertExchange(x1, 'fanout', { durable: false });
+    await ch.assertExchange(x2, 'fanout', { durable: false });
+    await ch.bindExchange(x2, x1, '');
+    await ch.assertQueue(q, { durable: false });
+    await ch.deleteExchange(x2);
+    await ch.assertExchange(x2, 'fanout', { durable: false });
+    await ch.bindQueue(q, x2, '');
+    expect(await h.route(conn, [{ exchange: x1, key: '', label: 'via' }], [q])).toEqual({ [q]: [] });
   });
 
   it('an exchange bound to itself delivers once', async () => {

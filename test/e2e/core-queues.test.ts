@@ -141,6 +141,32 @@ describe('queue.declare', () => {
     });
   });
 
+  it('only the arguments RabbitMQ knows are compared; integer widths do not matter', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = h.queue();
+    await ch.assertQueue(q, { durable: false, arguments: { foo: 1 } });
+    await ch.assertQueue(q, { durable: false, arguments: { foo: 2 } });
+    await ch.assertQueue(q, { durable: false });
+    const q2 = h.queue();
+    await ch.assertQueue(q2, { durable: false, arguments: { 'x-max-length': { '!': 'int', value: 10 } } });
+    await ch.assertQueue(q2, { durable: false, arguments: { 'x-max-length': 10 } }); // a byte
+    await ch.assertQueue(q2, { durable: false, arguments: { 'x-max-length': { '!': 'long', value: 10 } } });
+    const q3 = h.queue();
+    await ch.assertQueue(q3, { durable: false, arguments: { 'x-expires': 100000 } });
+    expect(await rejection(ch.assertQueue(q3, { durable: false, arguments: { 'x-expires': 200000 } }))).toMatchObject({
+      code: 406,
+      text: `PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue '${q3}' in vhost '/': received '200000' but current is '100000'`,
+    });
+    const ch2 = await h.channel(conn);
+    const q4 = h.queue();
+    await ch2.assertQueue(q4, { durable: false, arguments: { 'x-dead-letter-exchange': 'a' } });
+    expect(await rejection(ch2.assertQueue(q4, { durable: false, arguments: { 'x-dead-letter-exchange': 'b' } }))).toMatchObject({
+      code: 406,
+      text: `PRECONDITION_FAILED - inequivalent arg 'x-dead-letter-exchange' for queue '${q4}' in vhost '/': received 'b' but current is 'a'`,
+    });
+  });
+
   it('redeclare with the same arguments succeeds; a passive redeclare ignores flags and arguments', async () => {
     const ch = await h.channel();
     const q = h.queue();
@@ -326,6 +352,35 @@ describe('queue.bind / queue.unbind', () => {
   });
 });
 
+describe("the empty queue name means the channel's last declared queue", () => {
+  it('for queue.bind (with an empty routing key meaning the queue name), basic.get, queue.purge, queue.delete', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue('', 'amq.direct', '');
+    expect(await h.route(conn, [{ exchange: 'amq.direct', key: queue, label: 'by-name' }], [queue])).toEqual({ [queue]: ['by-name'] });
+    ch.sendToQueue(queue, Buffer.from('x'));
+    ch.sendToQueue(queue, Buffer.from('y'));
+    const m = await until(() => ch.get(''), 'a message');
+    expect(m.content.toString()).toBe('x');
+    await until(async () => (await ch.checkQueue(queue)).messageCount === 1, 'y to be queued');
+    expect(await ch.purgeQueue('')).toEqual({ messageCount: 1 });
+    expect(await ch.deleteQueue('')).toEqual({ messageCount: 0 });
+    const probe = await h.channel(conn);
+    expect(await rejection(probe.checkQueue(queue))).toMatchObject({ code: 404 });
+  });
+
+  it('without a previously declared queue it is 404', async () => {
+    const ch = await h.channel();
+    expect(await rejection(ch.bindQueue('', 'amq.direct', 'k'))).toMatchObject({
+      code: 404,
+      text: 'NOT_FOUND - no previously declared queue',
+      classId: 50,
+      methodId: 20,
+    });
+  });
+});
+
 describe('queue.purge', () => {
   it('removes ready messages only and returns their count; unacked ones come back when the consumer channel closes', async () => {
     const conn = await h.connect();
@@ -434,6 +489,17 @@ describe('queue.delete', () => {
     const ch = await h.channel();
     expect(await ch.deleteQueue(h.queue())).toEqual({ messageCount: 0 });
     await ch.checkExchange('amq.direct');
+  });
+
+  it('deleting a queue removes its bindings: a queue recreated with the name gets nothing', async () => {
+    const conn = await h.connect();
+    const ch = await h.channel(conn);
+    const q = h.queue();
+    await ch.assertQueue(q, { durable: false });
+    await ch.bindQueue(q, 'amq.fanout', '');
+    await ch.deleteQueue(q);
+    await ch.assertQueue(q, { durable: false });
+    expect(await h.route(conn, [{ exchange: 'amq.fanout', key: '', label: 'old-binding' }], [q])).toEqual({ [q]: [] });
   });
 
   it("sends basic.cancel to the queue's consumers (amqplib calls back with null)", async () => {

@@ -6,6 +6,9 @@
 // after it. Tests use only the AMQP connection (amqplib, @cloudamqp/amqp-client or a raw socket),
 // never Warren's internals, so the very same expectations hold against both brokers.
 //
+// The raw-socket tests (test/support/raw-client.ts) connect to 127.0.0.1 on the URL's port as
+// guest/guest, so an external broker must listen on loopback and allow guest from there.
+//
 // Names are unique per test (random suffix), and what a test declares is deleted after it, so
 // tests do not collide on a shared external broker.
 
@@ -50,12 +53,14 @@ export function uniqueName(prefix: string): string {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until check() is truthy; throws after timeoutMs. */
-export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
+export type Truthy<T> = Exclude<T, undefined | null | false | 0 | ''>;
+
+/** Polls until check() is truthy and returns that value; throws after timeoutMs. */
+export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }

@@ -89,8 +89,12 @@ export class Queue {
   deleted = false;
   /** id in the store (durable queues, or any queue once it pages); 0 = none */
   storeId = 0;
-  /** entries with seq ≤ this may have been delivered before a restart */
-  deliveredWatermark = 0;
+  /**
+   * Per priority level, the highest seq that may have been delivered: on recovery, entries at or
+   * below it come back redelivered. Within a level delivery follows seq order (requeued entries
+   * return to their place), so this is exact for entries never delivered.
+   */
+  deliveredWatermarks: number[];
   private nextSeq = 1;
   /** entries written to the store but not held in memory */
   private pagedCount = 0;
@@ -119,6 +123,7 @@ export class Queue {
     this.args = options.args;
     this.options = options.parsed;
     this.ready = new ReadyList(this.options.maxPriority, host.memory);
+    this.deliveredWatermarks = new Array<number>(this.options.maxPriority + 1).fill(0);
     this.consumers = new ConsumerList(this.options.singleActiveConsumer);
     this.touch();
   }
@@ -222,7 +227,10 @@ export class Queue {
       this.unackedCount++;
       this.deliveredTotal++;
       if (entry.redelivered) this.redeliveredTotal++;
-      if (entry.stored) this.persistence.markDelivered(this, entry.seq);
+      if (entry.stored && entry.seq > this.deliveredWatermarks[entry.level]!) {
+        this.deliveredWatermarks[entry.level] = entry.seq;
+        this.persistence.markDelivered(this);
+      }
       return entry;
     }
   }
@@ -294,6 +302,7 @@ export class Queue {
   /** Removes all ready messages; returns how many. Unacked ones stay. */
   purge(): number {
     const count = this.messageCount;
+    if (this.persistsMessages && count > 0) this.persistence.noteSyncWrite();
     this.dropAllReady();
     return count;
   }
