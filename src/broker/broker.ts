@@ -69,4 +69,8 @@ export class Broker implements VHostServices {
   queueReady(queue: Queue): void {
     this.dispatcher.markQueue(queue);
   }
+
+  deliverNow(queue: Queue, now: number): void {
+    this.dispatcher.deliverNow(queue, now);
+  }
 }

@@ -20,6 +20,8 @@ import type { DeadLetterReason, Queue } from './queue/queue.js';
 export interface DeadLetterCopy {
   copy: Message;
   routingKeys: string[];
+  /** the copy's x-death array (for the cycle check, without decoding the copy again) */
+  deaths: FieldValue[];
 }
 
 function stringsOf(value: FieldValue | undefined): string[] {
@@ -42,15 +44,18 @@ function sortTable(t: FieldTable): FieldTable {
   return out;
 }
 
+/** Byte order of the UTF-8 keys; UTF-16 order agrees except around astral characters, rare in keys. */
 function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLetterReason, now: number): DeadLetterCopy {
   const props = message.properties;
   const headers = copyTable(props.headers);
   const originalKeys = [message.routingKey, ...stringsOf(headers['CC'])];
-  delete headers['CC'];
+  const deadLetterKey = queue.options.deadLetterRoutingKey;
+  // As RabbitMQ: CC goes only when a dead-letter routing key replaces the original keys.
+  if (deadLetterKey !== undefined) delete headers['CC'];
   delete headers['BCC'];
   const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldValue[]) : undefined;
 
@@ -64,8 +69,10 @@ export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLette
   };
   if (props.expiration !== undefined) info['original-expiration'] = props.expiration;
 
+  let newDeaths: FieldValue[];
   if (deaths === undefined) {
-    headers['x-death'] = [info];
+    newDeaths = [info];
+    headers['x-death'] = newDeaths;
     headers['x-first-death-reason'] = reason;
     headers['x-first-death-queue'] = queue.name;
     headers['x-first-death-exchange'] = message.exchange;
@@ -77,16 +84,17 @@ export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLette
       else others.push(d);
     }
     let updated: FieldTable;
-    if (match === undefined) updated = info;
+    // An entry added in front of earlier deaths has its keys sorted, as RabbitMQ leaves it.
+    if (match === undefined) updated = sortTable(info);
     else {
       const count = match['count'];
       const n = typeof count === 'number' || typeof count === 'bigint' ? Number(count) : 0;
       updated = sortTable({ ...match, count: new TypedValue('l', n + 1) });
     }
-    headers['x-death'] = [updated, ...others];
+    newDeaths = [updated, ...others];
+    headers['x-death'] = newDeaths;
   }
 
-  const deadLetterKey = queue.options.deadLetterRoutingKey;
   const routingKeys = deadLetterKey !== undefined ? [deadLetterKey] : originalKeys;
   const { expiration: _dropped, ...rest } = props;
   const copy = message.withProperties(
@@ -95,15 +103,13 @@ export function deadLetterCopy(queue: Queue, message: Message, reason: DeadLette
     routingKeys[0] ?? '',
     now,
   );
-  return { copy, routingKeys };
+  return { copy, routingKeys, deaths: newDeaths };
 }
 
 /** Target queues the message must not enter: it died there before with no rejection since. */
-export function findDeadLetterCycles(reason: DeadLetterReason, copy: Message, targets: readonly Queue[]): Set<Queue> {
+export function findDeadLetterCycles(reason: DeadLetterReason, deaths: readonly FieldValue[], targets: readonly Queue[]): Set<Queue> {
   const cycling = new Set<Queue>();
   if (reason === 'rejected') return cycling;
-  const deaths = copy.headers?.['x-death'];
-  if (!Array.isArray(deaths)) return cycling;
   for (const q of targets) {
     for (const d of deaths) {
       if (!isTable(d)) break;

@@ -73,6 +73,11 @@ export class Dispatcher {
     if (this.dirtyQueues.size > 0) this.schedule();
   }
 
+  /** Delivers from one queue immediately (TTL-0 messages must go now or never). */
+  deliverNow(queue: Queue, now: number): void {
+    if (this.deliverFrom(queue, now)) this.markQueue(queue);
+  }
+
   /** Returns true when the queue still has work it could do (budget ran out). */
   private deliverFrom(queue: Queue, now: number): boolean {
     let budget = QUEUE_BUDGET;

@@ -37,6 +37,8 @@ export interface VHostServices {
   readonly log: Logger;
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
+  /** deliver from this queue right now (as of time now) */
+  deliverNow(queue: Queue, now: number): void;
 }
 
 /** The pseudo-queue clients consume from for direct reply-to (RPC without a reply queue). */
@@ -404,6 +406,10 @@ export class VHost implements QueueHost {
     this.services.queueReady(queue);
   }
 
+  deliverNow(queue: Queue, now: number): void {
+    this.services.deliverNow(queue, now);
+  }
+
   queueExpired(queue: Queue): void {
     this.log.info({ vhost: this.name, queue: queue.name }, 'queue expired (x-expires)');
     this.removeQueue(queue);
@@ -418,12 +424,12 @@ export class VHost implements QueueHost {
       return;
     }
     const now = Date.now();
-    const { copy, routingKeys } = deadLetterCopy(queue, message, reason, now);
+    const { copy, routingKeys, deaths } = deadLetterCopy(queue, message, reason, now);
     const [first, ...rest] = routingKeys;
     const targets = this.router.route(dlx, first ?? '', rest.length > 0 ? rest : null, copy);
     if (targets.size === 0) return;
     const list = [...targets];
-    const cycling = findDeadLetterCycles(reason, copy, list);
+    const cycling = findDeadLetterCycles(reason, deaths, list);
     for (const q of list) {
       if (cycling.has(q)) {
         this.log.warn({ vhost: this.name, queue: q.name }, 'dead-letter cycle detected; message dropped');

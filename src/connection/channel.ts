@@ -9,7 +9,8 @@ import { Message } from '../broker/message.js';
 import { ConfirmTracker, type ConfirmSink } from '../broker/confirms.js';
 import { Consumer, type ConsumerChannel } from '../broker/queue/consumers.js';
 import type { QueueEntry } from '../broker/queue/entry.js';
-import { parseExpiration, type Queue } from '../broker/queue/queue.js';
+import type { Queue } from '../broker/queue/queue.js';
+import { parseExpirationProperty } from '../broker/expiration.js';
 import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
 import {
   PUBLISH_PENDING_COMMIT,
@@ -636,8 +637,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
         `user_id property set to '${message.userId}' but authenticated user was '${this.connection.userName}'`,
       );
     }
-    if (message.expiration !== undefined && parseExpiration(message.expiration) === undefined) {
-      throw new PreconditionFailed(`invalid expiration '${message.expiration}': {error,badarg}`);
+    if (message.expiration !== undefined) {
+      const parsed = parseExpirationProperty(message.expiration);
+      if (!parsed.ok) throw new PreconditionFailed(`invalid expiration '${message.expiration}': ${parsed.reason}`);
     }
     if (message.replyTo === REPLY_TO_QUEUE) {
       if (this.replyConsumer === null) throw new PreconditionFailed('fast reply consumer does not exist');

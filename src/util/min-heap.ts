@@ -1,10 +1,11 @@
-// A binary min-heap ordered by a numeric key read from each item. Used for expiry times: one heap
-// and one timer per queue instead of a timer per message.
+// A binary min-heap ordered by a "comes before" comparison. Used for expiry and due times: one heap
+// and one timer per queue or exchange instead of a timer per message. Ties must be broken by the
+// caller's comparison (e.g. by arrival order) for a stable order.
 
 export class MinHeap<T> {
   private readonly items: T[] = [];
 
-  constructor(private readonly key: (item: T) => number) {}
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.items.length;
@@ -18,10 +19,9 @@ export class MinHeap<T> {
     const items = this.items;
     items.push(item);
     let i = items.length - 1;
-    const k = this.key(item);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (this.key(items[parent]!) <= k) break;
+      if (!this.before(item, items[parent]!)) break;
       items[i] = items[parent]!;
       i = parent;
     }
@@ -36,13 +36,12 @@ export class MinHeap<T> {
     if (items.length > 0) {
       let i = 0;
       const n = items.length;
-      const k = this.key(last);
       for (;;) {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const c = r < n && this.key(items[r]!) < this.key(items[l]!) ? r : l;
-        if (this.key(items[c]!) >= k) break;
+        const c = r < n && this.before(items[r]!, items[l]!) ? r : l;
+        if (!this.before(items[c]!, last)) break;
         items[i] = items[c]!;
         i = c;
       }

@@ -19,6 +19,11 @@ export interface DelayedMessage {
   readonly storeId: number;
 }
 
+interface Held extends DelayedMessage {
+  /** arrival order, for messages due at the same time */
+  readonly seq: number;
+}
+
 export type ExchangeFactory = (type: string, vhost: string, name: string, options: ExchangeOptions) => Exchange;
 
 /** The delay a message asks for, in ms, or 0 when it should be routed now. */
@@ -33,16 +38,23 @@ export class DelayedMessageExchange extends Exchange {
   readonly type = DELAYED_TYPE;
   /** routes like this type once a message is due */
   private readonly inner: Exchange;
-  private readonly held = new MinHeap<DelayedMessage>((d) => d.dueAt);
+  private readonly held = new MinHeap<Held>((a, b) => a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.seq < b.seq));
+  private nextSeq = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
   /** set by the vhost: routes messages whose time has come */
   onDue: (exchange: DelayedMessageExchange, due: DelayedMessage) => void = () => {};
 
-  constructor(vhost: string, name: string, options: ExchangeOptions, factory: ExchangeFactory) {
+  constructor(
+    vhost: string,
+    name: string,
+    options: ExchangeOptions,
+    factory: ExchangeFactory,
+    knownTypes: ReadonlySet<string>,
+  ) {
     super(vhost, name, options);
     const type = options.args['x-delayed-type'];
-    if (typeof type !== 'string' || type === DELAYED_TYPE) {
+    if (typeof type !== 'string' || type === DELAYED_TYPE || !knownTypes.has(type)) {
       throw new PreconditionFailed(`Invalid argument, 'x-delayed-type' must be an existing exchange type`);
     }
     this.inner = factory(type, vhost, name, { ...options, args: {} });
@@ -74,7 +86,7 @@ export class DelayedMessageExchange extends Exchange {
 
   /** Holds a message until dueAt. */
   hold(delayed: DelayedMessage): void {
-    this.held.push(delayed);
+    this.held.push({ message: delayed.message, dueAt: delayed.dueAt, storeId: delayed.storeId, seq: this.nextSeq++ });
     if (this.timer === null || delayed.dueAt < this.timerAt) this.arm(delayed.dueAt);
   }
 

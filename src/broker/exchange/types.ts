@@ -16,12 +16,14 @@ const TYPES = new Map<string, ExchangeConstructor>([
   ['headers', HeadersExchange],
 ]);
 
+const ROUTING_TYPES: ReadonlySet<string> = new Set(TYPES.keys());
+
 export function isKnownExchangeType(type: string): boolean {
   return TYPES.has(type) || type === DELAYED_TYPE;
 }
 
 export function createExchange(type: string, vhost: string, name: string, options: ExchangeOptions): Exchange {
-  if (type === DELAYED_TYPE) return new DelayedMessageExchange(vhost, name, options, createExchange);
+  if (type === DELAYED_TYPE) return new DelayedMessageExchange(vhost, name, options, createExchange, ROUTING_TYPES);
   const ctor = TYPES.get(type);
   if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
   return new ctor(vhost, name, options);

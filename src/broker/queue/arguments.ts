@@ -5,6 +5,7 @@
 import { PreconditionFailed } from '../../protocol/errors.js';
 import { Decimal, Timestamp, fieldTypeOf, type FieldTable, type FieldValue } from '../../protocol/field-table.js';
 import { fieldValuesEqual } from '../field-equality.js';
+import { MAX_EXPIRY_MS } from '../expiration.js';
 
 export type OverflowMode = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
@@ -22,8 +23,6 @@ export interface QueueArguments {
   queueMode: 'default' | 'lazy';
 }
 
-/** RabbitMQ's largest accepted TTL/expiry. */
-const MAX_EXPIRY_MS = 4_294_967_295 * 1000;
 const MAX_PRIORITY = 255;
 
 /** Queue arguments RabbitMQ compares on redeclare (others are stored and ignored). */

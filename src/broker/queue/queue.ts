@@ -15,6 +15,7 @@ import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
 import type { CommitWaiter, Persistence } from '../persistence.js';
 import type { QueueArguments } from './arguments.js';
+import { expirationMs } from '../expiration.js';
 import { ConsumerList, type Consumer } from './consumers.js';
 import { EntryState, QueueEntry } from './entry.js';
 import { ReadyList } from './ready-list.js';
@@ -26,6 +27,8 @@ export const PAGE_WINDOW = 20_000;
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 /** Entries read back per refill, when fewer than half the window are in memory. */
 const PAGE_BATCH = 1024;
+/** Expired entries handled per timer callback before yielding to other work. */
+const EXPIRY_BATCH = 5000;
 
 /** What a queue needs from its virtual host. */
 export interface QueueHost {
@@ -34,6 +37,8 @@ export interface QueueHost {
   readonly memory: MemoryGauge;
   /** the queue has ready messages and maybe a consumer able to take them */
   queueReady(queue: Queue): void;
+  /** hand ready messages to consumers right now, as of time now (TTL 0: deliverable now or never) */
+  deliverNow(queue: Queue, now: number): void;
   /** republish a message that left the queue for this reason (only called when a DLX is set) */
   deadLetter(queue: Queue, message: Message, reason: DeadLetterReason): void;
   /** the queue's x-expires elapsed unused */
@@ -102,7 +107,10 @@ export class Queue {
   /** seq from which the paged entries are read back */
   private pageFromSeq = 0;
   private waitingForCommit = false;
-  private readonly expiries = new MinHeap<QueueEntry>((e) => e.expiresAt);
+  /** ready entries with an expiry, soonest first, queue order among equals */
+  private readonly expiries = new MinHeap<QueueEntry>(
+    (a, b) => a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.seq < b.seq),
+  );
   private expiryTimer: NodeJS.Timeout | null = null;
   private expiryTimerAt = 0;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -184,11 +192,23 @@ export class Queue {
     } else {
       if (persistent && this.persistence.addEntry(entry, false)) result = EnqueueResult.AcceptedPendingCommit;
       this.ready.push(entry);
-      if (entry.expiresAt !== 0) this.trackExpiry(entry);
+      if (entry.expiresAt !== 0) {
+        if (entry.expiresAt <= message.publishedAt) this.deliverOrExpire(entry);
+        else this.trackExpiry(entry);
+      }
     }
     if (opts.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
     return result;
+  }
+
+  /** TTL 0, as RabbitMQ: delivered if a consumer can take it this instant, expired otherwise. */
+  private deliverOrExpire(entry: QueueEntry): void {
+    this.host.deliverNow(this, entry.message.publishedAt);
+    if (entry.state !== EntryState.Ready) return;
+    entry.state = EntryState.Done;
+    this.ready.markRemoved(entry);
+    this.discard(entry, 'expired');
   }
 
   private shouldPage(persistent: boolean): boolean {
@@ -377,7 +397,7 @@ export class Queue {
   private expiryFor(message: Message): number {
     let ttl = this.options.messageTtlMs;
     if (message.expiration !== undefined) {
-      const perMessage = parseExpiration(message.expiration);
+      const perMessage = expirationMs(message.expiration);
       if (perMessage !== undefined && (ttl === undefined || perMessage < ttl)) ttl = perMessage;
     }
     // TTL runs from when the broker accepted the message (a dead-lettered copy starts afresh).
@@ -406,6 +426,7 @@ export class Queue {
     this.expiryTimer = null;
     if (this.deleted) return;
     const now = Date.now();
+    let budget = EXPIRY_BATCH;
     for (;;) {
       const next = this.expiries.peek();
       if (next === undefined) break;
@@ -416,6 +437,12 @@ export class Queue {
       if (next.expiresAt >= now) {
         this.armExpiryTimer(next.expiresAt);
         break;
+      }
+      if (--budget === 0) {
+        // Many expiring at once: let other work in between batches (and keep expiry order).
+        this.armExpiryTimer(now);
+        if (this.messageCount > 0) this.host.queueReady(this);
+        return;
       }
       this.expiries.pop();
       next.state = EntryState.Done;
@@ -479,8 +506,3 @@ export class Queue {
   }
 }
 
-/** The expiration property: a non-negative integer of milliseconds, as a string. */
-export function parseExpiration(value: string): number | undefined {
-  if (!/^\d{1,15}$/.test(value)) return undefined;
-  return Number(value);
-}
