@@ -81,6 +81,12 @@ export interface QueueDeclare {
   args: FieldTable;
 }
 
+/** Redeclare check of one flag or the type, with RabbitMQ's text. */
+function assertSame(field: string, received: string | boolean, current: string | boolean, what: string): void {
+  if (received === current) return;
+  throw new PreconditionFailed(`inequivalent arg '${field}' for ${what}: received '${String(received)}' but current is '${String(current)}'`);
+}
+
 function isExclusiveQueue(d: Destination): boolean {
   return d.kind === 'queue' && d.exclusive;
 }
@@ -196,15 +202,10 @@ export class VHost implements QueueHost {
 
   private assertExchangeEquivalent(ex: Exchange, d: ExchangeDeclare): void {
     const what = this.describeExchange(ex.name);
-    const mismatch = (field: string, received: unknown, current: unknown): never => {
-      throw new PreconditionFailed(
-        `inequivalent arg '${field}' for ${what}: received '${String(received)}' but current is '${String(current)}'`,
-      );
-    };
-    if (ex.type !== d.type) mismatch('type', d.type, ex.type);
-    if (ex.durable !== d.durable) mismatch('durable', d.durable, ex.durable);
-    if (ex.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, ex.autoDelete);
-    if (ex.internal !== d.internal) mismatch('internal', d.internal, ex.internal);
+    assertSame('type', d.type, ex.type, what);
+    assertSame('durable', d.durable, ex.durable, what);
+    assertSame('auto_delete', d.autoDelete, ex.autoDelete, what);
+    assertSame('internal', d.internal, ex.internal, what);
     assertEquivalentArguments(ex.args, d.args, EXCHANGE_COMPARED_ARGS, what);
   }
 
@@ -312,13 +313,8 @@ export class VHost implements QueueHost {
 
   private assertQueueEquivalent(q: Queue, d: QueueDeclare): void {
     const what = this.describeQueue(q.name);
-    const mismatch = (field: string, received: boolean, current: boolean): never => {
-      throw new PreconditionFailed(
-        `inequivalent arg '${field}' for ${what}: received '${String(received)}' but current is '${String(current)}'`,
-      );
-    };
-    if (q.durable !== d.durable) mismatch('durable', d.durable, q.durable);
-    if (q.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, q.autoDelete);
+    assertSame('durable', d.durable, q.durable, what);
+    assertSame('auto_delete', d.autoDelete, q.autoDelete, what);
     if (q.exclusive !== d.exclusive) {
       throw new ResourceLocked(
         `cannot obtain exclusive access to locked ${what}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
