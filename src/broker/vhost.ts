@@ -10,7 +10,7 @@ import {
   PreconditionFailed,
   ResourceLocked,
 } from '../protocol/errors.js';
-import type { FieldTable } from '../protocol/field-table.js';
+import { TypedValue, copyTable, type FieldTable } from '../protocol/field-table.js';
 import type { Logger } from '../log.js';
 import type { Persistence } from './persistence.js';
 import type { MemoryGauge } from './memory.js';
@@ -79,6 +79,17 @@ export interface QueueDeclare {
   exclusive: boolean;
   autoDelete: boolean;
   args: FieldTable;
+}
+
+/**
+ * As the delayed-message plugin: a message that was held comes out with its x-delay header negated
+ * (a 64-bit integer), so consumers can tell it was delayed.
+ */
+function markDelayed(message: Message): void {
+  const props = message.properties;
+  const headers = copyTable(props.headers);
+  headers['x-delay'] = new TypedValue('l', -requestedDelay(message));
+  message.replaceProperties({ ...props, headers });
 }
 
 /** Redeclare check of one flag or the type, with RabbitMQ's text. */
@@ -195,6 +206,7 @@ export class VHost implements QueueHost {
   private readonly releaseDelayed = (ex: DelayedMessageExchange, due: DelayedMessage): void => {
     if (ex.deleted) return;
     const now = Date.now();
+    markDelayed(due.message);
     due.message.publishedAt = now;
     this.route(ex, due.message, null, now);
     if (due.storeId !== 0) this.persistence.deleteDelayed(ex, due.dueAt, due.storeId);
