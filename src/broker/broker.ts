@@ -19,7 +19,7 @@ export interface BlockableConnection {
 export class Broker implements VHostServices {
   readonly vhosts = new Map<string, VHost>();
   readonly users = new UserStore();
-  readonly dispatcher = new Dispatcher();
+  readonly dispatcher: Dispatcher;
   readonly memory: MemoryGauge;
   readonly connections = new Set<BlockableConnection>();
   /** why publishers are blocked, or null; new connections start blocked while this is set */
@@ -31,6 +31,7 @@ export class Broker implements VHostServices {
     readonly log: Logger,
   ) {
     this.memory = new MemoryGauge(config.memoryBudgetBytes);
+    this.dispatcher = new Dispatcher(log);
   }
 
   /**

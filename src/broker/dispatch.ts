@@ -3,6 +3,7 @@
 // and store commits) dirty queues hand messages to their consumers round-robin while prefetch and
 // socket capacity allow, and then every connection with pending output is flushed once.
 
+import type { Logger } from '../log.js';
 import type { Queue } from './queue/queue.js';
 
 /** Anything that buffers output and writes it in one go. */
@@ -20,6 +21,8 @@ export class Dispatcher {
   private readonly batch: Queue[] = [];
   private scheduled = false;
   private running = false;
+
+  constructor(private readonly log: Logger) {}
 
   markQueue(queue: Queue): void {
     this.dirtyQueues.add(queue);
@@ -60,17 +63,30 @@ export class Dispatcher {
       this.dirtyQueues.clear();
       for (let i = 0; i < batch.length; i++) {
         const queue = batch[i]!;
-        if (!queue.deleted && this.deliverFrom(queue, now)) this.dirtyQueues.add(queue);
+        try {
+          if (!queue.deleted && this.deliverFrom(queue, now)) this.dirtyQueues.add(queue);
+        } catch (err) {
+          // A bug must not take the broker down with it: log, and let other queues go on.
+          this.log.error({ err, queue: queue.name, vhost: queue.host.name }, 'delivery failed');
+        }
       }
       batch.length = 0;
-      for (const hook of this.afterRunHooks) hook.flush();
+      for (const hook of this.afterRunHooks) this.flushSafely(hook);
       this.afterRunHooks.clear();
-      for (const output of this.dirtyOutputs) output.flush();
+      for (const output of this.dirtyOutputs) this.flushSafely(output);
       this.dirtyOutputs.clear();
     } finally {
       this.running = false;
     }
     if (this.dirtyQueues.size > 0) this.schedule();
+  }
+
+  private flushSafely(f: Flushable): void {
+    try {
+      f.flush();
+    } catch (err) {
+      this.log.error({ err }, 'flush failed');
+    }
   }
 
   /** Delivers from one queue immediately (TTL-0 messages must go now or never). */

@@ -338,7 +338,15 @@ export class DurablePersistence implements Persistence {
   /** Writes the buffered batch and changed watermarks, then waits for them to be on disk. */
   private readonly flushTurn = (): void => {
     this.flushScheduled = false;
-    this.writePending();
+    try {
+      this.writePending();
+    } catch (err) {
+      // Encoding or queueing a write failed: treat it like a failed batch (nack, block).
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.log.error({ err: error }, 'preparing a storage batch failed');
+      this.lastError = error;
+      this.onFailure(error);
+    }
     for (const queue of this.watermarks) {
       if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, queue.deliveredWatermarks);
     }

@@ -205,11 +205,15 @@ export class VHost implements QueueHost {
   /** A delayed message's time has come: route it as if it were published now. */
   private readonly releaseDelayed = (ex: DelayedMessageExchange, due: DelayedMessage): void => {
     if (ex.deleted) return;
-    const now = Date.now();
-    markDelayed(due.message);
-    due.message.publishedAt = now;
-    this.route(ex, due.message, null, now);
-    if (due.storeId !== 0) this.persistence.deleteDelayed(ex, due.dueAt, due.storeId);
+    try {
+      const now = Date.now();
+      markDelayed(due.message);
+      due.message.publishedAt = now;
+      this.route(ex, due.message, null, now);
+      if (due.storeId !== 0) this.persistence.deleteDelayed(ex, due.dueAt, due.storeId);
+    } catch (err) {
+      this.log.error({ err, vhost: this.name, exchange: ex.name }, 'releasing a delayed message failed');
+    }
   };
 
   private assertExchangeEquivalent(ex: Exchange, d: ExchangeDeclare): void {

@@ -153,7 +153,11 @@ class ArgumentChecker {
   exchangeName(key: string): string | undefined {
     const v = this.args[key];
     if (v === undefined) return undefined;
-    if (typeof v === 'string') return v;
+    if (typeof v === 'string') {
+      // It becomes an exchange name or routing key on the wire: a short string.
+      if (Buffer.byteLength(v) > 255) this.fail(key, '{too_long,"at most 255 bytes"}');
+      return v;
+    }
     throw new PreconditionFailed(`invalid type '${this.typeName(key, v)}' for arg '${key}' in ${this.resource}`);
   }
 

@@ -9,6 +9,7 @@
 // higher seq than every in-memory one, so order is preserved. Priority queues do not page.
 
 import type { FieldTable } from '../../protocol/field-table.js';
+import type { Logger } from '../../log.js';
 import { MinHeap } from '../../util/min-heap.js';
 import type { Binding } from '../binding.js';
 import type { MemoryGauge } from '../memory.js';
@@ -33,6 +34,7 @@ const EXPIRY_BATCH = 5000;
 /** What a queue needs from its virtual host. */
 export interface QueueHost {
   readonly name: string;
+  readonly log: Logger;
   readonly persistence: Persistence;
   readonly memory: MemoryGauge;
   /** the queue has ready messages and maybe a consumer able to take them */
@@ -425,6 +427,14 @@ export class Queue {
   private readonly onExpiryTimer = (): void => {
     this.expiryTimer = null;
     if (this.deleted) return;
+    try {
+      this.expireDue();
+    } catch (err) {
+      this.host.log.error({ err, queue: this.name, vhost: this.host.name }, 'expiring messages failed');
+    }
+  };
+
+  private expireDue(): void {
     const now = Date.now();
     let budget = EXPIRY_BATCH;
     for (;;) {
@@ -452,7 +462,7 @@ export class Queue {
     // Requeued entries whose expiry passed while they were unacked are not in the heap.
     this.expireHead(now);
     if (this.messageCount > 0) this.host.queueReady(this);
-  };
+  }
 
   private expireHead(now: number): void {
     for (;;) {
