@@ -39,7 +39,3 @@ export function fieldValuesEqual(a: FieldValue | undefined, b: FieldValue | unde
   }
   return canonicalFieldKey(a) === canonicalFieldKey(b);
 }
-
-export function tablesEqual(a: FieldTable | undefined, b: FieldTable | undefined): boolean {
-  return canonicalFieldKey(a ?? {}) === canonicalFieldKey(b ?? {});
-}

@@ -12,7 +12,7 @@
 // keyed by message id, so that copies of a message loaded back from disk count against the same
 // number.
 
-import { encodeTable, decodeTable } from '../protocol/field-table.js';
+import { encodeTable } from '../protocol/field-table.js';
 import type { Logger } from '../log.js';
 import { LmdbStore } from '../store/lmdb-store.js';
 import {
@@ -378,5 +378,3 @@ export class DurablePersistence implements Persistence {
     await this.store.close();
   }
 }
-
-export { decodeTable };

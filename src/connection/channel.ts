@@ -653,7 +653,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     }
     const seq = this.confirms !== null ? this.confirms.next() : 0;
     const flags = vhost.publish(exchange, message, extraKeys, now);
-    if ((flags & PUBLISH_ROUTED) === 0 && m.mandatory) this.basicReturn(message);
+    if ((flags & PUBLISH_ROUTED) === 0) {
+      if (m.mandatory) this.basicReturn(message);
+      else vhost.unroutableDropped++;
+    }
     if (this.confirms === null) return;
     if (flags & PUBLISH_REJECTED) this.confirms.nackNow(seq);
     else if (flags & PUBLISH_PENDING_COMMIT) this.confirms.awaitCommit(seq);

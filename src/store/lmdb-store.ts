@@ -13,8 +13,6 @@
 //             delivered   queue id → per priority level, highest seq possibly delivered (u64 each)
 //             delayed     exchange id ‖ due ‖ message id → message record (x-delayed-message)
 
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log.js';
 import { delayedKey, entryKey, idKey, messageKey, readU64, writeU64 } from './keys.js';
@@ -276,10 +274,4 @@ export class LmdbStore {
     await this.root.flushed;
     await this.root.close();
   }
-}
-
-/** True when the folder already holds a Warren LMDB environment. */
-export function hasEnvironment(dataDir: string): boolean {
-  const dir = join(dataDir, 'lmdb');
-  return existsSync(dir) && readdirSync(dir).includes('data.mdb');
 }
