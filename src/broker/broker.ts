@@ -8,6 +8,7 @@ import { MemoryGauge } from './memory.js';
 import { Dispatcher } from './dispatch.js';
 import type { Queue } from './queue/queue.js';
 import { UserStore } from './users.js';
+import { Permissions } from './permissions.js';
 import { VHost, type VHostServices } from './vhost.js';
 
 /** A client connection as the broker sees it, for alarms that block publishers. */
@@ -19,6 +20,7 @@ export interface BlockableConnection {
 export class Broker implements VHostServices {
   readonly vhosts = new Map<string, VHost>();
   readonly users = new UserStore();
+  readonly permissions = new Permissions();
   readonly dispatcher: Dispatcher;
   readonly memory: MemoryGauge;
   readonly connections = new Set<BlockableConnection>();

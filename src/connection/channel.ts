@@ -12,6 +12,7 @@ import type { QueueEntry } from '../broker/queue/entry.js';
 import type { Queue } from '../broker/queue/queue.js';
 import { parseExpirationProperty } from '../broker/expiration.js';
 import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
+import type { Access } from '../broker/permissions.js';
 import {
   PUBLISH_PENDING_COMMIT,
   PUBLISH_REJECTED,
@@ -353,7 +354,13 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   // ---- exchange -----------------------------------------------------------------------------------
 
+  /** The permission check point: every guard that touches a named resource goes through here. */
+  private authorize(access: Access, kind: 'exchange' | 'queue', name: string): void {
+    this.connection.broker.permissions.check(this.connection.userName, this.vhost.name, access, kind, name);
+  }
+
   private exchangeDeclare(m: M.ExchangeDeclare): void {
+    this.authorize('configure', 'exchange', m.exchange);
     this.vhost.declareExchange({
       name: m.exchange,
       type: m.type,
@@ -367,11 +374,14 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private exchangeDelete(m: M.ExchangeDelete): void {
+    this.authorize('configure', 'exchange', m.exchange);
     this.vhost.deleteExchange(m.exchange, m.ifUnused);
     if (!m.noWait) this.reply({ id: M.EXCHANGE_DELETE_OK });
   }
 
   private exchangeBind(m: M.ExchangeBind | M.ExchangeUnbind, bind: boolean): void {
+    this.authorize('write', 'exchange', m.destination);
+    this.authorize('read', 'exchange', m.source);
     if (!bind) {
       this.vhost.unbind(m.source, 'exchange', m.destination, m.routingKey, m.arguments, this.connection);
       if (!m.noWait) this.reply({ id: M.EXCHANGE_UNBIND_OK });
@@ -393,6 +403,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private queueDeclare(m: M.QueueDeclare): void {
+    this.authorize('configure', 'queue', m.queue);
     if (m.passive && m.queue === REPLY_TO_QUEUE) {
       if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_DECLARE_OK, queue: m.queue, messageCount: 0, consumerCount: 0 });
       return;
@@ -422,6 +433,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private queueBind(m: M.QueueBind): void {
     // As RabbitMQ: the exchange is checked first, then the queue.
     if (m.exchange === '') throw new AccessRefused(`operation not permitted on the default exchange`);
+    this.authorize('write', 'queue', this.queueName(m.queue));
+    this.authorize('read', 'exchange', m.exchange);
     this.vhost.getExchange(m.exchange);
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const routingKey = m.routingKey === '' && m.queue === '' ? queue.name : m.routingKey;
@@ -430,17 +443,21 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private queueUnbind(m: M.QueueUnbind): void {
+    this.authorize('write', 'queue', this.queueName(m.queue));
+    this.authorize('read', 'exchange', m.exchange);
     this.vhost.unbind(m.exchange, 'queue', this.queueName(m.queue), m.routingKey, m.arguments, this.connection);
     this.reply({ id: M.QUEUE_UNBIND_OK });
   }
 
   private queuePurge(m: M.QueuePurge): void {
+    this.authorize('read', 'queue', this.queueName(m.queue));
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const count = queue.purge();
     if (!m.noWait) this.reply({ id: M.QUEUE_PURGE_OK, messageCount: count });
   }
 
   private queueDelete(m: M.QueueDelete): void {
+    this.authorize('configure', 'queue', this.queueName(m.queue));
     const count = this.vhost.deleteQueue(this.queueName(m.queue), this.connection, m.ifUnused, m.ifEmpty);
     if (!m.noWait) this.reply({ id: M.QUEUE_DELETE_OK, messageCount: count });
   }
@@ -463,6 +480,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   private basicConsume(m: M.BasicConsume): void {
     if (m.queue === REPLY_TO_QUEUE) return this.consumeReplies(m);
+    this.authorize('read', 'queue', this.queueName(m.queue));
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const tag = m.consumerTag === '' ? generateName('amq.ctag-') : m.consumerTag;
     if (this.consumers.has(tag)) throw new NotAllowed(`attempt to reuse consumer tag '${tag}'`);
@@ -488,6 +506,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private basicGet(m: M.BasicGet): void {
+    this.authorize('read', 'queue', this.queueName(m.queue));
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     queue.touch();
     const entry = queue.take(Date.now());
@@ -626,6 +645,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       throw new AccessRefused(`cannot publish to internal exchange '${m.exchange}' in vhost '${vhost.name}'`);
     }
     if (m.immediate) throw new NotImplemented(`immediate=true`);
+    this.authorize('write', 'exchange', m.exchange);
     const maxSize = this.connection.broker.config.maxMessageSizeBytes;
     if (content.bodySize > maxSize) {
       throw new PreconditionFailed(`message size ${content.bodySize} is larger than configured max size ${maxSize}`);
