@@ -17,7 +17,7 @@ const QUEUE_BUDGET = 512;
 export class Dispatcher {
   private readonly dirtyQueues = new Set<Queue>();
   private readonly dirtyOutputs = new Set<Flushable>();
-  private readonly afterRunHooks = new Set<Flushable>();
+  private readonly beforeFlush = new Set<Flushable>();
   private readonly batch: Queue[] = [];
   private scheduled = false;
   private running = false;
@@ -36,7 +36,7 @@ export class Dispatcher {
 
   /** Runs before outputs flush on every run (channels write coalesced confirms here). */
   markBeforeFlush(hook: Flushable): void {
-    this.afterRunHooks.add(hook);
+    this.beforeFlush.add(hook);
     this.schedule();
   }
 
@@ -71,8 +71,8 @@ export class Dispatcher {
         }
       }
       batch.length = 0;
-      for (const hook of this.afterRunHooks) this.flushSafely(hook);
-      this.afterRunHooks.clear();
+      for (const hook of this.beforeFlush) this.flushSafely(hook);
+      this.beforeFlush.clear();
       for (const output of this.dirtyOutputs) this.flushSafely(output);
       this.dirtyOutputs.clear();
     } finally {

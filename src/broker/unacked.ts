@@ -80,14 +80,10 @@ export class UnackedLedger {
   /** Puts deliveries back (tx.rollback undoes acks), each at its place by tag. */
   restore(deliveries: UnackedDelivery[]): void {
     for (const d of deliveries) {
-      const fresh = new UnackedDelivery(d.deliveryTag, d.entry, d.consumer);
-      const i = this.indexOf(d.deliveryTag);
-      if (i >= 0) {
-        // Still present as a tombstone: revive it.
-        this.deliveries.at(i)!.settled = false;
-      } else {
-        this.deliveries.insertSorted(fresh, (x) => x.deliveryTag);
-      }
+      // A delivery taken from the middle is still in the deque as a tombstone: reviving it is
+      // enough. One taken from the head is gone and goes back at its place by tag.
+      d.settled = false;
+      if (this.indexOf(d.deliveryTag) < 0) this.deliveries.insertSorted(d, (x) => x.deliveryTag);
       this.live++;
     }
   }

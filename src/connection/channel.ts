@@ -213,9 +213,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       case M.EXCHANGE_DELETE:
         return this.exchangeDelete(m);
       case M.EXCHANGE_BIND:
-        return this.exchangeBind(m, true);
+        return this.exchangeBind(m);
       case M.EXCHANGE_UNBIND:
-        return this.exchangeBind(m, false);
+        return this.exchangeUnbind(m);
       case M.QUEUE_DECLARE:
         return this.queueDeclare(m);
       case M.QUEUE_BIND:
@@ -379,18 +379,20 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (!m.noWait) this.reply({ id: M.EXCHANGE_DELETE_OK });
   }
 
-  private exchangeBind(m: M.ExchangeBind | M.ExchangeUnbind, bind: boolean): void {
+  private exchangeBind(m: M.ExchangeBind): void {
     this.authorize('write', 'exchange', m.destination);
     this.authorize('read', 'exchange', m.source);
-    if (!bind) {
-      this.vhost.unbind(m.source, 'exchange', m.destination, m.routingKey, m.arguments, this.connection);
-      if (!m.noWait) this.reply({ id: M.EXCHANGE_UNBIND_OK });
-      return;
-    }
     this.vhost.getExchange(m.source); // the source is reported first when both are missing
     const destination = this.vhost.getExchange(m.destination);
     this.vhost.bind(m.source, destination, m.routingKey, m.arguments);
     if (!m.noWait) this.reply({ id: M.EXCHANGE_BIND_OK });
+  }
+
+  private exchangeUnbind(m: M.ExchangeUnbind): void {
+    this.authorize('write', 'exchange', m.destination);
+    this.authorize('read', 'exchange', m.source);
+    this.vhost.unbind(m.source, 'exchange', m.destination, m.routingKey, m.arguments, this.connection);
+    if (!m.noWait) this.reply({ id: M.EXCHANGE_UNBIND_OK });
   }
 
   // ---- queue --------------------------------------------------------------------------------------
