@@ -2,7 +2,8 @@
 
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, sleep, waitFor, type TestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { sleep, waitFor } from '../support/wait.js';
 import { PROTOCOL_HEADER, RawClient } from '../support/raw-client.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 

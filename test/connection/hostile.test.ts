@@ -5,7 +5,8 @@
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { startTestBroker, waitFor, type TestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { waitFor } from '../support/wait.js';
 import { PROTOCOL_HEADER, RawClient, frame, headerPayload, methodFrame } from '../support/raw-client.js';
 
 let broker: TestBroker;

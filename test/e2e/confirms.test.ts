@@ -5,16 +5,26 @@
 // bin/warren as a child process to kill it the moment a confirm arrives.
 
 import { rmSync } from 'node:fs';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Message } from 'amqplib';
+import type { Channel, ChannelModel, Message } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, tempDir, waitFor, type TestBroker } from '../support/broker.js';
+import { startTestBroker, tempDir, type TestBroker } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
 import { RawClient, frame, headerPayload } from '../support/raw-client.js';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { QUIET_MS, failure, rejection, sleep, uniqueName, type AmqpFailure } from './support-target.js';
+import {
+  QUIET_MS,
+  recordedChannel,
+  recordedConfirmChannel,
+  rejection,
+  sleep,
+  uniqueName,
+  useClients,
+  waitFor,
+  type RecordedConfirmChannel,
+} from '../support/harness.js';
 
 let broker: TestBroker;
-const connections = new Set<ChannelModel>();
+const clients = useClients(() => broker.url);
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
@@ -22,20 +32,12 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const f of cleanups.splice(0)) await f();
-  for (const c of [...connections]) await c.close().catch(() => {});
-  connections.clear();
 });
 afterAll(async () => {
   await broker.stop();
 });
 
-async function connect(url = broker.url): Promise<ChannelModel> {
-  const conn = await amqp.connect(url);
-  conn.on('error', () => {});
-  connections.add(conn);
-  conn.on('close', () => connections.delete(conn));
-  return conn;
-}
+const connect = (url?: string) => clients.connect(url);
 
 interface Confirm {
   kind: 'ack' | 'nack';
@@ -44,22 +46,15 @@ interface Confirm {
 }
 
 /** A confirm channel whose basic.ack / basic.nack frames are recorded as they arrive. */
-async function recordingConfirmChannel(conn: ChannelModel): Promise<ConfirmChannel & { confirms: Confirm[]; errors: AmqpFailure[] }> {
-  const ch = (await conn.createConfirmChannel()) as ConfirmChannel & { confirms: Confirm[]; errors: AmqpFailure[] };
+async function recordingConfirmChannel(conn: ChannelModel): Promise<RecordedConfirmChannel & { confirms: Confirm[] }> {
+  const ch = (await recordedConfirmChannel(conn)) as RecordedConfirmChannel & { confirms: Confirm[] };
   ch.confirms = [];
-  ch.errors = [];
   ch.on('ack', (f: { deliveryTag: number; multiple: boolean }) => ch.confirms.push({ kind: 'ack', deliveryTag: f.deliveryTag, multiple: f.multiple }));
   ch.on('nack', (f: { deliveryTag: number; multiple: boolean }) => ch.confirms.push({ kind: 'nack', deliveryTag: f.deliveryTag, multiple: f.multiple }));
-  ch.on('error', (e: unknown) => ch.errors.push(failure(e)));
   return ch;
 }
 
-async function plainChannel(conn: ChannelModel): Promise<Channel & { errors: AmqpFailure[] }> {
-  const ch = (await conn.createChannel()) as Channel & { errors: AmqpFailure[] };
-  ch.errors = [];
-  ch.on('error', (e: unknown) => ch.errors.push(failure(e)));
-  return ch;
-}
+const plainChannel = recordedChannel;
 
 /**
  * Which publish sequence numbers the confirms settle, and how often: a single ack/nack settles its
@@ -253,7 +248,7 @@ describe('publisher confirms', () => {
     });
     for (let i = 1; i <= 500; i++) ch.sendToQueue('confirm-kill', Buffer.from(`k${i}`), { persistent: true });
     await waitFor(() => child.process.exitCode !== null || child.process.signalCode !== null, 'the broker to die');
-    await waitFor(() => !connections.has(conn), 'the client to see it');
+    await waitFor(() => conn.closed, 'the client to see it');
     expect(confirmedAtKill).not.toBeNull();
 
     child = await ChildBroker.start(dataDir);
@@ -330,7 +325,7 @@ describe('tx and confirm modes', () => {
       classId: 85,
       methodId: 10,
     });
-    expect(connections.has(conn)).toBe(true); // a channel error, not a connection error
+    expect(conn.closed).toBe(false); // a channel error, not a connection error
   });
 
   it('confirm.select then tx.select is 406 cannot switch from confirm to tx mode', async () => {
@@ -343,7 +338,7 @@ describe('tx and confirm modes', () => {
       classId: 90,
       methodId: 10,
     });
-    expect(connections.has(conn)).toBe(true);
+    expect(conn.closed).toBe(false);
   });
 
   it('selecting the same mode twice is fine', async () => {
@@ -372,6 +367,6 @@ describe('tx and confirm modes', () => {
         methodId,
       });
     }
-    expect(connections.has(conn)).toBe(true);
+    expect(conn.closed).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { collector, QUIET_MS, sleep, until, useBroker, type Channel, type Message } from './support-target.js';
+import { collector, QUIET_MS, sleep, waitFor, useBroker, type Channel, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -14,7 +14,7 @@ async function filledQueue(ch: Channel, n: number): Promise<string> {
   const q = h.queue();
   await ch.assertQueue(q, { durable: false });
   for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-  await until(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
+  await waitFor(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
   return q;
 }
 
@@ -159,7 +159,7 @@ describe('basic.nack / basic.reject', () => {
     const cch = await h.channel(conn);
     const [m0] = await getN(cch, q, 1);
     cch.reject(m0!, true);
-    await until(async () => (await ch.checkQueue(q)).messageCount === 4, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 4, 'the requeue');
     expect(await drain(ch, q)).toEqual([
       ['m0', true],
       ['m1', false],
@@ -178,7 +178,7 @@ describe('basic.nack / basic.reject', () => {
     cch.nack(ms[0]!, false, true);
     cch.ack(ms[1]!);
     cch.reject(ms[3]!, true);
-    await until(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
     expect(await drain(ch, q)).toEqual([
       ['m0', true],
       ['m2', true],
@@ -195,7 +195,7 @@ describe('basic.nack / basic.reject', () => {
     const cch = await h.channel(conn);
     const ms = await getN(cch, q, 4);
     cch.nack(ms[2]!, true, true); // m0 m1 m2
-    await until(async () => (await ch.checkQueue(q)).messageCount === 4, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 4, 'the requeue');
     cch.ack(ms[3]!);
     await sleep(QUIET_MS);
     expect(await drain(ch, q)).toEqual([
@@ -228,7 +228,7 @@ describe('basic.nack / basic.reject', () => {
     const cch = await h.channel(conn);
     await getN(cch, q, 3);
     cch.nackAll(true);
-    await until(async () => (await ch.checkQueue(q)).messageCount === 3, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 3, 'the requeue');
     expect(await drain(ch, q)).toEqual([
       ['m0', true],
       ['m1', true],
@@ -290,7 +290,7 @@ describe('requeue on close', () => {
     await sleep(QUIET_MS);
     expect(c.bodies()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
     await cch.close();
-    await until(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
     expect(await drain(ch, q)).toEqual([
       ['m0', true],
       ['m2', true],
@@ -322,7 +322,7 @@ describe('requeue on close', () => {
     ]);
     await b.close();
     await a.close();
-    await until(async () => (await ch.checkQueue(q)).messageCount === 8, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 8, 'the requeue');
     expect(await drain(ch, q)).toEqual([
       ['m0', true],
       ['m1', true],
@@ -345,7 +345,7 @@ describe('requeue on close', () => {
     await getN(a, q, 2); // m0 m1
     await getN(b, q, 2); // m2 m3
     await consumerConn.close();
-    await until(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 5, 'the requeue');
     expect(await drain(ch, q)).toEqual([
       ['m0', true],
       ['m1', true],
@@ -367,7 +367,7 @@ describe('requeue on close', () => {
     ch.sendToQueue(q, Buffer.from('b'));
     await c.waitFor(2);
     await ch.deleteQueue(q);
-    await until(() => c.cancelled, 'the server cancel');
+    await waitFor(() => c.cancelled, 'the server cancel');
     cch.ack(c.messages[0]!);
     cch.nack(c.messages[1]!, false, true);
     await cch.checkExchange('amq.direct');
@@ -392,7 +392,7 @@ describe('requeue on close', () => {
     // A round trip on the channel shows it is still open (no unknown-tag error).
     await cch.checkQueue(q);
     expect(cch.errors).toEqual([]);
-    await until(async () => (await ch.checkQueue(q)).messageCount === 2, 'the reject');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 2, 'the reject');
     await cch.close(); // m2 back
     expect(await drain(ch, q)).toEqual([
       ['m1', true],

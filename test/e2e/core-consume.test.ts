@@ -7,7 +7,7 @@ import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { collector, EXTERNAL, rejection, until, useBroker } from './support-target.js';
+import { collector, EXTERNAL, rejection, waitFor, useBroker } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -47,7 +47,7 @@ describe('consumer tags', () => {
       code: 530,
       text: "NOT_ALLOWED - attempt to reuse consumer tag 'dup'",
     });
-    await until(() => conn.closed, 'the connection to close');
+    await waitFor(() => conn.closed, 'the connection to close');
   });
 
   it('reusing a tag: the connection.close names basic.consume (raw socket)', async () => {
@@ -179,7 +179,7 @@ describe('basic.consume', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     for (let i = 0; i < 20; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 20, '20 messages');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 20, '20 messages');
     const c = collector();
     await ch.consume(q, c.onMessage, { noAck: true });
     await c.waitFor(20);
@@ -199,7 +199,7 @@ describe('basic.cancel', () => {
     await c.waitFor(1);
     expect(await ch.cancel(consumerTag)).toEqual({ consumerTag });
     ch.sendToQueue(q, Buffer.from('after'));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 1, 'the message to stay');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 1, 'the message to stay');
     expect(await ch.checkQueue(q)).toEqual({ queue: q, messageCount: 1, consumerCount: 0 });
     expect(c.bodies()).toEqual(['before']);
     expect(c.cancelled).toBe(false); // a client cancel does not call back with null
@@ -224,7 +224,7 @@ describe('distribution', () => {
       await cch.consume(q, c.onMessage, { noAck: true });
     }
     for (let i = 0; i < 12; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(() => cs.reduce((n, c) => n + c.messages.length, 0) === 12, '12 deliveries');
+    await waitFor(() => cs.reduce((n, c) => n + c.messages.length, 0) === 12, '12 deliveries');
     expect(cs.map((c) => c.bodies())).toEqual([
       ['m0', 'm3', 'm6', 'm9'],
       ['m1', 'm4', 'm7', 'm10'],
@@ -241,7 +241,7 @@ describe('distribution', () => {
     for (const c of cs) await ch.consume(q, c.onMessage, { noAck: true });
     const pub = await h.channel(conn);
     for (let i = 0; i < 9; i++) pub.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(() => cs.reduce((n, c) => n + c.messages.length, 0) === 9, '9 deliveries');
+    await waitFor(() => cs.reduce((n, c) => n + c.messages.length, 0) === 9, '9 deliveries');
     expect(cs.map((c) => c.bodies())).toEqual([
       ['m0', 'm3', 'm6'],
       ['m1', 'm4', 'm7'],
@@ -355,7 +355,7 @@ describe('slow consumer', () => {
       // A round trip on the publishing channel: the broker has read everything we sent.
       await pub.checkQueue(slowQ);
       const publishMs = Date.now() - started;
-      await until(() => latencies.length === fastSent, `${fastSent} fast messages (have ${latencies.length})`, 10_000);
+      await waitFor(() => latencies.length === fastSent, `${fastSent} fast messages (have ${latencies.length})`, 10_000);
 
       expect(blocked).toBe(false);
       expect(publishMs).toBeLessThan(60_000);

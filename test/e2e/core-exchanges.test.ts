@@ -6,7 +6,7 @@ import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { QUIET_MS, rejection, sleep, until, useBroker } from './support-target.js';
+import { QUIET_MS, rejection, sleep, waitFor, useBroker } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -611,7 +611,7 @@ describe('exchange.declare', () => {
     expect(err.code).not.toBe(200);
     const connErr = await h.firstError(conn);
     expect(connErr).toMatchObject({ code: 503, text: "COMMAND_INVALID - unknown exchange type 'no-such-type'" });
-    await until(() => conn.closed, 'the connection to close');
+    await waitFor(() => conn.closed, 'the connection to close');
   });
 
   it('an unknown exchange type: the connection.close names exchange.declare (raw socket)', async () => {
@@ -701,7 +701,7 @@ describe('auto-delete exchanges', () => {
     await och.bindQueue(q, x, '');
     await owner.close();
     const watcher = await h.connect();
-    await until(
+    await waitFor(
       async () =>
         (await h.channel(watcher)).checkExchange(x).then(
           () => false,
@@ -828,7 +828,7 @@ describe('alternate exchanges', () => {
       returned.push({ code: m.fields.replyCode, text: m.fields.replyText, body: m.content.toString() }),
     );
     ch.publish(x, 'nowhere', Buffer.from('lost'), { mandatory: true });
-    await until(() => returned.length === 1, 'the return');
+    await waitFor(() => returned.length === 1, 'the return');
     expect(returned).toEqual([{ code: 312, text: 'NO_ROUTE', body: 'lost' }]);
   });
 });

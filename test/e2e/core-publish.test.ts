@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { frame, headerPayload, RawClient, type RawFrame } from '../support/raw-client.js';
-import { collector, QUIET_MS, rejection, sleep, until, useBroker, type Message } from './support-target.js';
+import { collector, QUIET_MS, rejection, sleep, waitFor, useBroker, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -138,7 +138,7 @@ interface RawContent {
 
 /** Waits for a content-carrying method (deliver, get-ok, return) and its header and body frames. */
 async function nextContent(c: RawClient, id: number, channel: number, timeoutMs = 5000): Promise<RawContent> {
-  return until(
+  return waitFor(
     () => {
       const i = c.frames.findIndex((f) => f.channel === channel && f.method?.id === id);
       if (i < 0) return undefined;
@@ -185,7 +185,7 @@ describe('basic.publish errors', () => {
     expect(await h.firstError(ch)).toEqual(
       expect.objectContaining({ code: 404, text: `NOT_FOUND - no exchange '${x}' in vhost '/'`, classId: 60, methodId: 40 }),
     );
-    await until(() => ch.closed, 'the channel to close');
+    await waitFor(() => ch.closed, 'the channel to close');
     expect(conn.closed).toBe(false);
     await (await h.channel(conn)).checkExchange('amq.direct');
   });
@@ -227,7 +227,7 @@ describe('basic.publish errors', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     ch.sendToQueue(q, Buffer.from('x'), { userId: 'guest' });
-    const m = await until(() => ch.get(q, { noAck: true }), 'the message');
+    const m = await waitFor(() => ch.get(q, { noAck: true }), 'the message');
     expect(m && m.properties.userId).toBe('guest');
   });
 });
@@ -257,7 +257,7 @@ describe('mandatory and basic.return', () => {
       userId: 'guest',
       appId: 'app',
     });
-    await until(() => returned.length === 1, 'the return');
+    await waitFor(() => returned.length === 1, 'the return');
     const r = returned[0]!;
     expect(r.fields).toEqual({ replyCode: 312, replyText: 'NO_ROUTE', exchange: x, routingKey: 'no.such.key' });
     expect(r.content).toEqual(body);
@@ -285,7 +285,7 @@ describe('mandatory and basic.return', () => {
     const returned: Message[] = [];
     ch.on('return', (m: Message) => returned.push(m));
     ch.sendToQueue(q, Buffer.from('lost'), { mandatory: true });
-    await until(() => returned.length === 1, 'the return');
+    await waitFor(() => returned.length === 1, 'the return');
     expect(returned[0]!.fields).toEqual({ replyCode: 312, replyText: 'NO_ROUTE', exchange: '', routingKey: q });
     expect(returned[0]!.content.toString()).toBe('lost');
   });
@@ -300,7 +300,7 @@ describe('mandatory and basic.return', () => {
     ch.sendToQueue(q, Buffer.from('routed'), { mandatory: true });
     ch.sendToQueue(h.queue('missing'), Buffer.from('dropped'), { mandatory: false });
     ch.sendToQueue(h.queue('missing'), Buffer.from('returned'), { mandatory: true });
-    await until(() => returned.length === 1, 'the return');
+    await waitFor(() => returned.length === 1, 'the return');
     await sleep(QUIET_MS);
     expect(returned.map((m) => m.content.toString())).toEqual(['returned']);
     const m = await ch.get(q, { noAck: true });
@@ -358,9 +358,9 @@ describe('content properties', () => {
     rawPublish(c, 1, '', q, Buffer.from('two'), props);
     // get-ok for the first, once it is there
     let got: RawContent | undefined;
-    await until(async () => {
+    await waitFor(async () => {
       c.send(1, { id: M.BASIC_GET, reserved1: 0, queue: q, noAck: true });
-      const reply = await until(
+      const reply = await waitFor(
         () => c.frames.find((f) => f.channel === 1 && (f.method?.id === M.BASIC_GET_OK || f.method?.id === M.BASIC_GET_EMPTY)),
         'get reply',
       );
@@ -492,7 +492,7 @@ describe('basic.get', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     for (const b of ['a', 'b', 'c']) ch.sendToQueue(q, Buffer.from(b));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 3, '3 messages');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 3, '3 messages');
     const seen = [];
     for (;;) {
       const m = await ch.get(q, { noAck: false });
@@ -508,7 +508,7 @@ describe('basic.get', () => {
     // Unacked gets come back when the channel closes, in order, redelivered.
     await ch.close();
     const ch2 = await h.channel(conn);
-    await until(async () => (await ch2.checkQueue(q)).messageCount === 3, 'the requeue');
+    await waitFor(async () => (await ch2.checkQueue(q)).messageCount === 3, 'the requeue');
     const again = [];
     for (;;) {
       const m = await ch2.get(q, { noAck: true });
@@ -549,7 +549,7 @@ describe('basic.get', () => {
     await ch.assertQueue(q, { durable: false });
     ch.sendToQueue(q, Buffer.from('first'));
     ch.sendToQueue(q, Buffer.from('second'));
-    const m1 = await until(() => ch.get(q), 'first');
+    const m1 = await waitFor(() => ch.get(q), 'first');
     expect(m1 && [m1.content.toString(), m1.fields.deliveryTag]).toEqual(['first', 1]);
     const got = collector();
     await ch.consume(q, got.onMessage);

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { collector, QUIET_MS, sleep, until, useBroker, type Channel } from './support-target.js';
+import { collector, QUIET_MS, sleep, waitFor, useBroker, type Channel } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -13,13 +13,13 @@ async function filledQueue(ch: Channel, n: number): Promise<string> {
   const q = h.queue();
   await ch.assertQueue(q, { durable: false });
   for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-  await until(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
+  await waitFor(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
   return q;
 }
 
 /** Waits for n deliveries in total, then a quiet moment to be sure there is no extra one. */
 async function settle(count: () => number, n: number): Promise<void> {
-  await until(() => count() >= n, `${n} deliveries (have ${count()})`);
+  await waitFor(() => count() >= n, `${n} deliveries (have ${count()})`);
   await sleep(QUIET_MS);
 }
 
@@ -240,7 +240,7 @@ describe('basic.recover', () => {
     const m = await cch.get(q);
     expect(m && m.content.toString()).toBe('m0');
     await cch.recover();
-    await until(async () => (await ch.checkQueue(q)).messageCount === 2, 'the requeue');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 2, 'the requeue');
     const again = await ch.get(q, { noAck: true });
     expect(again && [again.content.toString(), again.fields.redelivered]).toEqual(['m0', true]);
   });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { collector, failure, QUIET_MS, rejection, sleep, until, useBroker } from './support-target.js';
+import { collector, failure, QUIET_MS, rejection, sleep, waitFor, useBroker } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -39,7 +39,7 @@ describe('queue.declare', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     for (let i = 0; i < 5; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 5, '5 messages');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 5, '5 messages');
     const consumerCh = await h.channel(conn);
     await consumerCh.prefetch(2);
     const c = collector();
@@ -61,7 +61,7 @@ describe('queue.declare', () => {
     expect(a).toEqual({ queue: a.queue, messageCount: 0, consumerCount: 0 });
     // The default exchange routes to it by name.
     ch.sendToQueue(a.queue, Buffer.from('hi'));
-    const m = await until(() => ch.get(a.queue, { noAck: true }), 'the message');
+    const m = await waitFor(() => ch.get(a.queue, { noAck: true }), 'the message');
     expect(m && m.content.toString()).toBe('hi');
   });
 
@@ -90,7 +90,7 @@ describe('queue.declare', () => {
     await ch.assertQueue(q, { durable: true });
     ch.sendToQueue(q, Buffer.from('kept'), { persistent: true });
     const other = await h.channel();
-    await until(async () => (await other.checkQueue(q)).messageCount === 1, 'the message');
+    await waitFor(async () => (await other.checkQueue(q)).messageCount === 1, 'the message');
     const m = await other.get(q, { noAck: true });
     expect(m && m.content.toString()).toBe('kept');
   });
@@ -245,7 +245,7 @@ describe('exclusive queues', () => {
     await owner.assertQueue(q, { exclusive: true, durable: false });
     const other = await h.channel();
     other.sendToQueue(q, Buffer.from('from outside'));
-    const m = await until(() => owner.get(q, { noAck: true }), 'the message');
+    const m = await waitFor(() => owner.get(q, { noAck: true }), 'the message');
     expect(m && m.content.toString()).toBe('from outside');
   });
 
@@ -257,7 +257,7 @@ describe('exclusive queues', () => {
     const watcher = await h.connect();
     expect(await rejection((await h.channel(watcher)).checkQueue(q))).toMatchObject({ code: 405 });
     await owner.close();
-    await until(async () => {
+    await waitFor(async () => {
       const ch = await h.channel(watcher);
       const f = await ch.checkQueue(q).then(
         () => null,
@@ -317,7 +317,7 @@ describe('auto-delete queues', () => {
     await cch.consume(q, () => {});
     await cch.close();
     const probe = await h.connect();
-    await until(async () => {
+    await waitFor(async () => {
       const ch = await h.channel(probe);
       return ch.checkQueue(q).then(
         () => false,
@@ -361,9 +361,9 @@ describe("the empty queue name means the channel's last declared queue", () => {
     expect(await h.route(conn, [{ exchange: 'amq.direct', key: queue, label: 'by-name' }], [queue])).toEqual({ [queue]: ['by-name'] });
     ch.sendToQueue(queue, Buffer.from('x'));
     ch.sendToQueue(queue, Buffer.from('y'));
-    const m = await until(() => ch.get(''), 'a message');
+    const m = await waitFor(() => ch.get(''), 'a message');
     expect(m.content.toString()).toBe('x');
-    await until(async () => (await ch.checkQueue(queue)).messageCount === 1, 'y to be queued');
+    await waitFor(async () => (await ch.checkQueue(queue)).messageCount === 1, 'y to be queued');
     expect(await ch.purgeQueue('')).toEqual({ messageCount: 1 });
     expect(await ch.deleteQueue('')).toEqual({ messageCount: 0 });
     const probe = await h.channel(conn);
@@ -388,7 +388,7 @@ describe('queue.purge', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     for (let i = 0; i < 5; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 5, '5 messages');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 5, '5 messages');
     const cch = await h.channel(conn);
     await cch.prefetch(2);
     const c = collector();
@@ -399,7 +399,7 @@ describe('queue.purge', () => {
     expect(await ch.checkQueue(q)).toEqual({ queue: q, messageCount: 0, consumerCount: 1 });
     expect(await ch.purgeQueue(q)).toEqual({ messageCount: 0 });
     await cch.close();
-    await until(async () => (await ch.checkQueue(q)).messageCount === 2, 'the 2 unacked messages back');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 2, 'the 2 unacked messages back');
     const got = [];
     for (;;) {
       const m = await ch.get(q, { noAck: true });
@@ -430,7 +430,7 @@ describe('queue.delete', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     for (let i = 0; i < 4; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 4, '4 messages');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 4, '4 messages');
     expect(await ch.deleteQueue(q)).toEqual({ messageCount: 4 });
     expect(await rejection(ch.checkQueue(q))).toMatchObject({ code: 404 });
   });
@@ -459,7 +459,7 @@ describe('queue.delete', () => {
     const q = h.queue();
     await ch.assertQueue(q, { durable: false });
     ch.sendToQueue(q, Buffer.from('x'));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 1, 'the message');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 1, 'the message');
     expect(await rejection(ch.deleteQueue(q, { ifEmpty: true }))).toMatchObject({
       code: 406,
       text: `PRECONDITION_FAILED - queue '${q}' in vhost '/' not empty`,
@@ -482,7 +482,7 @@ describe('queue.delete', () => {
     await cch.consume(q, c.onMessage);
     await c.waitFor(1);
     expect(await ch.deleteQueue(q, { ifEmpty: true })).toEqual({ messageCount: 0 });
-    await until(() => c.cancelled, 'the consumer to be cancelled');
+    await waitFor(() => c.cancelled, 'the consumer to be cancelled');
   });
 
   it('deleting a missing queue succeeds with a count of 0', async () => {
@@ -513,7 +513,7 @@ describe('queue.delete', () => {
     const c = collector();
     const { consumerTag } = await other.consume(q, c.onMessage);
     await ch.deleteQueue(q);
-    await until(() => c.cancelled, 'the consumer callback with null');
+    await waitFor(() => c.cancelled, 'the consumer callback with null');
     expect(c.messages).toEqual([]);
     expect(cancels).toEqual([consumerTag]);
     // The channel stays open.

@@ -3,7 +3,7 @@
 
 import { AMQPClient, type AMQPBaseClient, type AMQPMessage } from '@cloudamqp/amqp-client';
 import { describe, expect, it } from 'vitest';
-import { QUIET_MS, sleep, until, useBroker } from './support-target.js';
+import { QUIET_MS, sleep, waitFor, useBroker } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -76,7 +76,7 @@ describe('@cloudamqp/amqp-client', () => {
       userId: 'guest',
       appId: 'app',
     });
-    await until(() => got.length === 1, 'the delivery');
+    await waitFor(() => got.length === 1, 'the delivery');
     const m = got[0]!;
     expect(text(m)).toBe('body with props');
     expect(m.exchange).toBe('');
@@ -108,7 +108,7 @@ describe('@cloudamqp/amqp-client', () => {
     const returned: AMQPMessage[] = [];
     ch.onReturn = (m) => returned.push(m);
     await ch.basicPublish(x, 'no.route', 'bounce', { messageId: 'r1', headers: { k: 'v' } }, true);
-    await until(() => returned.length === 1, 'the return');
+    await waitFor(() => returned.length === 1, 'the return');
     const r = returned[0]!;
     expect([r.replyCode, r.replyText, r.exchange, r.routingKey, text(r)]).toEqual([312, 'NO_ROUTE', x, 'no.route', 'bounce']);
     expect(r.properties).toMatchObject({ messageId: 'r1', headers: { k: 'v' } });
@@ -120,7 +120,7 @@ describe('@cloudamqp/amqp-client', () => {
     const q = h.queue();
     await ch.queueDeclare(q, { durable: false });
     for (let i = 0; i < 4; i++) await ch.basicPublish('', q, `m${i}`);
-    await until(async () => (await ch.queueDeclare(q, { passive: true })).messageCount === 4, '4 messages');
+    await waitFor(async () => (await ch.queueDeclare(q, { passive: true })).messageCount === 4, '4 messages');
     // (this client's basicGet and basicConsume default to no-ack)
     const m0 = await ch.basicGet(q, { noAck: false });
     const m1 = await ch.basicGet(q, { noAck: false });
@@ -133,7 +133,7 @@ describe('@cloudamqp/amqp-client', () => {
     await m2!.nack(true);
     await m0!.nack(true);
     await m1!.ack();
-    await until(async () => (await ch.queueDeclare(q, { passive: true })).messageCount === 3, 'the requeue');
+    await waitFor(async () => (await ch.queueDeclare(q, { passive: true })).messageCount === 3, 'the requeue');
     const order = [];
     for (;;) {
       const m = await ch.basicGet(q, { noAck: true });
@@ -158,9 +158,9 @@ describe('@cloudamqp/amqp-client', () => {
     await ch.basicConsume(q, { noAck: false }, (m) => {
       got.push(m);
     });
-    await until(() => got.length === 3, '3 deliveries');
+    await waitFor(() => got.length === 3, '3 deliveries');
     await ch.basicNack(3, true, true);
-    await until(() => got.length === 6, '3 redeliveries');
+    await waitFor(() => got.length === 6, '3 redeliveries');
     expect(got.map((m) => [text(m), m.deliveryTag, m.redelivered])).toEqual([
       ['m0', 1, false],
       ['m1', 2, false],
@@ -183,7 +183,7 @@ describe('@cloudamqp/amqp-client', () => {
     expect(await failure((await other.conn.channel()).queuePurge(q))).toEqual({ code: 405, text: locked });
     expect(other.conn.closed).toBe(false);
     await owner.conn.close();
-    await until(async () => {
+    await waitFor(async () => {
       const ch = await other.conn.channel();
       return ch.queueDeclare(q, { passive: true }).then(
         () => false,
@@ -218,7 +218,7 @@ describe('@cloudamqp/amqp-client', () => {
     const reasons: string[] = [];
     ch.onerror = (reason) => reasons.push(reason);
     await ch.basicPublish(x, 'k', 'lost');
-    await until(() => reasons.length === 1, 'the channel error');
+    await waitFor(() => reasons.length === 1, 'the channel error');
     expect(reasons).toEqual([`channel ${ch.id} closed: NOT_FOUND - no exchange '${x}' in vhost '/' (404)`]);
   });
 
@@ -230,7 +230,7 @@ describe('@cloudamqp/amqp-client', () => {
     const reasons: string[] = [];
     ch.onerror = (reason) => reasons.push(reason);
     await ch.basicAck(5);
-    await until(() => reasons.length === 1, 'the channel error');
+    await waitFor(() => reasons.length === 1, 'the channel error');
     expect(reasons).toEqual([`channel ${ch.id} closed: PRECONDITION_FAILED - unknown delivery tag 5 (406)`]);
 
     const ch2 = await c.conn.channel();
@@ -240,7 +240,7 @@ describe('@cloudamqp/amqp-client', () => {
       (e: Error) => e.message,
     );
     expect(err).toBe("connection closed: NOT_ALLOWED - attempt to reuse consumer tag 'twice' (530)");
-    await until(() => c.conn.closed, 'the connection to close');
+    await waitFor(() => c.conn.closed, 'the connection to close');
   });
 
   it('global prefetch is shared by two consumers on one channel', async () => {
@@ -263,7 +263,7 @@ describe('@cloudamqp/amqp-client', () => {
     await cch.basicConsume(q2, { noAck: false }, () => {
       n++;
     });
-    await until(() => n >= 3, '3 deliveries');
+    await waitFor(() => n >= 3, '3 deliveries');
     await sleep(QUIET_MS);
     expect(n).toBe(3);
   });

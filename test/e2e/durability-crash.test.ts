@@ -13,9 +13,10 @@
 // Nacked messages (if any) are reported, as are the counts, for the CI log.
 
 import { rmSync } from 'node:fs';
-import amqp, { type ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../support/broker.js';
+import { tempDir } from '../support/broker.js';
+import { Clients, sleep, waitFor } from '../support/harness.js';
 import { ChildBroker } from '../support/child-broker.js';
 
 const ROUNDS = 5;
@@ -24,16 +25,16 @@ const PREFETCH = 50;
 const QUEUE = 'crash-test';
 
 const live = new Set<ChildBroker>();
-const connections = new Set<ChannelModel>();
+const clients = new Clients(() => {
+  throw new Error('connect to a ChildBroker: clients.connect(broker.url)');
+});
 const folders: string[] = [];
 
 afterAll(async () => {
-  for (const c of [...connections]) await Promise.race([c.close().catch(() => {}), sleep(1000)]);
+  await clients.closeAll();
   for (const b of [...live]) await b.kill();
   for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function start(dataDir: string): Promise<ChildBroker> {
   const broker = await ChildBroker.start(dataDir);
@@ -41,12 +42,8 @@ async function start(dataDir: string): Promise<ChildBroker> {
   return broker;
 }
 
-async function connect(broker: ChildBroker): Promise<ChannelModel> {
-  const conn = await amqp.connect(broker.url);
-  conn.on('error', () => {});
-  connections.add(conn);
-  conn.on('close', () => connections.delete(conn));
-  return conn;
+function connect(broker: ChildBroker): Promise<ChannelModel> {
+  return clients.connect(broker.url);
 }
 
 /** Body: the sequence number, a colon, then a filler that depends on it (so damage shows). */
@@ -175,7 +172,7 @@ describe('crash test: SIGKILL while publishing and consuming', () => {
       live.delete(broker);
       wakeUp();
       await publishing;
-      await waitFor(() => connections.size === 0, 'the clients to see the broker gone');
+      await waitFor(() => clients.open.size === 0, 'the clients to see the broker gone');
       perRound.push(
         `round ${round}: killed after ${killAfter} ms; published ${counts.published}, confirmed ${counts.confirmed}, delivered ${counts.delivered}, acked ${counts.acked}`,
       );

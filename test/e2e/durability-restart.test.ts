@@ -11,14 +11,14 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type GetMessage, type Options } from 'amqplib';
+import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type GetMessage, type Options } from 'amqplib';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../support/broker.js';
+import { tempDir } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
 import { RawClient } from '../support/raw-client.js';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { rejection, type AmqpFailure } from './support-target.js';
+import { Clients, rejection, sleep, waitFor, type AmqpFailure } from '../support/harness.js';
 
 type Mode = 'stop' | 'kill';
 const MODES: Mode[] = ['stop', 'kill'];
@@ -26,18 +26,17 @@ const MODES: Mode[] = ['stop', 'kill'];
 // ---- Harness: child brokers, connections and data folders, all cleaned up after each test --------
 
 const live = new Set<ChildBroker>();
-const connections = new Set<ChannelModel>();
+const clients = new Clients(() => {
+  throw new Error('connect to a ChildBroker: clients.connect(broker.url)');
+});
 const folders: string[] = [];
 
 afterEach(async () => {
-  for (const c of [...connections]) await Promise.race([c.close().catch(() => {}), sleep(1000)]);
-  connections.clear();
+  await clients.closeAll();
   for (const b of [...live]) await b.kill();
   live.clear();
   for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function dataFolder(): string {
   const dir = tempDir('warren-durability-');
@@ -56,7 +55,7 @@ async function down(broker: ChildBroker, mode: Mode): Promise<void> {
   const code = mode === 'stop' ? await broker.stop() : await broker.kill();
   live.delete(broker);
   if (mode === 'stop') expect(code, broker.output.join('')).toBe(0);
-  await waitFor(() => connections.size === 0, 'client connections to close after the broker went down');
+  await waitFor(() => clients.open.size === 0, 'client connections to close after the broker went down');
 }
 
 async function restart(broker: ChildBroker, mode: Mode): Promise<ChildBroker> {
@@ -64,12 +63,8 @@ async function restart(broker: ChildBroker, mode: Mode): Promise<ChildBroker> {
   return start(broker.dataDir);
 }
 
-async function connect(broker: ChildBroker): Promise<ChannelModel> {
-  const conn = await amqp.connect(broker.url);
-  conn.on('error', () => {});
-  connections.add(conn);
-  conn.on('close', () => connections.delete(conn));
-  return conn;
+function connect(broker: ChildBroker): Promise<ChannelModel> {
+  return clients.connect(broker.url);
 }
 
 async function channel(conn: ChannelModel): Promise<Channel> {

@@ -4,7 +4,7 @@
 // (amq.rabbitmq.reply-to) with its errors. Every expectation is RabbitMQ 3.10's.
 
 import { describe, expect, it } from 'vitest';
-import { collector, EXTERNAL, QUIET_MS, rejection, sleep, until, useBroker, type Connection, type Message } from './support-target.js';
+import { collector, EXTERNAL, QUIET_MS, rejection, sleep, waitFor, useBroker, type Connection, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -197,7 +197,7 @@ describe('consumer priorities (x-priority)', () => {
     await b.consume(q, cb.onMessage, { noAck: true, arguments: { 'x-priority': 5 } });
     await c.consume(q, cc.onMessage, { noAck: true, arguments: { 'x-priority': -1 } });
     await publishAll(conn, q, ['1', '2', '3', '4']);
-    await until(() => ca.messages.length + cb.messages.length === 4, 'four deliveries');
+    await waitFor(() => ca.messages.length + cb.messages.length === 4, 'four deliveries');
     await sleep(QUIET_MS);
     expect(cc.messages).toEqual([]);
     expect(ca.bodies()).toEqual(['1', '3']);
@@ -217,7 +217,7 @@ describe('consumer cancel notification', () => {
     (ch as unknown as { on(e: string, f: (x: unknown) => void): void }).on('cancel', (x) => cancels.push(x));
     const other = await h.channel();
     expect(await other.deleteQueue(q)).toEqual({ messageCount: 0 });
-    await until(() => c.cancelled, 'basic.cancel from the server');
+    await waitFor(() => c.cancelled, 'basic.cancel from the server');
     expect(c.messages).toEqual([]);
     await sleep(50);
     expect(ch.closed).toBe(false);
@@ -331,7 +331,7 @@ describe('direct reply-to (amq.rabbitmq.reply-to)', () => {
     const ch = await h.channel(conn);
     await ch.consume(REPLY_TO, () => {}, { noAck: true });
     ch.sendToQueue(q, Buffer.from('late'), { replyTo: REPLY_TO });
-    const req = await until(() => serverCh.get(q, { noAck: true }), 'the request');
+    const req = await waitFor(() => serverCh.get(q, { noAck: true }), 'the request');
     await ch.close();
     const pub = await serverConn.createConfirmChannel();
     pub.publish('', req.properties.replyTo as string, Buffer.from('too late'));

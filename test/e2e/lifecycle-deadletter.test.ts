@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { collector, sleep, until, useBroker, type Channel, type Message } from './support-target.js';
+import { collector, sleep, waitFor, useBroker, type Channel, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -114,7 +114,7 @@ async function rawGet(queue: string): Promise<Buffer> {
     await c.openChannel(1);
     c.send(1, { id: M.BASIC_GET, reserved1: 0, queue, noAck: true });
     await c.waitForMethod(M.BASIC_GET_OK, 1);
-    const header = await until(() => {
+    const header = await waitFor(() => {
       const i = c.frames.findIndex((f) => f.type === 2 && f.channel === 1);
       return i < 0 ? undefined : c.frames.splice(i, 1)[0];
     }, 'the content header');
@@ -131,7 +131,7 @@ const deathsOf = (m: { properties: { headers?: Record<string, unknown> | undefin
   (m.properties.headers?.['x-death'] as Deaths | undefined) ?? [];
 
 async function getOne(ch: Channel, q: string, noAck = false): Promise<Message> {
-  const m = await until(() => ch.get(q, { noAck }), `a message in ${q}`, 3000);
+  const m = await waitFor(() => ch.get(q, { noAck }), `a message in ${q}`, 3000);
   return m as unknown as Message;
 }
 
@@ -249,7 +249,7 @@ describe('dead-lettering: reasons and the x-death header', () => {
     } else {
       ch.sendToQueue(q, Buffer.from('w'), { headers: { 'x-custom': 'v', num: 42 }, expiration: '50' });
     }
-    await until(async () => (await ch.checkQueue(dlq)).messageCount === 1, 'the dead-lettered message', 3000);
+    await waitFor(async () => (await ch.checkQueue(dlq)).messageCount === 1, 'the dead-lettered message', 3000);
     const { flags, headers } = headersOf(await rawGet(dlq));
     expect(flags & (1 << 8)).toBe(0); // no expiration property
     expect(keysOf(headers)).toEqual(['num', 'x-custom', 'x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason']);
@@ -376,7 +376,7 @@ describe('dead-lettering: repeated deaths and cycles', () => {
     const t0 = (deathsOf(m1)[0]!['time'] as { value: number }).value;
     expect(deathsOf(m1)).toEqual([{ count: 1, reason: 'rejected', queue: a, time: { '!': 'timestamp', value: t0 }, exchange: '', 'routing-keys': [a] }]);
     // Let the clock pass the next second, so that an updated time would show.
-    await until(() => nowSec() > t0, 'the next second', 2000);
+    await waitFor(() => nowSec() > t0, 'the next second', 2000);
     ch.reject(m1, false); // b → a
     const m2 = await getOne(ch, a);
     const deaths2 = deathsOf(m2);
@@ -387,7 +387,7 @@ describe('dead-lettering: repeated deaths and cycles', () => {
     expect(Object.keys(deaths2[0]!)).toEqual(['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time']);
     expect(deaths2[0]).toMatchObject({ exchange: '', reason: 'rejected', 'routing-keys': [b] });
     ch.reject(m2, false); // a → b again
-    await until(async () => (await ch.checkQueue(b)).messageCount === 1, 'the third death', 3000);
+    await waitFor(async () => (await ch.checkQueue(b)).messageCount === 1, 'the third death', 3000);
     const { headers } = headersOf(await rawGet(b));
     const entries = (field(headers, 'x-death').v as Typed[]).map((e) => e.v as TypedTable);
     expect(entries).toHaveLength(2);
@@ -420,7 +420,7 @@ describe('dead-lettering: repeated deaths and cycles', () => {
     await ch.bindQueue(loop, dlx, '');
     await ch.bindQueue(monitor, dlx, '');
     ch.sendToQueue(loop, Buffer.from('loop'));
-    await until(async () => (await ch.checkQueue(monitor)).messageCount === 1, 'the copy at the monitor', 3000);
+    await waitFor(async () => (await ch.checkQueue(monitor)).messageCount === 1, 'the copy at the monitor', 3000);
     await sleep(300); // no further round
     expect(await ch.checkQueue(loop)).toMatchObject({ messageCount: 0 });
     expect(await ch.checkQueue(monitor)).toMatchObject({ messageCount: 1 });
@@ -433,7 +433,7 @@ describe('dead-lettering: repeated deaths and cycles', () => {
     const loop = h.queue('dl-loop');
     await ch.assertQueue(loop, { durable: false, arguments: { 'x-message-ttl': 50, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': loop } });
     ch.sendToQueue(loop, Buffer.from('loop'));
-    await until(async () => (await ch.checkQueue(loop)).messageCount === 0, 'the message to expire', 3000);
+    await waitFor(async () => (await ch.checkQueue(loop)).messageCount === 0, 'the message to expire', 3000);
     for (let i = 0; i < 5; i++) {
       await sleep(60);
       expect(await ch.checkQueue(loop)).toMatchObject({ messageCount: 0 });
@@ -497,7 +497,7 @@ describe('alternate exchanges, CC and BCC', () => {
     pub.on('return', (m: Message) => returned.push(m.content.toString()));
     pub.publish(x, 'nobody', Buffer.from('r'), { mandatory: true });
     await pub.waitForConfirms();
-    await until(() => returned.length === 1, 'basic.return');
+    await waitFor(() => returned.length === 1, 'basic.return');
     expect(returned).toEqual(['r']);
   });
 

@@ -10,7 +10,7 @@ import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
-import { collector, EXTERNAL, QUIET_MS, rejection, sleep, until, useBroker, type Channel, type Message } from './support-target.js';
+import { collector, EXTERNAL, QUIET_MS, rejection, sleep, waitFor, useBroker, type Channel, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -137,7 +137,7 @@ describe.skipIf(EXTERNAL)('x-delayed-message exchange (Warren-only)', () => {
     pub.publish(x, 'k', Buffer.from('confirmed'), { headers: { 'x-delay': 400, app: 'a' }, messageId: 'm-9', contentType: 'text/plain' });
     await pub.waitForConfirms();
     expect(Date.now() - t0).toBeLessThan(300);
-    const m = await until(() => ch.get(q, { noAck: true }), 'the delayed message', 3000);
+    const m = await waitFor(() => ch.get(q, { noAck: true }), 'the delayed message', 3000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(395);
     expect(m.properties).toMatchObject({ messageId: 'm-9', contentType: 'text/plain' });
     // The delayed-message plugin negates x-delay on the way out ("was delayed by 400 ms").
@@ -241,7 +241,7 @@ describe.skipIf(EXTERNAL)('x-delayed-message across a restart (Warren-only)', ()
     const cch = await conn.createChannel();
     const got: { body: string; at: number; msg: Message }[] = [];
     await cch.consume('dx-durable-q', (m) => m && got.push({ body: m.content.toString(), at: Date.now(), msg: m }), { noAck: true });
-    await until(() => got.length === 2, 'both delayed messages after the restart', delayMs + 5000);
+    await waitFor(() => got.length === 2, 'both delayed messages after the restart', delayMs + 5000);
     expect(got.map((g) => g.body)).toEqual(['survivor', 'survivor-2']);
     const first = got[0]!;
     expect(first.at - t0).toBeGreaterThanOrEqual(delayMs - 10);

@@ -5,7 +5,7 @@
 // 3.10's, except the refusal of quorum and stream queues, which is Warren's own (RabbitMQ has them).
 
 import { describe, expect, it } from 'vitest';
-import { EXTERNAL, rejection, until, useBroker, type Channel, type Connection, type Message } from './support-target.js';
+import { EXTERNAL, rejection, waitFor, useBroker, type Channel, type Connection, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -168,7 +168,7 @@ describe('x-overflow reject-publish', () => {
     const q = h.queue('lim-rp');
     await ch.assertQueue(q, { durable: false, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
     for (const b of ['one', 'two', 'three']) ch.sendToQueue(q, Buffer.from(b));
-    await until(async () => (await ch.checkQueue(q)).messageCount === 1, 'one message');
+    await waitFor(async () => (await ch.checkQueue(q)).messageCount === 1, 'one message');
     expect(bodies(await drain(ch, q))).toEqual(['one']);
     expect(ch.errors).toEqual([]);
   });
@@ -238,7 +238,7 @@ describe('queue mode and queue type arguments', () => {
     const q = h.queue('lim-arg');
     expect(await ch.assertQueue(q, { durable: false, arguments: { [key]: value } })).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
     ch.sendToQueue(q, Buffer.from('works'));
-    const m = await until(() => ch.get(q, { noAck: true }), 'the message');
+    const m = await waitFor(() => ch.get(q, { noAck: true }), 'the message');
     expect(m.content.toString()).toBe('works');
   });
 

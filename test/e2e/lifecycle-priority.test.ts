@@ -5,7 +5,7 @@
 // (REFERENCE.md B10). Every expectation is RabbitMQ 3.10's.
 
 import { describe, expect, it } from 'vitest';
-import { collector, rejection, until, useBroker, type Channel, type Connection, type Message } from './support-target.js';
+import { collector, rejection, waitFor, useBroker, type Channel, type Connection, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -136,7 +136,7 @@ describe('x-max-priority', () => {
       ['h2', 5],
       ['l1', 1],
     ]);
-    const first = await until(() => ch.get(q, { noAck: false }), 'h1');
+    const first = await waitFor(() => ch.get(q, { noAck: false }), 'h1');
     expect(first.content.toString()).toBe('h1');
     await publishAll(conn, q, [['h3', 5]]);
     ch.nack(first, false, true);

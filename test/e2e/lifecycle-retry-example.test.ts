@@ -8,7 +8,7 @@
 import amqp from 'amqplib';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sleep, until, useBroker } from './support-target.js';
+import { sleep, waitFor, useBroker } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -93,7 +93,7 @@ describe('delayed retry with dead-lettering (README example)', () => {
     producer.sendToQueue('work', Buffer.from('job-1'), { messageId: 'job-1', persistent: true, headers: { tenant: 'acme' } });
     await producer.waitForConfirms();
 
-    const parked = await until(() => producer.get('work.parking', { noAck: true }), 'the parked message', 5000);
+    const parked = await waitFor(() => producer.get('work.parking', { noAck: true }), 'the parked message', 5000);
     expect(attempts.map((a) => a.previousFailures)).toEqual([0, 1, 2]);
     // A dead-lettered copy is a new delivery: never marked redelivered.
     expect(attempts.map((a) => a.redelivered)).toEqual([false, false, false]);
@@ -134,7 +134,7 @@ describe('delayed retry with dead-lettering (README example)', () => {
       if (seen.length === 1) throw new Error('transient failure');
     });
     ch.sendToQueue('work', Buffer.from('job-2'));
-    await until(() => seen.length === 2, 'the second attempt', 3000);
+    await waitFor(() => seen.length === 2, 'the second attempt', 3000);
     await sleep(RETRY_DELAY_MS * 3);
     expect(seen).toEqual([0, 1]);
     for (const q of QUEUES) expect(await ch.checkQueue(q)).toMatchObject({ messageCount: 0, consumerCount: q === 'work' ? 1 : 0 });

@@ -8,7 +8,7 @@
 // that something did NOT happen yet, and are kept well inside the TTL they test.
 
 import { describe, expect, it } from 'vitest';
-import { collector, EXTERNAL, rejection, sleep, until, useBroker, type Channel, type Message } from './support-target.js';
+import { collector, EXTERNAL, rejection, sleep, waitFor, useBroker, type Channel, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -41,8 +41,8 @@ describe('x-message-ttl', () => {
     await ch.assertQueue(q, { durable: false, arguments: { 'x-message-ttl': 150 } });
     const t0 = Date.now();
     for (let i = 0; i < 3; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-    await until(async () => (await depth(ch, q)) === 3, '3 messages queued');
-    await until(async () => (await depth(ch, q)) === 0, 'the queue to empty by TTL', 3000);
+    await waitFor(async () => (await depth(ch, q)) === 3, '3 messages queued');
+    await waitFor(async () => (await depth(ch, q)) === 0, 'the queue to empty by TTL', 3000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     expect(await ch.get(q, { noAck: true })).toBe(false);
   });
@@ -53,7 +53,7 @@ describe('x-message-ttl', () => {
     const q = h.queue('ttl-q');
     await ch.assertQueue(q, { durable: false, arguments: { 'x-message-ttl': 60 } });
     ch.sendToQueue(q, Buffer.from('stale'));
-    await until(async () => (await depth(ch, q)) === 0, 'the message to expire', 3000);
+    await waitFor(async () => (await depth(ch, q)) === 0, 'the message to expire', 3000);
     const c = collector();
     await ch.consume(q, c.onMessage, { noAck: true });
     ch.sendToQueue(q, Buffer.from('fresh'));
@@ -182,8 +182,8 @@ describe('per-message expiration', () => {
     await ch.assertQueue(q, { durable: false });
     ch.sendToQueue(q, Buffer.from('short'), { expiration: '80' });
     ch.sendToQueue(q, Buffer.from('forever'));
-    await until(async () => (await depth(ch, q)) === 2, '2 messages queued');
-    await until(async () => (await depth(ch, q)) === 1, 'the head message to expire', 3000);
+    await waitFor(async () => (await depth(ch, q)) === 2, '2 messages queued');
+    await waitFor(async () => (await depth(ch, q)) === 1, 'the head message to expire', 3000);
     const m = await ch.get(q, { noAck: true });
     expect(m && m.content.toString()).toBe('forever');
   });
@@ -226,7 +226,7 @@ describe('per-message expiration', () => {
     const pub = await conn.createConfirmChannel();
     pub.sendToQueue(q, Buffer.from('nobody-home'), { expiration: '0' });
     await pub.waitForConfirms();
-    await until(async () => (await depth(ch, q)) === 0, 'the message to be dropped', 3000);
+    await waitFor(async () => (await depth(ch, q)) === 0, 'the message to be dropped', 3000);
     const c = collector();
     await ch.consume(q, c.onMessage, { noAck: true });
     pub.sendToQueue(q, Buffer.from('taken'), { expiration: '0' });
@@ -260,7 +260,7 @@ describe('per-message expiration', () => {
     ch.sendToQueue(q, Buffer.from('first'));
     ch.sendToQueue(q, Buffer.from('middle'), { expiration: '80' });
     ch.sendToQueue(q, Buffer.from('last'));
-    await until(async () => (await depth(ch, q)) === 2, "the middle message to expire", 2000);
+    await waitFor(async () => (await depth(ch, q)) === 2, "the middle message to expire", 2000);
     await dl.c.waitFor(1, 2000);
     const waited = dl.arrivals[0]!.at - t0;
     expect(waited).toBeGreaterThanOrEqual(70);
@@ -314,7 +314,7 @@ describe('per-message expiration', () => {
     const pub = await conn.createConfirmChannel();
     pub.sendToQueue(q, Buffer.from('x'), { expiration: '+5' });
     await pub.waitForConfirms();
-    await until(async () => (await depth(ch, q)) === 0, 'the message to expire', 2000);
+    await waitFor(async () => (await depth(ch, q)) === 0, 'the message to expire', 2000);
     expect(ch.errors).toEqual([]);
   });
 });
@@ -395,7 +395,7 @@ describe('x-expires', () => {
     pub.on('return', (m: Message) => returned.push(m.content.toString()));
     pub.publish(x, '', Buffer.from('lost'), { mandatory: true });
     await pub.waitForConfirms();
-    await until(() => returned.length === 1, 'basic.return');
+    await waitFor(() => returned.length === 1, 'basic.return');
     expect(returned).toEqual(['lost']);
   });
 });

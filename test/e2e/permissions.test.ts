@@ -4,7 +4,8 @@
 
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, waitFor, type TestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { waitFor } from '../support/wait.js';
 
 let broker: TestBroker;
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/broker.js';
+import { waitFor } from '../support/wait.js';
 import { ChildBroker } from '../support/child-broker.js';
 
 const mountPoint = mkdtempSync(join(tmpdir(), 'warren-full-'));

@@ -4,15 +4,15 @@
 // messages survive a restart. Every expectation is RabbitMQ's. amqplib has no tx API, so the tx
 // methods go through its generic rpc; everything else is plain amqplib.
 
-import amqp, { type Channel, type ChannelModel, type GetMessage, type Message } from 'amqplib';
+import amqp, { type Channel, type GetMessage, type Message } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, tempDir, waitFor, type TestBroker } from '../support/broker.js';
+import { startTestBroker, tempDir, type TestBroker } from '../support/broker.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { rmSync } from 'node:fs';
-import { QUIET_MS, failure, sleep, uniqueName, type AmqpFailure } from './support-target.js';
+import { QUIET_MS, recordedChannel, sleep, uniqueName, useClients, waitFor } from '../support/harness.js';
 
 let broker: TestBroker;
-const connections = new Set<ChannelModel>();
+const clients = useClients(() => broker.url);
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
@@ -20,27 +20,14 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const f of cleanups.splice(0)) await f();
-  for (const c of [...connections]) await c.close().catch(() => {});
-  connections.clear();
 });
 afterAll(async () => {
   await broker.stop();
 });
 
-async function connect(url = broker.url): Promise<ChannelModel> {
-  const conn = await amqp.connect(url);
-  conn.on('error', () => {});
-  connections.add(conn);
-  conn.on('close', () => connections.delete(conn));
-  return conn;
-}
+const connect = (url?: string) => clients.connect(url);
 
-async function channel(conn: ChannelModel): Promise<Channel & { errors: AmqpFailure[] }> {
-  const ch = (await conn.createChannel()) as Channel & { errors: AmqpFailure[] };
-  ch.errors = [];
-  ch.on('error', (e: unknown) => ch.errors.push(failure(e)));
-  return ch;
-}
+const channel = recordedChannel;
 
 function rpc(ch: Channel, method: number, reply: number): Promise<unknown> {
   return (ch as unknown as { rpc(m: number, f: Record<string, unknown>, r: number): Promise<unknown> }).rpc(method, {}, reply);

@@ -36,16 +36,5 @@ export async function startTestBroker(options: StartOptions = {}): Promise<TestB
   });
 }
 
-/** Resolves after ms. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until check() is truthy or the timeout passes (then throws with the message). */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+// sleep and waitFor live in wait.ts; re-exported here for tests that import them from this file.
+export { sleep, waitFor } from './wait.js';
