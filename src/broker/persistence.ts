@@ -7,6 +7,14 @@
 // later (STORE_BATCH_DELAY_MS). A message consumed and acknowledged within that moment is never
 // written at all — its confirm still waits for the batch, as RabbitMQ's message store does.
 //
+// Atomic moves: removals (of entries, message records and delayed messages) are buffered the same
+// way, and the whole buffer — new records and removals alike — is handed to LMDB in one synchronous
+// step, which lmdb-js commits as one transaction. So a move of a stored message (dead-lettering,
+// a delayed message released to its queues, a message moved from one queue to another) is at
+// least once by construction: store the new copy (enqueue it) and remove the old record in the
+// same synchronous piece of code, and both land in the same commit — a crash leaves either the old
+// record or the new one, never neither. See moveEntry() for the one-call form.
+//
 // Reference counting: a message held by one durable queue (the common case) needs no bookkeeping —
 // when its entry goes, the body goes. Only messages held by several queues get a counter, in a map
 // keyed by message id, so that copies of a message loaded back from disk count against the same
@@ -65,6 +73,12 @@ export interface Persistence {
   loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[];
   /** An id under which a queue's entries can be written (ephemeral for non-durable queues). */
   ensureQueueId(queue: Queue): number;
+  /**
+   * Moves a stored entry's message on: `place()` enqueues it (or copies of it) wherever it goes,
+   * and the entry is removed from the store in the same commit as whatever `place()` stored.
+   * The entry must already be out of its queue's in-memory structures (state Done).
+   */
+  moveEntry(entry: QueueEntry, place: () => void): void;
   /** Stores a message held by a durable delayed exchange; returns its store id (0 = not stored). */
   saveDelayed(exchange: Exchange, message: Message, dueAt: number): number;
   deleteDelayed(exchange: Exchange, dueAt: number, storeId: number): void;
@@ -77,6 +91,7 @@ export interface Persistence {
 /** Keeps nothing: every write is "committed" at once. Used when no data folder is wanted. */
 export class TransientPersistence implements Persistence {
   readonly durable = false;
+  constructor(private readonly log?: Logger) {}
   readonly syncWrites = 0;
   noteSyncWrite(): void {}
   saveExchange(): void {}
@@ -89,6 +104,9 @@ export class TransientPersistence implements Persistence {
     return false;
   }
   removeEntry(): void {}
+  moveEntry(_entry: QueueEntry, place: () => void): void {
+    place();
+  }
   markDelivered(): void {}
   loadEntries(): QueueEntry[] {
     return [];
@@ -101,7 +119,14 @@ export class TransientPersistence implements Persistence {
   }
   deleteDelayed(): void {}
   afterCommit(waiter: CommitWaiter): void {
-    queueMicrotask(() => waiter.onCommitted());
+    queueMicrotask(() => {
+      try {
+        waiter.onCommitted();
+      } catch (err) {
+        // A waiter's own error is logged; it never reaches the event loop.
+        this.log?.error({ err }, 'a commit waiter failed');
+      }
+    });
   }
   async close(): Promise<void> {}
 }
@@ -118,6 +143,12 @@ export class DurablePersistence implements Persistence {
   private waiters: CommitWaiter[] = [];
   /** entries waiting to be written with the next batch */
   private pending: QueueEntry[] = [];
+  /** removals waiting for the next batch: (queue store id, seq) pairs of written entries */
+  private removedEntries: number[] = [];
+  /** message records (shared by several queues) to remove with the next batch */
+  private removedMessages: number[] = [];
+  /** delayed messages to remove with the next batch: (exchange store id, due, message id) */
+  private removedDelayed: number[] = [];
   private flushScheduled = false;
   /** set when a write batch failed; cleared by the next successful one */
   lastError: Error | null = null;
@@ -208,7 +239,8 @@ export class DurablePersistence implements Persistence {
   }
 
   deleteDelayed(ex: Exchange, dueAt: number, storeId: number): void {
-    this.store.deleteDelayed(ex.storeId, dueAt, storeId);
+    this.removedDelayed.push(ex.storeId, dueAt, storeId);
+    this.scheduleFlush();
   }
 
   // ---- Messages -----------------------------------------------------------------------------------
@@ -233,12 +265,43 @@ export class DurablePersistence implements Persistence {
     if (!entry.stored) return;
     entry.stored = false;
     const message = entry.message;
-    if (entry.written) this.store.deleteEntry(entry.queue.storeId, entry.seq);
+    if (entry.written) {
+      this.removedEntries.push(entry.queue.storeId, entry.seq);
+      this.scheduleFlush();
+    }
     const refs = this.sharedRefs.get(message.storeId);
     if (refs === undefined || refs <= 1) {
       if (refs !== undefined) this.sharedRefs.delete(message.storeId);
-      if (message.storeWritten) this.store.deleteMessage(message.storeId);
+      if (message.storeWritten) {
+        this.removedMessages.push(message.storeId);
+        this.scheduleFlush();
+      }
     } else this.sharedRefs.set(message.storeId, refs - 1);
+  }
+
+  moveEntry(entry: QueueEntry, place: () => void): void {
+    // Both halves are buffered until the next flush, which hands them to LMDB together.
+    place();
+    this.removeEntry(entry);
+  }
+
+  /** Hands the buffered removals to LMDB (in the same synchronous step as the buffered puts). */
+  private writeRemovals(): void {
+    const entries = this.removedEntries;
+    if (entries.length > 0) {
+      this.removedEntries = [];
+      for (let i = 0; i < entries.length; i += 2) this.store.deleteEntry(entries[i]!, entries[i + 1]!);
+    }
+    const messages = this.removedMessages;
+    if (messages.length > 0) {
+      this.removedMessages = [];
+      for (let i = 0; i < messages.length; i++) this.store.deleteMessage(messages[i]!);
+    }
+    const delayed = this.removedDelayed;
+    if (delayed.length > 0) {
+      this.removedDelayed = [];
+      for (let i = 0; i < delayed.length; i += 3) this.store.deleteDelayed(delayed[i]!, delayed[i + 1]!, delayed[i + 2]!);
+    }
   }
 
   /** Hands the buffered entries (and their bodies, once) to LMDB; skips those already gone. */
@@ -335,20 +398,24 @@ export class DurablePersistence implements Persistence {
     else setImmediate(this.flushTurn);
   }
 
-  /** Writes the buffered batch and changed watermarks, then waits for them to be on disk. */
+  /**
+   * Writes the buffered batch — new entries, removals, changed watermarks — in one synchronous step
+   * (so LMDB commits it as one transaction), then waits for it to be on disk.
+   */
   private readonly flushTurn = (): void => {
     this.flushScheduled = false;
     try {
       this.writePending();
+      this.writeRemovals();
+      for (const queue of this.watermarks) {
+        if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, queue.deliveredWatermarks);
+      }
     } catch (err) {
       // Encoding or queueing a write failed: treat it like a failed batch (nack, block).
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error }, 'preparing a storage batch failed');
       this.lastError = error;
       this.onFailure(error);
-    }
-    for (const queue of this.watermarks) {
-      if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, queue.deliveredWatermarks);
     }
     this.watermarks.clear();
     if (this.waiters.length === 0) return;
@@ -359,19 +426,33 @@ export class DurablePersistence implements Persistence {
       () => {
         // A failed batch rejects its own promise; `flushed` may still resolve for later ones.
         const failed = this.lastError !== null && this.lastError !== errorBefore ? this.lastError : null;
-        for (const w of waiters) {
-          if (failed) w.onCommitFailed(failed);
-          else w.onCommitted();
-        }
+        this.notify(waiters, failed);
       },
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err));
         this.lastError = error;
-        this.onFailure(error);
-        for (const w of waiters) w.onCommitFailed(error);
+        try {
+          this.onFailure(error);
+        } catch (failureErr) {
+          this.log.error({ err: failureErr }, 'reacting to a storage failure failed');
+        }
+        this.notify(waiters, error);
       },
     );
   };
+
+  /** Tells every waiter; one that throws is logged and cannot keep the others from hearing. */
+  private notify(waiters: CommitWaiter[], failed: Error | null): void {
+    for (let i = 0; i < waiters.length; i++) {
+      const w = waiters[i]!;
+      try {
+        if (failed) w.onCommitFailed(failed);
+        else w.onCommitted();
+      } catch (err) {
+        this.log.error({ err }, 'a commit waiter failed; the others are still told');
+      }
+    }
+  }
 
   async close(): Promise<void> {
     this.flushTurn();

@@ -1,6 +1,12 @@
 // A channel's delivered-but-unacknowledged messages, ordered by delivery tag. Tags only grow, so
-// the ledger is a deque: an ack of the oldest tag is O(1), any other tag is found by binary search
-// and left as a tombstone until it reaches the head; `multiple` takes a prefix.
+// the ledger is a deque: an ack of the oldest tag is O(1), any other tag is found by binary search;
+// `multiple` takes a prefix.
+//
+// A delivery settled out of order leaves only its bare tag (a number) in its slot, so the delivery
+// — and the message body it holds — is released at once, whatever the ack order. The tags left
+// behind are dropped when they reach the head, and the deque is compacted when they outnumber the
+// live deliveries, so a channel that never acks its oldest delivery holds O(live) slots, not one
+// per delivery ever made.
 
 import { Deque } from '../util/deque.js';
 import type { Consumer } from './queue/consumers.js';
@@ -13,37 +19,53 @@ export class UnackedDelivery {
     /** the consumer it went to; null for basic.get */
     readonly consumer: Consumer | null,
   ) {}
-  settled = false;
 }
 
+/** A slot: a live delivery, or the tag of one settled out of order. */
+type Slot = UnackedDelivery | number;
+
+const tagOf = (slot: Slot): number => (typeof slot === 'number' ? slot : slot.deliveryTag);
+
+/** Settled tags tolerated before compaction is considered (keeps small ledgers from churning). */
+const COMPACT_MIN = 64;
+
 export class UnackedLedger {
-  private readonly deliveries = new Deque<UnackedDelivery>();
+  private readonly slots = new Deque<Slot>();
   private live = 0;
+  /** settled tags still in the deque */
+  private settled = 0;
 
   get size(): number {
     return this.live;
   }
 
+  /** Slots held, live or settled (for tests of the bound). */
+  get slotCount(): number {
+    return this.slots.length;
+  }
+
   add(delivery: UnackedDelivery): void {
-    this.deliveries.push(delivery);
+    this.slots.push(delivery);
     this.live++;
   }
 
   /** Removes one delivery by tag; undefined when unknown or already settled. */
   take(deliveryTag: number): UnackedDelivery | undefined {
-    const head = this.deliveries.peek();
-    if (head !== undefined && head.deliveryTag === deliveryTag) {
-      this.deliveries.shift();
+    const head = this.slots.peek();
+    if (head !== undefined && typeof head !== 'number' && head.deliveryTag === deliveryTag) {
+      this.slots.shift();
       this.live--;
       this.dropSettledHead();
       return head;
     }
     const i = this.indexOf(deliveryTag);
     if (i < 0) return undefined;
-    const d = this.deliveries.at(i)!;
-    if (d.settled) return undefined;
-    d.settled = true;
+    const d = this.slots.at(i)!;
+    if (typeof d === 'number') return undefined;
+    this.slots.set(i, deliveryTag);
     this.live--;
+    this.settled++;
+    if (this.settled > COMPACT_MIN && this.settled > this.live) this.compact();
     return d;
   }
 
@@ -51,10 +73,11 @@ export class UnackedLedger {
   takeUpTo(deliveryTag: number): UnackedDelivery[] {
     const out: UnackedDelivery[] = [];
     for (;;) {
-      const head = this.deliveries.peek();
-      if (head === undefined || head.deliveryTag > deliveryTag) break;
-      this.deliveries.shift();
-      if (!head.settled) {
+      const head = this.slots.peek();
+      if (head === undefined || tagOf(head) > deliveryTag) break;
+      this.slots.shift();
+      if (typeof head === 'number') this.settled--;
+      else {
         out.push(head);
         this.live--;
       }
@@ -65,48 +88,60 @@ export class UnackedLedger {
   /** Removes and returns everything, oldest first (channel close, basic.recover). */
   takeAll(): UnackedDelivery[] {
     const out: UnackedDelivery[] = [];
-    for (const d of this.deliveries) if (!d.settled) out.push(d);
-    this.deliveries.clear();
+    for (const d of this.slots) if (typeof d !== 'number') out.push(d);
+    this.slots.clear();
     this.live = 0;
+    this.settled = 0;
     return out;
   }
 
   /** Whether this tag is delivered and not yet settled. */
   has(deliveryTag: number): boolean {
     const i = this.indexOf(deliveryTag);
-    return i >= 0 && !this.deliveries.at(i)!.settled;
+    return i >= 0 && typeof this.slots.at(i) !== 'number';
   }
 
   /** Puts deliveries back (tx.rollback undoes acks), each at its place by tag. */
   restore(deliveries: UnackedDelivery[]): void {
     for (const d of deliveries) {
-      // A delivery taken from the middle is still in the deque as a tombstone: reviving it is
-      // enough. One taken from the head is gone and goes back at its place by tag.
-      d.settled = false;
-      if (this.indexOf(d.deliveryTag) < 0) this.deliveries.insertSorted(d, (x) => x.deliveryTag);
+      const i = this.indexOf(d.deliveryTag);
+      if (i >= 0) {
+        // Its settled tag is still in its slot: the delivery takes the slot back.
+        if (typeof this.slots.at(i) !== 'number') continue; // already outstanding
+        this.slots.set(i, d);
+        this.settled--;
+      } else {
+        this.slots.insertSorted(d, tagOf);
+      }
       this.live++;
     }
   }
 
   /** Deliveries still unacked, for inspection. */
   *pending(): IterableIterator<UnackedDelivery> {
-    for (const d of this.deliveries) if (!d.settled) yield d;
+    for (const d of this.slots) if (typeof d !== 'number') yield d;
   }
 
   private dropSettledHead(): void {
     for (;;) {
-      const head = this.deliveries.peek();
-      if (head === undefined || !head.settled) return;
-      this.deliveries.shift();
+      const head = this.slots.peek();
+      if (head === undefined || typeof head !== 'number') return;
+      this.slots.shift();
+      this.settled--;
     }
+  }
+
+  private compact(): void {
+    this.slots.removeWhere((slot) => typeof slot === 'number');
+    this.settled = 0;
   }
 
   private indexOf(deliveryTag: number): number {
     let lo = 0;
-    let hi = this.deliveries.length - 1;
+    let hi = this.slots.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const tag = this.deliveries.at(mid)!.deliveryTag;
+      const tag = tagOf(this.slots.at(mid)!);
       if (tag === deliveryTag) return mid;
       if (tag < deliveryTag) lo = mid + 1;
       else hi = mid - 1;

@@ -1,5 +1,6 @@
-// A growable ring buffer: O(1) push/shift at both ends, indexed access, and sorted insertion for
-// the rare case of putting something back in the middle (requeue in original position).
+// A growable ring buffer: O(1) push/shift at both ends, indexed access and replacement, and sorted
+// insertion for putting something back in the middle (requeue in original position), which moves
+// only the shorter side: O(1) for an item that goes back near either end, the usual case.
 
 export class Deque<T> {
   private items: (T | undefined)[];
@@ -60,7 +61,13 @@ export class Deque<T> {
     return this.items[(this.head + index) & (this.items.length - 1)];
   }
 
-  /** Inserts keeping ascending order of key(item); scans from the front (requeues land near it). */
+  /** Replaces the item at index (which must exist). */
+  set(index: number, item: T): void {
+    if (index < 0 || index >= this.count) throw new RangeError(`deque index ${index} out of range 0..${this.count - 1}`);
+    this.items[(this.head + index) & (this.items.length - 1)] = item;
+  }
+
+  /** Inserts keeping ascending order of key(item) (binary search, then insertAt). */
   insertSorted(item: T, key: (x: T) => number): void {
     const k = key(item);
     let lo = 0;
@@ -73,15 +80,22 @@ export class Deque<T> {
     this.insertAt(lo, item);
   }
 
+  /** Inserts at index, moving whichever side of it is shorter. */
   insertAt(index: number, item: T): void {
     if (index <= 0) return this.unshift(item);
     if (index >= this.count) return this.push(item);
-    this.push(item);
-    // Shift the tail right by one, from the end down to index.
-    for (let i = this.count - 1; i > index; i--) {
-      this.items[(this.head + i) & (this.items.length - 1)] = this.items[(this.head + i - 1) & (this.items.length - 1)];
+    if (this.count === this.items.length) this.grow();
+    const mask = this.items.length - 1;
+    if (index < this.count >>> 1) {
+      // Shift the front part left by one: the head moves back one slot.
+      this.head = (this.head - 1) & mask;
+      for (let i = 0; i < index; i++) this.items[(this.head + i) & mask] = this.items[(this.head + i + 1) & mask];
+    } else {
+      // Shift the back part right by one, from the end down to index.
+      for (let i = this.count; i > index; i--) this.items[(this.head + i) & mask] = this.items[(this.head + i - 1) & mask];
     }
-    this.items[(this.head + index) & (this.items.length - 1)] = item;
+    this.items[(this.head + index) & mask] = item;
+    this.count++;
   }
 
   /** Removes items for which drop() is true; returns how many. O(n). */

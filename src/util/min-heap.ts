@@ -1,6 +1,10 @@
-// A binary min-heap ordered by a "comes before" comparison. Used for expiry and due times: one heap
+// Binary min-heaps ordered by a "comes before" comparison. Used for expiry and due times: one heap
 // and one timer per queue or exchange instead of a timer per message. Ties must be broken by the
 // caller's comparison (e.g. by arrival order) for a stable order.
+//
+// MinHeap only pushes and pops. IndexedMinHeap also removes any item in O(log n): each item keeps
+// its position in the heap (heapIndex, -1 when not in one), so something that leaves early — a
+// message consumed long before its TTL — leaves the heap at once instead of staying until its time.
 
 export class MinHeap<T> {
   private readonly items: T[] = [];
@@ -52,5 +56,94 @@ export class MinHeap<T> {
 
   clear(): void {
     this.items.length = 0;
+  }
+}
+
+/** An item that remembers where it sits in an IndexedMinHeap (-1: in none). */
+export interface HeapSlot {
+  heapIndex: number;
+}
+
+export class IndexedMinHeap<T extends HeapSlot> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  /** Adds an item that is in no heap. */
+  push(item: T): void {
+    this.items.push(item);
+    this.siftUp(item, this.items.length - 1);
+  }
+
+  pop(): T | undefined {
+    const top = this.items[0];
+    if (top !== undefined) this.removeAt(0);
+    return top;
+  }
+
+  /** Removes an item if it is in this heap; returns whether it was. */
+  remove(item: T): boolean {
+    const i = item.heapIndex;
+    if (i < 0 || this.items[i] !== item) return false;
+    this.removeAt(i);
+    return true;
+  }
+
+  clear(): void {
+    for (const item of this.items) item.heapIndex = -1;
+    this.items.length = 0;
+  }
+
+  private removeAt(i: number): void {
+    const items = this.items;
+    const gone = items[i]!;
+    gone.heapIndex = -1;
+    const last = items.pop()!;
+    if (i === items.length) return; // it was the last one
+    // The last item fills the hole and moves whichever way restores the order.
+    if (i > 0 && this.before(last, items[(i - 1) >> 1]!)) this.siftUp(last, i);
+    else this.siftDown(last, i);
+  }
+
+  private siftUp(item: T, from: number): void {
+    const items = this.items;
+    let i = from;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = items[parent]!;
+      if (!this.before(item, p)) break;
+      items[i] = p;
+      p.heapIndex = i;
+      i = parent;
+    }
+    items[i] = item;
+    item.heapIndex = i;
+  }
+
+  private siftDown(item: T, from: number): void {
+    const items = this.items;
+    const n = items.length;
+    let i = from;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.before(items[r]!, items[l]!) ? r : l;
+      const child = items[c]!;
+      if (!this.before(child, item)) break;
+      items[i] = child;
+      child.heapIndex = i;
+      i = c;
+    }
+    items[i] = item;
+    item.heapIndex = i;
   }
 }

@@ -22,6 +22,8 @@ export class QueueEntry {
   written = false;
   /** paged-out copy of a transient message: dropped on restart */
   transient = false;
+  /** position in the queue's expiry heap while ready with a TTL; -1 when not in it */
+  heapIndex = -1;
 
   constructor(
     readonly queue: Queue,

@@ -10,7 +10,6 @@
 
 import type { FieldTable } from '../../protocol/field-table.js';
 import type { Logger } from '../../log.js';
-import { MinHeap } from '../../util/min-heap.js';
 import type { Binding } from '../binding.js';
 import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
@@ -19,6 +18,7 @@ import type { QueueArguments } from './arguments.js';
 import { expirationMs } from '../expiration.js';
 import { ConsumerList, type Consumer } from './consumers.js';
 import { EntryState, QueueEntry } from './entry.js';
+import { QueueExpiry, type ExpiringQueue } from './expiry.js';
 import { ReadyList } from './ready-list.js';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
@@ -28,8 +28,6 @@ export const PAGE_WINDOW = 20_000;
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 /** Entries read back per refill, when fewer than half the window are in memory. */
 const PAGE_BATCH = 1024;
-/** Expired entries handled per timer callback before yielding to other work. */
-const EXPIRY_BATCH = 5000;
 
 /** What a queue needs from its virtual host. */
 export interface QueueHost {
@@ -80,7 +78,7 @@ class RefillWaiter implements CommitWaiter {
   }
 }
 
-export class Queue {
+export class Queue implements ExpiringQueue {
   readonly kind = 'queue' as const;
   readonly durable: boolean;
   readonly exclusiveOwner: QueueOwner | null;
@@ -109,12 +107,8 @@ export class Queue {
   /** seq from which the paged entries are read back */
   private pageFromSeq = 0;
   private waitingForCommit = false;
-  /** ready entries with an expiry, soonest first, queue order among equals */
-  private readonly expiries = new MinHeap<QueueEntry>(
-    (a, b) => a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.seq < b.seq),
-  );
-  private expiryTimer: NodeJS.Timeout | null = null;
-  private expiryTimerAt = 0;
+  /** TTL: ready entries with an expiry, and the timer for the soonest */
+  private readonly expiry: QueueExpiry;
   private idleTimer: NodeJS.Timeout | null = null;
   /** counters for metrics, read at scrape time */
   publishedTotal = 0;
@@ -135,6 +129,7 @@ export class Queue {
     this.ready = new ReadyList(this.options.maxPriority, host.memory);
     this.deliveredWatermarks = new Array<number>(this.options.maxPriority + 1).fill(0);
     this.consumers = new ConsumerList(this.options.singleActiveConsumer);
+    this.expiry = new QueueExpiry(this, host.log, host.name);
     this.touch();
   }
 
@@ -155,6 +150,11 @@ export class Queue {
 
   get pagedOutCount(): number {
     return this.pagedCount;
+  }
+
+  /** Ready entries whose TTL is being watched (in memory). */
+  get expiringCount(): number {
+    return this.expiry.size;
   }
 
   get consumerCount(): number {
@@ -196,7 +196,7 @@ export class Queue {
       this.ready.push(entry);
       if (entry.expiresAt !== 0) {
         if (entry.expiresAt <= message.publishedAt) this.deliverOrExpire(entry);
-        else this.trackExpiry(entry);
+        else this.expiry.track(entry);
       }
     }
     if (opts.overflow === 'drop-head') this.dropHeadWhileOverLimit();
@@ -223,7 +223,7 @@ export class Queue {
   restoreEntry(entry: QueueEntry): void {
     if (entry.seq >= this.nextSeq) this.nextSeq = entry.seq + 1;
     this.ready.push(entry);
-    if (entry.expiresAt !== 0) this.trackExpiry(entry);
+    if (entry.expiresAt !== 0) this.expiry.track(entry);
   }
 
   /** Recovery: entries from fromSeq on stay on disk and are read back as the queue drains. */
@@ -241,10 +241,12 @@ export class Queue {
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
       if (entry.expiresAt !== 0 && entry.expiresAt < now) {
+        this.expiry.untrack(entry);
         entry.state = EntryState.Done;
         this.discard(entry, 'expired');
         continue;
       }
+      if (entry.heapIndex >= 0) this.expiry.untrack(entry);
       entry.state = EntryState.Unacked;
       this.unackedCount++;
       this.deliveredTotal++;
@@ -266,7 +268,7 @@ export class Queue {
       this.pagedBytes -= entry.message.bodySize;
       this.pageFromSeq = entry.seq + 1;
       this.ready.push(entry);
-      if (entry.expiresAt !== 0) this.trackExpiry(entry);
+      if (entry.expiresAt !== 0) this.expiry.track(entry);
     }
     if (this.pagedCount <= 0) {
       this.pagedCount = 0;
@@ -314,8 +316,8 @@ export class Queue {
     entry.redelivered = true;
     this.ready.putBack(entry);
     if (entry.expiresAt !== 0) {
-      if (entry.expiresAt < now) this.scheduleExpiry(now);
-      else this.trackExpiry(entry);
+      if (entry.expiresAt < now) this.expiry.runSoon(now);
+      else this.expiry.track(entry);
     }
     if (this.options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
@@ -345,7 +347,7 @@ export class Queue {
     }
     this.pagedCount = 0;
     this.pagedBytes = 0;
-    this.expiries.clear();
+    this.expiry.clear();
   }
 
   addConsumer(consumer: Consumer): void {
@@ -372,10 +374,7 @@ export class Queue {
     if (this.options.expiresMs === undefined || this.deleted) return;
     this.stopIdleTimer();
     if (this.consumers.size > 0) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = null;
-      if (!this.deleted && this.consumers.size === 0) this.host.queueExpired(this);
-    }, this.options.expiresMs);
+    this.idleTimer = setTimeout(this.onIdleTimer, this.options.expiresMs);
     this.idleTimer.unref();
   }
 
@@ -383,8 +382,7 @@ export class Queue {
   destroy(): void {
     this.deleted = true;
     this.stopIdleTimer();
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = null;
+    this.expiry.stop();
     this.dropAllReady();
   }
 
@@ -406,69 +404,25 @@ export class Queue {
     return ttl === undefined ? 0 : message.publishedAt + ttl;
   }
 
-  private trackExpiry(entry: QueueEntry): void {
-    this.expiries.push(entry);
-    if (this.expiryTimer === null || entry.expiresAt < this.expiryTimerAt) this.armExpiryTimer(entry.expiresAt);
+  /** ExpiringQueue: a ready entry's deadline passed (it is already out of the heap). */
+  expireEntry(entry: QueueEntry): void {
+    entry.state = EntryState.Done;
+    this.ready.markRemoved(entry);
+    this.discard(entry, 'expired');
   }
 
-  private armExpiryTimer(at: number): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimerAt = at;
-    const delay = Math.max(0, at - Date.now() + 1);
-    this.expiryTimer = setTimeout(this.onExpiryTimer, Math.min(delay, 2_147_483_647));
-    this.expiryTimer.unref();
-  }
-
-  private scheduleExpiry(now: number): void {
-    if (this.expiryTimer === null || this.expiryTimerAt > now) this.armExpiryTimer(now);
-  }
-
-  /** Expires every ready entry whose time has come, wherever it sits in the queue. */
-  private readonly onExpiryTimer = (): void => {
-    this.expiryTimer = null;
-    if (this.deleted) return;
-    try {
-      this.expireDue();
-    } catch (err) {
-      this.host.log.error({ err, queue: this.name, vhost: this.host.name }, 'expiring messages failed');
-    }
-  };
-
-  private expireDue(): void {
-    const now = Date.now();
-    let budget = EXPIRY_BATCH;
-    for (;;) {
-      const next = this.expiries.peek();
-      if (next === undefined) break;
-      if (next.state !== EntryState.Ready) {
-        this.expiries.pop();
-        continue;
-      }
-      if (next.expiresAt >= now) {
-        this.armExpiryTimer(next.expiresAt);
-        break;
-      }
-      if (--budget === 0) {
-        // Many expiring at once: let other work in between batches (and keep expiry order).
-        this.armExpiryTimer(now);
-        if (this.messageCount > 0) this.host.queueReady(this);
-        return;
-      }
-      this.expiries.pop();
-      next.state = EntryState.Done;
-      this.ready.markRemoved(next);
-      this.discard(next, 'expired');
-    }
-    // Requeued entries whose expiry passed while they were unacked are not in the heap.
-    this.expireHead(now);
+  /** ExpiringQueue: an expiry run ended; what is left may be deliverable. */
+  expiryDone(): void {
     if (this.messageCount > 0) this.host.queueReady(this);
   }
 
-  private expireHead(now: number): void {
+  /** ExpiringQueue: drops expired entries at the head (requeued after their deadline passed). */
+  expireHead(now: number): void {
     for (;;) {
       const head = this.ready.peek();
       if (head === undefined || head.expiresAt === 0 || head.expiresAt >= now) return;
       this.ready.shift();
+      this.expiry.untrack(head);
       head.state = EntryState.Done;
       this.discard(head, 'expired');
     }
@@ -493,6 +447,7 @@ export class Queue {
       if (this.pagedCount > 0 && this.ready.count === 0) this.refill();
       const head = this.ready.shift();
       if (head === undefined) break;
+      this.expiry.untrack(head);
       head.state = EntryState.Done;
       this.discard(head, 'maxlen');
     }
@@ -500,7 +455,11 @@ export class Queue {
 
   // ---- Leaving the queue --------------------------------------------------------------------------
 
-  /** An entry leaves without being acked: dead-letter it if a DLX is set, then forget it. */
+  /**
+   * An entry leaves without being acked: dead-letter it if a DLX is set, then forget it. The copy's
+   * store write and the removal of this entry go to LMDB in the same commit (see persistence.ts,
+   * atomic moves), so a crash in between loses nothing.
+   */
   private discard(entry: QueueEntry, reason: DeadLetterReason): void {
     this.deadLetterOrDrop(entry.message, reason);
     if (entry.stored) this.persistence.removeEntry(entry);
@@ -509,6 +468,17 @@ export class Queue {
   private deadLetterOrDrop(message: Message, reason: DeadLetterReason): void {
     if (this.options.deadLetterExchange !== undefined) this.host.deadLetter(this, message, reason);
   }
+
+  /** x-expires timer: never lets an error escape into the event loop. */
+  private readonly onIdleTimer = (): void => {
+    this.idleTimer = null;
+    if (this.deleted || this.consumers.size !== 0) return;
+    try {
+      this.host.queueExpired(this);
+    } catch (err) {
+      this.host.log.error({ err, queue: this.name, vhost: this.host.name }, 'deleting an expired queue (x-expires) failed');
+    }
+  };
 
   private stopIdleTimer(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
