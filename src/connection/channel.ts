@@ -192,8 +192,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (method.id === M.CHANNEL_CLOSE_OK) {
       this.connection.channelClosed(this);
     } else if (method.id === M.CHANNEL_CLOSE) {
+      // Both sides closed at once. As RabbitMQ: answer the client's close, but keep the channel
+      // until the client's close-ok for ours arrives, so that close-ok finds a known channel.
       this.out.writeMethod(this.id, { id: M.CHANNEL_CLOSE_OK });
-      this.connection.channelClosed(this);
     }
     // Anything else is dropped until close-ok, as the spec asks.
   }
@@ -330,7 +331,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   /** ReplyTarget: a reply published to our reply-to name goes straight to the client. */
   deliverReply(message: Message): void {
-    if (this.closing || this.replyConsumer === null) return;
+    if (this.released || this.replyConsumer === null) return;
     const tag = ++this.deliveryTag;
     this.out.writeDelivery(this.id, this.replyConsumer.tagBytes, tag, false, message, this.connection.frameMax);
   }
@@ -704,12 +705,13 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (!nowait) this.out.writeMethod(this.id, { id: M.CONFIRM_SELECT_OK });
   }
 
+  // Confirms of a channel that is closing or closed are never sent: nothing may follow close-ok.
   sendAck(deliveryTag: number, multiple: boolean): void {
-    if (!this.closing) this.out.writeMethod(this.id, { id: M.BASIC_ACK, deliveryTag, multiple });
+    if (!this.released) this.out.writeMethod(this.id, { id: M.BASIC_ACK, deliveryTag, multiple });
   }
 
   sendNack(deliveryTag: number, multiple: boolean): void {
-    if (!this.closing) this.out.writeMethod(this.id, { id: M.BASIC_NACK, deliveryTag, multiple, requeue: false });
+    if (!this.released) this.out.writeMethod(this.id, { id: M.BASIC_NACK, deliveryTag, multiple, requeue: false });
   }
 
   /** Asks the dispatcher to call flush() before output goes out. */
@@ -720,7 +722,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   /** Flushable: hands this turn's confirm batch to the store and writes coalesced acks. */
   flush(): void {
     const confirms = this.confirms;
-    if (confirms === null) return;
+    if (confirms === null || this.released) return;
     const batch = confirms.takeBatch();
     if (batch !== null) {
       this.connection.broker.persistence.afterCommit(
@@ -758,7 +760,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     // commit-ok only once the persistent messages are on disk.
     this.connection.broker.persistence.afterCommit(
       new BatchWaiter(this, (ok) => {
-        if (this.closing || this.released) return;
+        if (this.released) return;
         if (ok) this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });
         else this.connection.closeWithError(new InternalError('the transaction could not be written to disk; see the broker log'));
       }),

@@ -262,11 +262,10 @@ export class Connection implements QueueOwner, BlockableConnection {
       return;
     }
     if (method.id !== CHANNEL_OPEN) throw new ChannelError(`expected 'channel.open'`).at(method.id);
-    // As RabbitMQ, channel_max limits how many channels are open, not their numbers.
-    if (this.channels.size >= this.channelMax) {
-      throw new NotAllowed(
-        `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`,
-      );
+    // The spec: usable channel numbers are 1..channel_max (RabbitMQ 3.10 accepts any number and
+    // only counts open channels; numbers within the limit bound the count as well).
+    if (channelId > this.channelMax) {
+      throw new ChannelError(`channel ${channelId} is above the negotiated channel_max (${this.channelMax})`).at(method.id);
     }
     const channel = new Channel(this, channelId);
     this.channels.set(channelId, channel);

@@ -167,6 +167,17 @@ describe('queue.declare', () => {
     });
   });
 
+  it("x-queue-type 'classic' given explicitly is the same as none, both ways round", async () => {
+    const ch = await h.channel();
+    const q = h.queue();
+    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: false, arguments: { 'x-queue-type': 'classic' } });
+    const q2 = h.queue();
+    await ch.assertQueue(q2, { durable: true, arguments: { 'x-queue-type': 'classic' } });
+    await ch.assertQueue(q2, { durable: true });
+    expect(ch.errors).toEqual([]);
+  });
+
   it('redeclare with the same arguments succeeds; a passive redeclare ignores flags and arguments', async () => {
     const ch = await h.channel();
     const q = h.queue();

@@ -241,6 +241,13 @@ export function parseQueueArguments(args: FieldTable, queueName: string, vhost: 
   };
 }
 
+/** As RabbitMQ, which fills in the default queue type: an explicit x-queue-type 'classic' equals none. */
+function comparedValue(table: FieldTable, key: string): FieldValue | undefined {
+  const value = table[key];
+  if (key === 'x-queue-type' && value !== undefined && String(value) === 'classic') return undefined;
+  return value;
+}
+
 /**
  * Redeclare check over the compared keys, with RabbitMQ's texts: "received '2000' but current is
  * '1000'" when both are set, "received the value '10' of type 'byte' but current is none" when one
@@ -253,8 +260,8 @@ export function assertEquivalentArguments(
   resource: string,
 ): void {
   for (const key of keys) {
-    const a = received[key];
-    const b = current[key];
+    const a = comparedValue(received, key);
+    const b = comparedValue(current, key);
     if (a === undefined && b === undefined) continue;
     if (a !== undefined && b !== undefined && fieldValuesEqual(a, b)) continue;
     let detail: string;
