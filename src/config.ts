@@ -29,6 +29,10 @@ export interface BrokerConfig {
   /** bytes of message bodies kept in memory across all queues before paging to disk */
   memoryBudgetBytes: number;
   clusterName: string;
+  /** management HTTP API port (0 = off) */
+  managementPort: number;
+  /** address the management HTTP API listens on */
+  managementBind: string;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -47,6 +51,8 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   maxMessageSizeBytes: 134_217_728,
   memoryBudgetBytes: 256 * 1024 * 1024,
   clusterName: `warren@${hostname()}`,
+  managementPort: 15672,
+  managementBind: '127.0.0.1',
 };
 
 export class ConfigError extends Error {}
@@ -107,6 +113,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'bytes of message bodies kept in memory before paging to disk',
   },
   { key: 'clusterName', flag: '--cluster-name', env: 'WARREN_CLUSTER_NAME', kind: 'string', help: 'name reported to clients' },
+  { key: 'managementPort', flag: '--management-port', env: 'WARREN_MANAGEMENT_PORT', kind: 'int', min: 0, max: 65535, help: 'management HTTP API port (0 = off)' },
+  { key: 'managementBind', flag: '--management-bind', env: 'WARREN_MANAGEMENT_BIND', kind: 'address', help: 'address the management HTTP API listens on' },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[keyof BrokerConfig] {

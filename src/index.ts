@@ -14,6 +14,7 @@ import { recover } from './broker/recovery.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import { WARREN_VERSION } from './version.js';
 import { join } from 'node:path';
+import { startManagement, type ManagementHandle } from './management/index.js';
 
 export type { BrokerConfig } from './config.js';
 export { DEFAULT_CONFIG } from './config.js';
@@ -30,6 +31,8 @@ export interface RunningBroker {
   /** the broker model, for tests and tooling */
   readonly broker: Broker;
   readonly server: AmqpServer;
+  /** the management HTTP API, or null when --management-port is 0 */
+  readonly management: ManagementHandle | null;
   /** stop accepting, close clients with 320 CONNECTION_FORCED, flush and close storage */
   close(): Promise<void>;
 }
@@ -50,16 +53,30 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     broker.users.add(config.defaultUser, config.defaultPass, ['administrator']);
   }
   const server = new AmqpServer(broker);
+  const startedAt = Date.now();
   const port = await server.listen(config.bind, config.port);
   log.info({ bind: config.bind, port, dataDir: config.dataDir }, 'listening');
+  let management: ManagementHandle | null = null;
+  if (config.managementPort !== 0) {
+    try {
+      management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, startedAt });
+    } catch (err) {
+      await server.close();
+      await persistence.close();
+      throw err;
+    }
+    log.info({ bind: config.managementBind, port: management.port }, 'management API listening');
+  }
   let closing: Promise<void> | null = null;
   return {
     port,
     config,
     broker,
     server,
+    management,
     close() {
       closing ??= (async () => {
+        await management?.close();
         await server.close();
         await persistence.close();
         log.info('stopped');

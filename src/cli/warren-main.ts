@@ -29,6 +29,10 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.write(
     `warren: listening on amqp://${config.bind.includes(':') ? `[${config.bind}]` : config.bind}:${running.port}/ (data in ${config.dataDir})\n`,
   );
+  if (running.management !== null) {
+    const host = config.managementBind.includes(':') ? `[${config.managementBind}]` : config.managementBind;
+    process.stdout.write(`warren: management API on http://${host}:${running.management.port}/api/\n`);
+  }
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.
   process.on('unhandledRejection', (reason) => {

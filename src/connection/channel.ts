@@ -72,6 +72,18 @@ class BatchWaiter implements CommitWaiter {
   }
 }
 
+/** A channel's settings and counts as the management API shows them. */
+export interface ChannelInfo {
+  prefetchCount: number;
+  globalPrefetchCount: number;
+  confirm: boolean;
+  transactional: boolean;
+  unconfirmed: number;
+  uncommittedMessages: number;
+  uncommittedAcks: number;
+  flowActive: boolean;
+}
+
 export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTarget {
   /** true after the server sent channel.close, until close-ok */
   closing = false;
@@ -103,6 +115,20 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     readonly connection: Connection,
     readonly id: number,
   ) {}
+
+  /** Settings and counts the management API reports (read when asked; nothing kept per message). */
+  get info(): ChannelInfo {
+    return {
+      prefetchCount: this.consumerPrefetch,
+      globalPrefetchCount: this.channelPrefetch,
+      confirm: this.confirms !== null,
+      transactional: this.tx !== null,
+      unconfirmed: this.confirms?.unconfirmedCount ?? 0,
+      uncommittedMessages: this.tx?.publishes.length ?? 0,
+      uncommittedAcks: this.tx?.acks.reduce((n, a) => n + a.deliveries.length, 0) ?? 0,
+      flowActive: this.flowActive,
+    };
+  }
 
   private get vhost(): VHost {
     return this.connection.vhost!;

@@ -94,6 +94,8 @@ export class Connection implements QueueOwner, BlockableConnection {
   user: User | null = null;
   vhost: VHost | null = null;
   clientProperties: FieldTable = {};
+  /** SASL mechanism the client signed in with (for the management API) */
+  authMechanism = '';
   capabilities: ClientCapabilities = {
     consumerCancelNotify: false,
     connectionBlocked: false,
@@ -143,6 +145,13 @@ export class Connection implements QueueOwner, BlockableConnection {
 
   get isOpen(): boolean {
     return this.state === State.Open;
+  }
+
+  /** The state RabbitMQ's management API reports: running, blocking (alarm, not yet publishing), blocked, closing. */
+  get managementState(): 'running' | 'blocking' | 'blocked' | 'closing' {
+    if (this.state === State.Closing || this.state === State.Closed) return 'closing';
+    if (this.blocked) return this.hasPublished ? 'blocked' : 'blocking';
+    return 'running';
   }
 
   get userName(): string {
@@ -354,6 +363,7 @@ export class Connection implements QueueOwner, BlockableConnection {
     if (!MECHANISMS.split(' ').includes(mechanism)) {
       return this.failHandshake(`unknown authentication mechanism '${mechanism}'`);
     }
+    this.authMechanism = mechanism;
     const credentials = parseCredentials(mechanism, response);
     if (credentials === undefined) return this.failHandshake(`malformed ${mechanism} response`);
     const user = this.broker.users.authenticate(credentials.username, credentials.password);

@@ -37,7 +37,9 @@ export class ChildBroker {
   /** Starts bin/warren and waits until it prints that it listens (or fails). */
   static async start(dataDir: string, port?: number, extraArgs: string[] = []): Promise<ChildBroker> {
     const p = port ?? (await freePort());
-    const child = spawn(process.execPath, [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs], {
+    // The management API is off unless a test passes --management-port (a free one).
+    const args = [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', '--management-port', '0', ...extraArgs];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];

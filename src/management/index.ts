@@ -1,0 +1,139 @@
+// Starts the management HTTP API for a running broker: builds the context the routes read, the
+// route table, the rate sampler, and the listener (--management-port, --management-bind).
+
+import type { Broker } from '../broker/broker.js';
+import type { BrokerConfig } from '../config.js';
+import type { AmqpServer } from '../connection/server.js';
+import type { Logger } from '../log.js';
+import type { ListenerInfo, ManagementContext } from './context.js';
+import { defaultNodeName } from './context.js';
+import { RateSampler, type Visit } from './rates.js';
+import { Router } from './router.js';
+import { addHealthRoutes } from './routes/health.js';
+import { addReadRoutes, type TotalsSource } from './routes/read.js';
+import { ManagementServer } from './server.js';
+import { allChannels } from './views/connections.js';
+import { queueTotals, type Totals } from './views/overview.js';
+
+export { ManagementServer, type StaticHandler } from './server.js';
+
+export interface ManagementHandle {
+  readonly port: number;
+  readonly server: ManagementServer;
+  readonly context: ManagementContext;
+  close(): Promise<void>;
+}
+
+export interface ManagementDeps {
+  broker: Broker;
+  amqp: AmqpServer;
+  config: BrokerConfig;
+  log: Logger;
+  amqpPort: number;
+  startedAt: number;
+}
+
+/**
+ * Broker-wide message totals. Until broker-level totals that never go backwards exist, these are
+ * summed from live queues and channels (a deleted queue takes its counts with it).
+ */
+function totalsSource(ctx: () => ManagementContext): TotalsSource {
+  const owner = {};
+  return {
+    owner,
+    totals(): Totals {
+      const c = ctx();
+      let publish = 0;
+      let deliver = 0;
+      let ack = 0;
+      let redeliver = 0;
+      let dropped = 0;
+      let returned = 0;
+      for (const ch of allChannels(c)) publish += ch.publishedTotal;
+      for (const v of c.broker.vhosts.values()) {
+        dropped += v.unroutableDropped;
+        returned += v.unroutableReturned;
+        for (const q of v.queues.values()) {
+          deliver += q.deliveredTotal;
+          ack += q.ackedTotal;
+          redeliver += q.redeliveredTotal;
+        }
+      }
+      return { publish, deliver_get: deliver, ack, redeliver, drop_unroutable: dropped, return_unroutable: returned };
+    },
+  };
+}
+
+export async function startManagement(deps: ManagementDeps): Promise<ManagementHandle> {
+  const { broker, amqp, config, log } = deps;
+  let httpPort = 0;
+  let context: ManagementContext;
+  const totals = totalsSource(() => context);
+  const rates = new RateSampler((visit: Visit) => {
+    const t = totals.totals();
+    const qt = queueTotals(broker.vhosts.values());
+    visit(totals.owner, { ...t, ...qt });
+    for (const v of broker.vhosts.values()) {
+      let recv = 0;
+      let send = 0;
+      for (const c of amqp.connections) {
+        if (c.vhost !== v) continue;
+        recv += c.bytesRead;
+        send += c.outbound.bytesWritten;
+      }
+      visit(v, { ...queueTotals([v]), recv_oct: recv, send_oct: send });
+      for (const q of v.queues.values()) {
+        visit(q, {
+          publish: q.publishedTotal,
+          deliver_get: q.deliveredTotal,
+          ack: q.ackedTotal,
+          redeliver: q.redeliveredTotal,
+          messages: q.messageCount + q.unackedCount,
+          messages_ready: q.messageCount,
+          messages_unacknowledged: q.unackedCount,
+        });
+      }
+    }
+    for (const c of amqp.connections) {
+      visit(c, { recv_oct: c.bytesRead, send_oct: c.outbound.bytesWritten });
+      for (const ch of c.channels.values()) visit(ch, { publish: ch.publishedTotal });
+    }
+  });
+  context = {
+    broker,
+    config,
+    nodeName: defaultNodeName(),
+    startedAt: deps.startedAt,
+    rates,
+    connections: () => amqp.connections,
+    listeners(): ListenerInfo[] {
+      return [
+        { protocol: 'amqp', ip_address: config.bind, port: deps.amqpPort },
+        { protocol: 'http', ip_address: config.managementBind, port: httpPort },
+      ];
+    },
+    hasVhostAccess: () => true,
+  };
+  const router = new Router();
+  addReadRoutes(router, context, totals);
+  addHealthRoutes(router, context);
+  const server = new ManagementServer(
+    router,
+    {
+      authenticate: (name, password) => broker.users.authenticate(name, password),
+      isLoopbackOnly: (name) => config.loopbackUsers.includes(name),
+    },
+    log,
+  );
+  httpPort = await server.listen(config.managementBind, config.managementPort);
+  rates.start();
+  return {
+    port: httpPort,
+    server,
+    context,
+    async close() {
+      rates.stop();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+// The node-wide views: overview, nodes, vhosts, whoami and users, shaped as RabbitMQ's API.
+
+import { statfsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { VHost } from '../../broker/vhost.js';
+import type { User } from '../../broker/users.js';
+import { WARREN_VERSION } from '../../version.js';
+import type { ManagementContext } from '../context.js';
+import type { Row } from '../listing.js';
+import { allChannels } from './connections.js';
+
+/** The RabbitMQ API version this API follows; tools pick features by it. */
+export const API_COMPATIBLE_VERSION = '3.10.0';
+
+export const EXCHANGE_TYPES = [
+  { name: 'direct', description: 'AMQP direct exchange, as per the AMQP specification', enabled: true },
+  { name: 'fanout', description: 'AMQP fanout exchange, as per the AMQP specification', enabled: true },
+  { name: 'headers', description: 'AMQP headers exchange, as per the AMQP specification', enabled: true },
+  { name: 'topic', description: 'AMQP topic exchange, as per the AMQP specification', enabled: true },
+  { name: 'x-delayed-message', description: 'Delayed Message Exchange', enabled: true },
+];
+
+/** Broker-wide message counters (the broker totals object is the rate owner). */
+export interface Totals {
+  publish: number;
+  deliver_get: number;
+  ack: number;
+  redeliver: number;
+  drop_unroutable: number;
+  return_unroutable: number;
+}
+
+export function messageStats(ctx: ManagementContext, owner: object, totals: Totals): Row {
+  const out: Row = {};
+  for (const [key, value] of Object.entries(totals)) {
+    out[key] = value;
+    out[`${key}_details`] = ctx.rates.details(owner, key);
+  }
+  return out;
+}
+
+export interface QueueTotals {
+  messages: number;
+  messages_ready: number;
+  messages_unacknowledged: number;
+}
+
+export function queueTotals(vhosts: Iterable<VHost>): QueueTotals {
+  let ready = 0;
+  let unacked = 0;
+  for (const v of vhosts) {
+    for (const q of v.queues.values()) {
+      ready += q.messageCount;
+      unacked += q.unackedCount;
+    }
+  }
+  return { messages: ready + unacked, messages_ready: ready, messages_unacknowledged: unacked };
+}
+
+function queueTotalsRow(ctx: ManagementContext, owner: object, t: QueueTotals): Row {
+  return {
+    messages: t.messages,
+    messages_details: ctx.rates.details(owner, 'messages'),
+    messages_ready: t.messages_ready,
+    messages_ready_details: ctx.rates.details(owner, 'messages_ready'),
+    messages_unacknowledged: t.messages_unacknowledged,
+    messages_unacknowledged_details: ctx.rates.details(owner, 'messages_unacknowledged'),
+  };
+}
+
+export function overview(ctx: ManagementContext, vhosts: VHost[], totals: Totals, totalsOwner: object, showListeners: boolean): Row {
+  const names = new Set(vhosts.map((v) => v.name));
+  let connections = 0;
+  for (const c of ctx.connections()) if (c.vhost !== null && names.has(c.vhost.name)) connections++;
+  let channels = 0;
+  for (const ch of allChannels(ctx)) if (ch.connection.vhost !== null && names.has(ch.connection.vhost.name)) channels++;
+  let queues = 0;
+  let exchanges = 0;
+  let consumers = 0;
+  for (const v of vhosts) {
+    queues += v.queues.size;
+    exchanges += v.exchanges.size;
+    for (const q of v.queues.values()) consumers += q.consumerCount;
+  }
+  const row: Row = {
+    management_version: API_COMPATIBLE_VERSION,
+    rates_mode: 'basic',
+    sample_retention_policies: { global: [600, 3600, 28800, 86400], basic: [600, 3600], detailed: [600] },
+    exchange_types: EXCHANGE_TYPES,
+    product_version: WARREN_VERSION,
+    product_name: 'Warren',
+    rabbitmq_version: API_COMPATIBLE_VERSION,
+    cluster_name: ctx.config.clusterName,
+    erlang_version: `Node.js ${process.version}`,
+    erlang_full_version: `Node.js ${process.version} (${process.platform} ${process.arch})`,
+    release_series_support_status: 'supported',
+    disable_stats: false,
+    enable_queue_totals: false,
+    message_stats: messageStats(ctx, totalsOwner, totals),
+    churn_rates: {},
+    queue_totals: queueTotalsRow(ctx, totalsOwner, queueTotals(vhosts)),
+    object_totals: { channels, connections, consumers, exchanges, queues },
+    statistics_db_event_queue: 0,
+    node: ctx.nodeName,
+  };
+  if (showListeners) {
+    row['listeners'] = ctx.listeners().map((l) => ({ node: ctx.nodeName, ...l, socket_opts: {} }));
+    row['contexts'] = contexts(ctx);
+  } else {
+    row['listeners'] = [];
+    row['contexts'] = [];
+  }
+  return row;
+}
+
+function contexts(ctx: ManagementContext): Row[] {
+  return ctx
+    .listeners()
+    .filter((l) => l.protocol === 'http' || l.protocol === 'https')
+    .map((l) => ({ node: ctx.nodeName, description: 'RabbitMQ Management', path: '/', ip: l.ip_address, port: String(l.port) }));
+}
+
+function diskFree(dir: string): number {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return 0;
+  }
+}
+
+export function nodeRow(ctx: ManagementContext): Row {
+  const mem = process.memoryUsage();
+  let sockets = 0;
+  for (const _ of ctx.connections()) sockets++;
+  return {
+    name: ctx.nodeName,
+    type: 'disc',
+    running: true,
+    os_pid: String(process.pid),
+    mem_used: mem.rss,
+    mem_alarm: ctx.broker.blockedReason !== null && /memory/i.test(ctx.broker.blockedReason),
+    disk_free: diskFree(ctx.config.dataDir),
+    disk_free_alarm: ctx.broker.blockedReason !== null && /disk|storage/i.test(ctx.broker.blockedReason),
+    sockets_used: sockets,
+    uptime: Date.now() - ctx.startedAt,
+    processors: availableParallelism(),
+    rates_mode: 'basic',
+    db_dir: ctx.config.dataDir,
+    exchange_types: EXCHANGE_TYPES,
+    auth_mechanisms: [
+      { name: 'PLAIN', description: 'SASL PLAIN authentication mechanism', enabled: true },
+      { name: 'AMQPLAIN', description: 'QPid AMQPLAIN mechanism', enabled: true },
+    ],
+    applications: [{ name: 'warren', description: 'Warren AMQP 0-9-1 broker', version: WARREN_VERSION }],
+    contexts: contexts(ctx),
+    partitions: [],
+    cluster_links: [],
+    enabled_plugins: ['rabbitmq_management'],
+    being_drained: false,
+  };
+}
+
+export function vhostRow(ctx: ManagementContext, v: VHost, description = '', tags: string[] = []): Row {
+  const t = queueTotals([v]);
+  let recv = 0;
+  let send = 0;
+  for (const c of ctx.connections()) {
+    if (c.vhost !== v) continue;
+    recv += c.bytesRead;
+    send += c.outbound.bytesWritten;
+  }
+  return {
+    cluster_state: { [ctx.nodeName]: 'running' },
+    default_queue_type: 'undefined',
+    description,
+    ...queueTotalsRow(ctx, v, t),
+    metadata: { description, tags },
+    name: v.name,
+    recv_oct: recv,
+    recv_oct_details: ctx.rates.details(v, 'recv_oct'),
+    send_oct: send,
+    send_oct_details: ctx.rates.details(v, 'send_oct'),
+    tags,
+    tracing: false,
+  };
+}
+
+export function userRow(u: User): Row {
+  return {
+    name: u.name,
+    password_hash: u.passwordHash,
+    hashing_algorithm: 'rabbit_password_hashing_sha256',
+    tags: [...u.tags],
+    limits: {},
+  };
+}
