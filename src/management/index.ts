@@ -12,10 +12,11 @@ import { Router } from './router.js';
 import { addHealthRoutes } from './routes/health.js';
 import { addReadRoutes, type TotalsSource } from './routes/read.js';
 import { ManagementServer } from './server.js';
+import { serveUi } from './static.js';
 import { allChannels } from './views/connections.js';
 import { queueTotals, type Totals } from './views/overview.js';
 
-export { ManagementServer, type StaticHandler } from './server.js';
+export { ManagementServer } from './server.js';
 
 export interface ManagementHandle {
   readonly port: number;
@@ -125,6 +126,7 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
     },
     log,
   );
+  server.staticHandler = serveUi;
   httpPort = await server.listen(config.managementBind, config.managementPort);
   rates.start();
   return {

@@ -11,15 +11,14 @@ import { HttpError, badRequest, fromAmqp, notFound } from './http-error.js';
 import { Reply, type ApiRequest, type Method, type Router } from './router.js';
 import type { UserDirectory } from './context.js';
 
-/** Serves a non-API path (the web UI); returns false when it has nothing for it. */
-export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+import type { StaticHandler } from './static.js';
 
 /** Largest request body accepted (definitions files can be big, but not unbounded). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 export class ManagementServer {
   private readonly server: Server;
-  /** the web UI, mounted by the UI module when it is built */
+  /** the web UI (its static assets); non-API paths it does not serve are 404 */
   staticHandler: StaticHandler | null = null;
 
   constructor(

@@ -72,6 +72,16 @@ describe('authentication', () => {
     expect((await api.post('/api/overview')).status).toBe(405);
   });
 
+  it('hands paths outside /api/ to the web UI, and answers 404 for what it does not serve', async () => {
+    if (target.warren === null) return; // RabbitMQ's own UI is not Warren's
+    const page = await fetch(`${target.apiUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const missing = await api.get('/no-such-page');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ error: 'Object Not Found', reason: 'Not Found' });
+  });
+
   it('says who is signed in', async () => {
     const r = await api.get('/api/whoami');
     expect(r.status).toBe(200);
