@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './log.js';
 import { DurablePersistence } from './broker/persistence.js';
 import { recover } from './broker/recovery.js';
 import { LmdbStore } from './store/lmdb-store.js';
+import { ModelStore } from './store/model-store.js';
 import { WARREN_VERSION } from './version.js';
 import { join } from 'node:path';
 import { startManagement, type ManagementHandle } from './management/index.js';
@@ -44,14 +45,12 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   mkdirSync(config.dataDir, { recursive: true });
   const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
   const persistence = new DurablePersistence(store, log);
-  const broker = new Broker(config, persistence, log);
+  const broker = new Broker(config, persistence, log, new ModelStore(store));
   persistence.onFailure = (error) => broker.storageFailed(error);
-  broker.addVHost(config.defaultVhost);
+  broker.admin.load();
   const recovered = recover(broker, persistence, log);
   log.info(recovered, 'recovered durable state');
-  if (broker.users.get(config.defaultUser) === undefined) {
-    broker.users.add(config.defaultUser, config.defaultPass, ['administrator']);
-  }
+  await broker.admin.initialise(config);
   const server = new AmqpServer(broker);
   const startedAt = Date.now();
   const port = await server.listen(config.bind, config.port);

@@ -9,6 +9,10 @@ import { Dispatcher } from './dispatch.js';
 import type { Queue } from './queue/queue.js';
 import { UserStore } from './users.js';
 import { Permissions } from './permissions.js';
+import { Policies } from './policies.js';
+import { Admin } from './admin.js';
+import { NotAllowed } from '../protocol/errors.js';
+import type { ModelStore } from '../store/model-store.js';
 import { VHost, type VHostServices } from './vhost.js';
 
 /** A client connection as the broker sees it, for alarms that block publishers. */
@@ -17,13 +21,22 @@ export interface BlockableConnection {
   unblock(): void;
 }
 
+/** A client connection as the admin façade sees it (closing a deleted user's connections). */
+export interface BrokerConnection extends BlockableConnection {
+  readonly userName: string;
+  forceClose(reason: string): void;
+}
+
 export class Broker implements VHostServices {
   readonly vhosts = new Map<string, VHost>();
   readonly users = new UserStore();
   readonly permissions = new Permissions();
+  readonly policies = new Policies();
+  /** every administrative change goes through here (admin.ts) */
+  readonly admin: Admin;
   readonly dispatcher: Dispatcher;
   readonly memory: MemoryGauge;
-  readonly connections = new Set<BlockableConnection>();
+  readonly connections = new Set<BrokerConnection>();
   /** why publishers are blocked, or null; new connections start blocked while this is set */
   blockedReason: string | null = null;
 
@@ -31,7 +44,10 @@ export class Broker implements VHostServices {
     readonly config: BrokerConfig,
     readonly persistence: Persistence,
     readonly log: Logger,
+    /** where users, vhosts, permissions and policies are kept (null: nowhere) */
+    modelStore: ModelStore | null = null,
   ) {
+    this.admin = new Admin(this, modelStore);
     this.memory = new MemoryGauge(config.memoryBudgetBytes);
     this.dispatcher = new Dispatcher(log);
   }
@@ -65,6 +81,24 @@ export class Broker implements VHostServices {
     if (vhost === undefined) {
       vhost = new VHost(name, this);
       this.vhosts.set(name, vhost);
+    }
+    return vhost;
+  }
+
+  /**
+   * connection.open: the vhost a user may open, or 530 NOT_ALLOWED with RabbitMQ's texts (in its
+   * order: the vhost's connection limit, the vhost's existence, the user's permission there).
+   */
+  openVhost(userName: string, vhostName: string): VHost {
+    const vhost = this.vhosts.get(vhostName);
+    if (vhost !== undefined && vhost.connectionLimitReached) {
+      throw new NotAllowed(
+        `access to vhost '${vhostName}' refused for user '${userName}': connection limit (${vhost.limits['max-connections']}) is reached`,
+      );
+    }
+    if (vhost === undefined || vhost.deleted) throw new NotAllowed(`vhost ${vhostName} not found`);
+    if (!this.permissions.mayAccessVhost(userName, vhostName)) {
+      throw new NotAllowed(`access to vhost '${vhostName}' refused for user '${userName}'`);
     }
     return vhost;
   }

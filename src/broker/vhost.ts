@@ -29,12 +29,14 @@ import {
 } from './queue/arguments.js';
 import { EnqueueResult, Queue, type DeadLetterReason, type QueueHost, type QueueOwner } from './queue/queue.js';
 import { Router } from './routing.js';
+import { queueOptionsWithPolicy, type Policies } from './policies.js';
 
 /** What the vhost needs from the broker around it. */
 export interface VHostServices {
   readonly persistence: Persistence;
   readonly memory: MemoryGauge;
   readonly log: Logger;
+  readonly policies: Policies;
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
   /** deliver from this queue right now (as of time now) */
@@ -102,6 +104,17 @@ function isExclusiveQueue(d: Destination): boolean {
   return d.kind === 'queue' && d.exclusive;
 }
 
+/** RabbitMQ's vhost limits (the vhost-limits parameter); absent or negative = no limit. */
+export interface VHostLimits {
+  'max-connections'?: number;
+  'max-queues'?: number;
+}
+
+/** A connection as its vhost counts it (limits, closing on vhost deletion). */
+export interface VHostConnection {
+  forceClose(reason: string): void;
+}
+
 /** Server-generated names: prefix + 22 url-safe base64 characters, as RabbitMQ. */
 export function generateName(prefix: string): string {
   return prefix + randomBytes(16).toString('base64url');
@@ -119,6 +132,15 @@ export class VHost implements QueueHost {
   /** counters for metrics */
   unroutableDropped = 0;
   unroutableReturned = 0;
+  /** metadata shown by the management API and kept in definitions */
+  description = '';
+  tags: string[] = [];
+  defaultQueueType: string | null = null;
+  limits: VHostLimits = {};
+  /** open connections to this vhost (counted for max-connections, closed when it is deleted) */
+  readonly connections = new Set<VHostConnection>();
+  /** set once the vhost is being deleted: nothing new may be created in it */
+  deleted = false;
 
   constructor(
     readonly name: string,
@@ -191,6 +213,7 @@ export class VHost implements QueueHost {
       return existing;
     }
     const ex = createExchange(d.type, this.name, d.name, d);
+    ex.applyPolicy(this.services.policies.match(this.name, 'exchange', ex.name));
     this.addExchange(ex);
     if (ex.durable) this.persistence.saveExchange(ex);
     return ex;
@@ -315,16 +338,45 @@ export class VHost implements QueueHost {
       return existing;
     }
     const parsed = parseQueueArguments(d.args, name, this.name);
+    this.checkQueueLimit(name);
+    const applied = this.services.policies.match(this.name, 'queue', name);
     const queue = new Queue(this, name, {
       durable: d.durable,
       exclusiveOwner: d.exclusive ? owner : null,
       autoDelete: d.autoDelete,
       args: d.args,
-      parsed,
+      parsed: queueOptionsWithPolicy(parsed, d.args, applied.definition),
     });
+    queue.appliedPolicy = applied;
     this.queues.set(name, queue);
     if (queue.durable && !queue.exclusive) this.persistence.saveQueue(queue);
     return queue;
+  }
+
+  /** max-queues: a new queue is refused once the vhost holds that many, with RabbitMQ's text. */
+  private checkQueueLimit(name: string): void {
+    const max = this.limits['max-queues'];
+    if (max === undefined || max < 0 || this.queues.size < max) return;
+    throw new PreconditionFailed(`cannot declare queue '${name}': queue limit in vhost '${this.name}' (${max}) is reached`);
+  }
+
+  /** max-connections: whether one more connection may open. */
+  get connectionLimitReached(): boolean {
+    const max = this.limits['max-connections'];
+    return max !== undefined && max >= 0 && this.connections.size >= max;
+  }
+
+  /**
+   * The vhost is being deleted: every queue goes (consumers cancelled, messages dropped and
+   * deleted from disk), then every exchange and binding. Connections are closed by the caller.
+   */
+  removeEverything(): void {
+    this.deleted = true;
+    for (const q of [...this.queues.values()]) this.removeQueue(q);
+    for (const ex of [...this.exchanges.values()]) {
+      if (ex !== this.defaultExchange && !ex.deleted) this.removeExchange(ex);
+    }
+    this.replyTargets.clear();
   }
 
   private assertQueueEquivalent(q: Queue, d: QueueDeclare): void {

@@ -12,7 +12,7 @@ import type { QueueEntry } from '../broker/queue/entry.js';
 import type { Queue } from '../broker/queue/queue.js';
 import { parseExpirationProperty } from '../broker/expiration.js';
 import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
-import type { Access } from '../broker/permissions.js';
+import { PublishAccess, type Access } from '../broker/permissions.js';
 import {
   PUBLISH_PENDING_COMMIT,
   PUBLISH_REJECTED,
@@ -110,6 +110,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private holds = 0;
   /** persistence.syncWrites when the current method started */
   private writesBefore = 0;
+  /** cached publish permission decisions (no regular expression per message) */
+  private publishAccess: PublishAccess | null = null;
 
   constructor(
     readonly connection: Connection,
@@ -386,8 +388,16 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     this.connection.broker.permissions.check(this.connection.userName, this.vhost.name, access, kind, name);
   }
 
+  /** Topic permissions: binding to or from a topic exchange needs read access to the key. */
+  private authorizeTopicRead(exchangeName: string, routingKey: string): void {
+    const ex = this.vhost.exchanges.get(exchangeName);
+    if (ex === undefined || ex.type !== 'topic') return;
+    this.connection.broker.permissions.checkTopic(this.connection.userName, this.vhost.name, 'read', exchangeName, routingKey);
+  }
+
   private exchangeDeclare(m: M.ExchangeDeclare): void {
-    this.authorize('configure', 'exchange', m.exchange);
+    // As RabbitMQ: a passive declare needs no permission.
+    if (!m.passive) this.authorize('configure', 'exchange', m.exchange);
     this.vhost.declareExchange({
       name: m.exchange,
       type: m.type,
@@ -409,6 +419,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private exchangeBind(m: M.ExchangeBind): void {
     this.authorize('write', 'exchange', m.destination);
     this.authorize('read', 'exchange', m.source);
+    this.authorizeTopicRead(m.source, m.routingKey);
     this.vhost.getExchange(m.source); // the source is reported first when both are missing
     const destination = this.vhost.getExchange(m.destination);
     this.vhost.bind(m.source, destination, m.routingKey, m.arguments);
@@ -418,6 +429,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private exchangeUnbind(m: M.ExchangeUnbind): void {
     this.authorize('write', 'exchange', m.destination);
     this.authorize('read', 'exchange', m.source);
+    this.authorizeTopicRead(m.source, m.routingKey);
     this.vhost.unbind(m.source, 'exchange', m.destination, m.routingKey, m.arguments, this.connection);
     if (!m.noWait) this.reply({ id: M.EXCHANGE_UNBIND_OK });
   }
@@ -432,7 +444,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private queueDeclare(m: M.QueueDeclare): void {
-    this.authorize('configure', 'queue', m.queue);
+    if (!m.passive) this.authorize('configure', 'queue', m.queue);
     if (m.passive && m.queue === REPLY_TO_QUEUE) {
       if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_DECLARE_OK, queue: m.queue, messageCount: 0, consumerCount: 0 });
       return;
@@ -467,6 +479,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     this.vhost.getExchange(m.exchange);
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
     const routingKey = m.routingKey === '' && m.queue === '' ? queue.name : m.routingKey;
+    this.authorizeTopicRead(m.exchange, routingKey);
     this.vhost.bind(m.exchange, queue, routingKey, m.arguments);
     if (!m.noWait) this.reply({ id: M.QUEUE_BIND_OK });
   }
@@ -474,6 +487,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private queueUnbind(m: M.QueueUnbind): void {
     this.authorize('write', 'queue', this.queueName(m.queue));
     this.authorize('read', 'exchange', m.exchange);
+    this.authorizeTopicRead(m.exchange, m.routingKey);
     this.vhost.unbind(m.exchange, 'queue', this.queueName(m.queue), m.routingKey, m.arguments, this.connection);
     this.reply({ id: M.QUEUE_UNBIND_OK });
   }
@@ -667,14 +681,20 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   // ---- basic: publishing --------------------------------------------------------------------------
 
   private basicPublish(m: M.BasicPublish, content: Content): void {
+    if (m.immediate) throw new NotImplemented(`immediate=true`);
     const vhost = this.vhost;
     const exchange = vhost.exchanges.get(m.exchange);
-    if (exchange === undefined) throw new NotFound(`no exchange '${m.exchange}' in vhost '${vhost.name}'`);
+    // As RabbitMQ: write permission first, then existence, internal, topic permission.
+    if (exchange === undefined) {
+      this.authorize('write', 'exchange', m.exchange);
+      throw new NotFound(`no exchange '${m.exchange}' in vhost '${vhost.name}'`);
+    }
+    const access = (this.publishAccess ??= new PublishAccess(this.connection.broker.permissions, this.connection.userName, vhost.name));
+    access.checkExchange(exchange);
     if (exchange.internal) {
       throw new AccessRefused(`cannot publish to internal exchange '${m.exchange}' in vhost '${vhost.name}'`);
     }
-    if (m.immediate) throw new NotImplemented(`immediate=true`);
-    this.authorize('write', 'exchange', m.exchange);
+    access.checkRoutingKey(exchange, m.routingKey);
     const maxSize = this.connection.broker.config.maxMessageSizeBytes;
     if (content.bodySize > maxSize) {
       throw new PreconditionFailed(`message size ${content.bodySize} is larger than configured max size ${maxSize}`);

@@ -414,11 +414,15 @@ export class Connection implements QueueOwner, BlockableConnection {
   }
 
   private onOpen(vhostName: string): void {
-    const vhost = this.broker.vhosts.get(vhostName);
-    if (vhost === undefined) {
-      throw new NotAllowed(`vhost ${vhostName} not found`).at(CONNECTION_OPEN);
+    let vhost: VHost;
+    try {
+      vhost = this.broker.openVhost(this.userName, vhostName);
+    } catch (err) {
+      if (err instanceof NotAllowed) err.at(CONNECTION_OPEN);
+      throw err;
     }
     this.vhost = vhost;
+    vhost.connections.add(this);
     this.state = State.Open;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
@@ -556,6 +560,7 @@ export class Connection implements QueueOwner, BlockableConnection {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.releaseChannels();
     if (this.vhost !== null) {
+      this.vhost.connections.delete(this);
       for (const queue of [...this.vhost.queues.values()]) {
         if (queue.exclusiveOwner === this) this.vhost.removeQueue(queue);
       }

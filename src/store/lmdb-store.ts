@@ -12,9 +12,11 @@
 //             entries     queue id ‖ seq → entry record (binary)
 //             delivered   queue id → per priority level, highest seq possibly delivered (u64 each)
 //             delayed     exchange id ‖ due ‖ message id → message record (x-delayed-message)
+//             model       kind ‖ id → users, vhosts, permissions, policies… (model-store.ts)
 
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log.js';
+import { MIGRATIONS } from './migrations.js';
 import { delayedKey, entryKey, idKey, messageKey, readU64, writeU64 } from './keys.js';
 import {
   decodeEntryValue,
@@ -27,7 +29,7 @@ import {
 } from './records.js';
 
 /** Bump when the on-disk layout changes; add a migration from the previous version below. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 export class StoreLayoutError extends Error {}
 
@@ -49,6 +51,8 @@ interface LayoutInfo {
   version: number;
   writtenBy: string;
   createdAt: string;
+  /** set by a migration: the layout this folder was first written with */
+  migratedFrom?: number;
 }
 
 export class LmdbStore {
@@ -106,6 +110,7 @@ export class LmdbStore {
       this.meta.putSync('layout', { version: LAYOUT_VERSION, writtenBy, createdAt: new Date().toISOString() });
       return;
     }
+    if (info.version < LAYOUT_VERSION && this.migrate(info, writtenBy)) return;
     if (info.version !== LAYOUT_VERSION) {
       const newer = info.version > LAYOUT_VERSION;
       throw new StoreLayoutError(
@@ -114,6 +119,37 @@ export class LmdbStore {
           : `the data folder ${this.path} uses storage layout ${info.version}, which this Warren cannot migrate. Export your definitions with the older version and start with an empty --data-dir.`,
       );
     }
+  }
+
+  /**
+   * Brings an older layout up to date in place, one step at a time (v1→v2→…), each step in one
+   * synchronous transaction with the new version number: a crash mid-way leaves either the old or
+   * the new layout, never a mix. False when there is no path from this version.
+   */
+  private migrate(info: LayoutInfo, writtenBy: string): boolean {
+    let version = info.version;
+    while (version < LAYOUT_VERSION) {
+      const step = MIGRATIONS.find((m) => m.from === version);
+      if (step === undefined) return false;
+      const to = version + 1;
+      this.root.transactionSync(() => {
+        step.run(this.root);
+        this.meta.putSync('layout', { ...info, version: to, writtenBy, migratedFrom: info.migratedFrom ?? info.version });
+      });
+      this.log.info({ path: this.path, from: version, to, step: step.describe }, 'storage layout migrated');
+      version = to;
+    }
+    return true;
+  }
+
+  /** Opens (creating if needed) a named database of this environment, for modules beside this one. */
+  openDatabase<V>(name: string): Database<V, Buffer> {
+    return this.root.openDB<V, Buffer>({ name, keyEncoding: 'binary' });
+  }
+
+  /** Watches a write made through openDatabase() for failure, like the store's own writes. */
+  trackWrite(p: PromiseLike<unknown>): void {
+    this.track(p);
   }
 
   private lastId(db: Database<unknown, Buffer>): number {

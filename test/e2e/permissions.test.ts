@@ -11,7 +11,7 @@ let broker: TestBroker;
 
 beforeAll(async () => {
   broker = await startTestBroker();
-  broker.broker.permissions.set('guest', '/', { configure: /^(ok\..*|amq\.gen.*)$/, write: /^(ok\..*|amq\.gen.*)?$/, read: /^(ok\..*|amq\.gen.*)$/ });
+  broker.broker.permissions.set('guest', '/', { configure: /^(ok\..*|amq\.gen.*)$/, write: /^(ok\..*|amq\.gen.*|amq\.default)$/, read: /^(ok\..*|amq\.gen.*)$/ });
 });
 afterAll(async () => {
   await broker.stop();

@@ -5,6 +5,7 @@
 import type { FieldTable } from '../../protocol/field-table.js';
 import type { Binding, Destination } from '../binding.js';
 import type { Message } from '../message.js';
+import { NO_POLICY, policyAlternateExchange, type AppliedPolicy } from '../policies.js';
 
 export interface ExchangeOptions {
   durable: boolean;
@@ -27,6 +28,10 @@ export abstract class Exchange {
   deleted = false;
   /** id in the store while durable (0 = not stored) */
   storeId = 0;
+  /** the policy and operator policy in force (policies.ts) */
+  appliedPolicy: AppliedPolicy = NO_POLICY;
+  /** alternate-exchange from the policy; the argument wins over it */
+  private policyAlternate: string | undefined = undefined;
 
   constructor(
     readonly vhost: string,
@@ -39,10 +44,16 @@ export abstract class Exchange {
     this.args = options.args;
   }
 
-  /** The alternate-exchange argument, if set to a string. */
+  /** The alternate exchange: the argument if set to a string, else the policy's (as RabbitMQ). */
   get alternateExchange(): string | undefined {
     const ae = this.args['alternate-exchange'];
-    return typeof ae === 'string' ? ae : undefined;
+    return typeof ae === 'string' ? ae : this.policyAlternate;
+  }
+
+  /** A policy now applies (or none does): its alternate-exchange takes effect at once. */
+  applyPolicy(applied: AppliedPolicy): void {
+    this.appliedPolicy = applied;
+    this.policyAlternate = policyAlternateExchange(applied.definition);
   }
 
   /** Adds a binding; false if an identical one exists. */

@@ -15,6 +15,7 @@ import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
 import type { CommitWaiter, Persistence } from '../persistence.js';
 import type { QueueArguments } from './arguments.js';
+import { NO_POLICY, type AppliedPolicy } from '../policies.js';
 import { expirationMs } from '../expiration.js';
 import { ConsumerList, type Consumer } from './consumers.js';
 import { EntryState, QueueEntry } from './entry.js';
@@ -84,7 +85,10 @@ export class Queue implements ExpiringQueue {
   readonly exclusiveOwner: QueueOwner | null;
   readonly autoDelete: boolean;
   readonly args: FieldTable;
-  readonly options: QueueArguments;
+  /** effective settings: the declared arguments combined with policies (see applyOptions) */
+  options: QueueArguments;
+  /** the policy and operator policy in force (policies.ts), for the management API */
+  appliedPolicy: AppliedPolicy = NO_POLICY;
   readonly bindings = new Set<Binding>();
   readonly ready: ReadyList;
   readonly consumers: ConsumerList;
@@ -321,6 +325,25 @@ export class Queue implements ExpiringQueue {
     }
     if (this.options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
+  }
+
+  /**
+   * A policy changed this queue's effective settings (policies.ts), live. As RabbitMQ: a new TTL
+   * applies to messages enqueued from now on (those already here keep their expiry), length limits
+   * apply at once (drop-head drops or dead-letters the excess now), x-expires restarts, and the
+   * dead-letter exchange is read at each dead-lettering. Priorities and single-active-consumer
+   * cannot come from policies.
+   */
+  applyOptions(options: QueueArguments): void {
+    const expiresChanged = options.expiresMs !== this.options.expiresMs;
+    this.options = options;
+    if (this.deleted) return;
+    if (expiresChanged) {
+      this.stopIdleTimer();
+      this.touch();
+    }
+    if (options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
+    if (this.messageCount > 0) this.host.queueReady(this);
   }
 
   /** Removes all ready messages; returns how many. Unacked ones stay. */
