@@ -19,6 +19,7 @@ import { ChildBroker } from '../support/child-broker.js';
 import { RawClient } from '../support/raw-client.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { Clients, rejection, sleep, waitFor, type AmqpFailure } from '../support/harness.js';
+import { LAYOUT_VERSION } from '../../src/store/lmdb-store.js';
 
 type Mode = 'stop' | 'kill';
 const MODES: Mode[] = ['stop', 'kill'];
@@ -848,7 +849,7 @@ describe('restart: storage layout version', () => {
     const env = openEnv(dataDir);
     const meta = env.openDB<unknown, string>({ name: 'meta' });
     const original = meta.get('layout') as { version: number; writtenBy: string; createdAt: string };
-    expect(original.version).toBe(1);
+    expect(original.version).toBe(LAYOUT_VERSION);
     meta.putSync('layout', { version: 999, writtenBy: 'test', createdAt: '' });
     await env.close();
     const snapshot = await storeSnapshot(dataDir);
