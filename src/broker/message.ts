@@ -3,7 +3,7 @@
 // the few properties routing and queueing need, read once by a scan that allocates nothing.
 // Everything else is decoded only when asked for.
 
-import { readTable, type FieldTable } from '../protocol/field-table.js';
+import { readTable, type FieldTable, type FieldValue } from '../protocol/field-table.js';
 import { decodeBasicProperties, type BasicProperties } from '../protocol/generated/amqp.js';
 import { encodeBasicProperties, encodeShortStr } from '../protocol/frame-writer.js';
 import { FrameError } from '../protocol/errors.js';
@@ -163,4 +163,31 @@ function skipShortStr(p: Buffer, o: number, end: number): number {
 
 function malformed(): never {
   throw new FrameError('cannot decode content header properties: a property runs past the end of the frame');
+}
+
+/**
+ * CC and BCC headers: extra routing keys (RabbitMQ "sender-selected distribution"). BCC is removed
+ * from the message before anyone sees it. Used by basic.publish and the HTTP API's publish.
+ */
+export function routingHeaders(message: Message): string[] | null {
+  const headers = message.headers;
+  if (headers === undefined) return null;
+  const cc = headers['CC'];
+  const bcc = headers['BCC'];
+  if (cc === undefined && bcc === undefined) return null;
+  const keys: string[] = [];
+  const collect = (v: FieldValue | undefined): void => {
+    if (Array.isArray(v)) for (const k of v) if (typeof k === 'string') keys.push(k);
+  };
+  collect(cc);
+  collect(bcc);
+  if (bcc !== undefined) stripBcc(message);
+  return keys.length > 0 ? keys : null;
+}
+
+function stripBcc(message: Message): void {
+  const props = message.properties;
+  const headers: FieldTable = { ...props.headers };
+  delete headers['BCC'];
+  message.replaceProperties({ ...props, headers });
 }

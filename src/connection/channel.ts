@@ -5,7 +5,7 @@
 
 import type { Flushable } from '../broker/dispatch.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
-import { Message } from '../broker/message.js';
+import { Message, routingHeaders } from '../broker/message.js';
 import { ConfirmTracker, type ConfirmSink } from '../broker/confirms.js';
 import { Consumer, type ConsumerChannel } from '../broker/queue/consumers.js';
 import type { QueueEntry } from '../broker/queue/entry.js';
@@ -35,7 +35,7 @@ import {
   NotImplemented,
   PreconditionFailed,
 } from '../protocol/errors.js';
-import type { FieldTable, FieldValue } from '../protocol/field-table.js';
+import type { FieldTable } from '../protocol/field-table.js';
 import * as M from '../protocol/generated/amqp.js';
 import type { Connection } from './connection.js';
 import { Outbound } from './outbound.js';
@@ -832,33 +832,6 @@ function consumerPriority(args: FieldTable): number {
   if (typeof p === 'number' && Number.isInteger(p)) return p;
   if (typeof p === 'bigint') return Number(p);
   throw new PreconditionFailed(`invalid x-priority argument: expected an integer`);
-}
-
-/**
- * CC and BCC headers: extra routing keys (RabbitMQ "sender-selected distribution"). BCC is removed
- * from the message before anyone sees it.
- */
-function routingHeaders(message: Message): string[] | null {
-  const headers = message.headers;
-  if (headers === undefined) return null;
-  const cc = headers['CC'];
-  const bcc = headers['BCC'];
-  if (cc === undefined && bcc === undefined) return null;
-  const keys: string[] = [];
-  const collect = (v: FieldValue | undefined): void => {
-    if (Array.isArray(v)) for (const k of v) if (typeof k === 'string') keys.push(k);
-  };
-  collect(cc);
-  collect(bcc);
-  if (bcc !== undefined) stripBcc(message);
-  return keys.length > 0 ? keys : null;
-}
-
-function stripBcc(message: Message): void {
-  const props = message.properties;
-  const headers: FieldTable = { ...props.headers };
-  delete headers['BCC'];
-  message.replaceProperties({ ...props, headers });
 }
 
 export type { Queue };

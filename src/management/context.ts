@@ -7,6 +7,8 @@ import type { User } from '../broker/users.js';
 import type { BrokerConfig } from '../config.js';
 import type { Connection } from '../connection/connection.js';
 import type { RateSampler } from './rates.js';
+import type { Access } from '../broker/permissions.js';
+import type { MessageAdmin } from '../broker/admin-messages.js';
 
 /** Who may sign in (the broker's users). */
 export interface UserDirectory {
@@ -36,6 +38,10 @@ export interface ManagementContext {
   listeners(): ListenerInfo[];
   /** whether a user has permissions in a vhost (any entry at all: what "may log in" means) */
   hasVhostAccess(user: string, vhost: string): boolean;
+  /** throws 403 ACCESS_REFUSED (an AMQP error) unless the user may do this */
+  checkPermission(user: string, vhost: string, access: Access, kind: 'exchange' | 'queue', name: string): void;
+  /** publish, get, dead-letter inspection and replay */
+  readonly messages: MessageAdmin;
 }
 
 export function defaultNodeName(): string {

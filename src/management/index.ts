@@ -10,6 +10,9 @@ import { defaultNodeName } from './context.js';
 import { RateSampler, type Visit } from './rates.js';
 import { Router } from './router.js';
 import { addHealthRoutes } from './routes/health.js';
+import { addMessageRoutes } from './routes/messages.js';
+import { addConnectionRoutes } from './routes/connections.js';
+import { MessageAdmin } from '../broker/admin-messages.js';
 import { addReadRoutes, type TotalsSource } from './routes/read.js';
 import { ManagementServer } from './server.js';
 import { serveUi } from './static.js';
@@ -113,11 +116,19 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
         { protocol: 'http', ip_address: config.managementBind, port: httpPort },
       ];
     },
-    hasVhostAccess: () => true,
+    hasVhostAccess: (user, vhost) => {
+      // Permissions learn vhost access with the stored model; until then every user has full access.
+      const permissions = broker.permissions as { mayAccessVhost?: (u: string, v: string) => boolean };
+      return permissions.mayAccessVhost?.(user, vhost) ?? true;
+    },
+    checkPermission: (user, vhost, access, kind, name) => broker.permissions.check(user, vhost, access, kind, name),
+    messages: new MessageAdmin(broker),
   };
   const router = new Router();
   addReadRoutes(router, context, totals);
   addHealthRoutes(router, context);
+  addMessageRoutes(router, context);
+  addConnectionRoutes(router, context);
   const server = new ManagementServer(
     router,
     {

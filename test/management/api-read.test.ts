@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/broker.js';
+import { waitFor } from '../support/wait.js';
 import { enc, type ApiClient } from './api-client.js';
 import { startMgmtTarget, type MgmtTarget } from './target.js';
 

@@ -263,6 +263,45 @@ export class Queue implements ExpiringQueue {
     }
   }
 
+  /**
+   * Takes the head entry out of the queue to move it elsewhere (management: dead-letter replay).
+   * The caller stores its copy and removes this entry in one commit (persistence.moveEntry), or
+   * puts it back untouched with returnUnmoved. Expired entries met on the way leave as in take().
+   * Not a delivery: no delivered count, no redelivered mark.
+   */
+  takeForMove(now: number): QueueEntry | undefined {
+    for (;;) {
+      if (this.pagedCount > 0 && this.ready.count < PAGE_BATCH) this.refill();
+      const entry = this.ready.shift();
+      if (entry === undefined) return undefined;
+      if (entry.heapIndex >= 0) this.expiry.untrack(entry);
+      entry.state = EntryState.Done;
+      if (entry.expiresAt !== 0 && entry.expiresAt < now) {
+        this.discard(entry, 'expired');
+        continue;
+      }
+      return entry;
+    }
+  }
+
+  /** An entry taken by takeForMove that stays after all: back in its original place, unchanged. */
+  returnUnmoved(entry: QueueEntry): void {
+    entry.state = EntryState.Ready;
+    this.ready.putBack(entry);
+    if (entry.expiresAt !== 0) this.expiry.track(entry);
+    this.host.queueReady(this);
+  }
+
+  /** Whether a message of this size would be refused now (x-overflow reject-publish on a full queue). */
+  refuses(bodySize: number): boolean {
+    return this.options.overflow !== 'drop-head' && this.wouldOverflow(bodySize);
+  }
+
+  /** Whether paged entries are waiting for a commit before they can be read back. */
+  get refillPending(): boolean {
+    return this.waitingForCommit;
+  }
+
   /** Reads the next paged entries back into memory. */
   private refill(): void {
     if (this.waitingForCommit) return;
