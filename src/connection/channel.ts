@@ -444,14 +444,19 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private queueDeclare(m: M.QueueDeclare): void {
-    if (!m.passive) this.authorize('configure', 'queue', m.queue);
+    // As RabbitMQ: the server names the queue first and checks configure on that name; a passive
+    // declare needs no permission.
+    const serverNamed = m.queue === '' && !m.passive;
+    const name = serverNamed ? generateName('amq.gen-') : m.queue;
+    if (!m.passive) this.authorize('configure', 'queue', name);
     if (m.passive && m.queue === REPLY_TO_QUEUE) {
       if (!m.noWait) this.out.writeMethod(this.id, { id: M.QUEUE_DECLARE_OK, queue: m.queue, messageCount: 0, consumerCount: 0 });
       return;
     }
     const queue = this.vhost.declareQueue(
       {
-        name: m.queue,
+        name,
+        serverNamed,
         passive: m.passive,
         durable: m.durable,
         exclusive: m.exclusive,
