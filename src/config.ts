@@ -33,6 +33,8 @@ export interface BrokerConfig {
   managementPort: number;
   /** address the management HTTP API listens on */
   managementBind: string;
+  /** RabbitMQ definitions JSON imported at every start ('' = none); on the first start it replaces the default user and vhost */
+  loadDefinitions: string;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -51,6 +53,7 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   maxMessageSizeBytes: 134_217_728,
   memoryBudgetBytes: 256 * 1024 * 1024,
   clusterName: `warren@${hostname()}`,
+  loadDefinitions: '',
   managementPort: 15672,
   managementBind: '127.0.0.1',
 };
@@ -113,6 +116,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'bytes of message bodies kept in memory before paging to disk',
   },
   { key: 'clusterName', flag: '--cluster-name', env: 'WARREN_CLUSTER_NAME', kind: 'string', help: 'name reported to clients' },
+  {
+    key: 'loadDefinitions',
+    flag: '--load-definitions',
+    env: 'WARREN_LOAD_DEFINITIONS',
+    kind: 'string',
+    help: 'RabbitMQ definitions file (JSON) imported at every start',
+  },
   { key: 'managementPort', flag: '--management-port', env: 'WARREN_MANAGEMENT_PORT', kind: 'int', min: 0, max: 65535, help: 'management HTTP API port (0 = off)' },
   { key: 'managementBind', flag: '--management-bind', env: 'WARREN_MANAGEMENT_BIND', kind: 'address', help: 'address the management HTTP API listens on' },
 ];

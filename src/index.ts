@@ -4,7 +4,8 @@
 //   ... amqp://guest:guest@127.0.0.1:${broker.port}/ ...
 //   await broker.close();
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { AdminError } from './broker/admin.js';
 import { Broker } from './broker/broker.js';
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js';
 import { AmqpServer } from './connection/server.js';
@@ -38,10 +39,26 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
+/** Reads and parses a definitions file, with an error that says what to fix. */
+function readDefinitionsFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read definitions file ${path}: ${(err as Error).message} — check --load-definitions`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new Error(`definitions file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
   const { logger, ...overrides } = options;
   const config: BrokerConfig = { ...DEFAULT_CONFIG, ...overrides };
   const log = logger ?? createLogger(config.logLevel);
+  const definitions = config.loadDefinitions === '' ? null : readDefinitionsFile(config.loadDefinitions);
   mkdirSync(config.dataDir, { recursive: true });
   const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
   const persistence = new DurablePersistence(store, log);
@@ -50,7 +67,16 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   broker.admin.load();
   const recovered = recover(broker, persistence, log);
   log.info(recovered, 'recovered durable state');
-  await broker.admin.initialise(config);
+  try {
+    // As RabbitMQ: when definitions are loaded at boot, the first start creates no default user or vhost.
+    await broker.admin.initialise(config, definitions);
+  } catch (err) {
+    await persistence.close();
+    if (definitions !== null && err instanceof AdminError) {
+      throw new Error(`cannot import definitions from ${config.loadDefinitions}: ${err.reason.trim()} — fix the file or drop --load-definitions`);
+    }
+    throw err;
+  }
   const server = new AmqpServer(broker);
   const startedAt = Date.now();
   const port = await server.listen(config.bind, config.port);

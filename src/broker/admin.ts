@@ -209,7 +209,7 @@ export class Admin {
           broker.permissions.set(rec.user, rec.vhost, rec);
           break;
         case 'topic-permission':
-          broker.permissions.setTopic(rec.user, rec.vhost, rec);
+          broker.permissions.setTopic(rec.user, rec.vhost, { exchange: rec.exchange, write: rec.write, read: rec.read });
           break;
         case 'policy':
         case 'operator-policy':
@@ -235,9 +235,12 @@ export class Admin {
    * the default user (administrator), the default vhost, every vhost that recovered queues or
    * exchanges live in, and the default user's full permissions on them. On later starts the stored
    * model is the truth: a vhost that has queues on disk but no record (its deletion was cut short)
-   * is finished off.
+   * is finished off. With definitions (--load-definitions) they are imported (at every start); on
+   * the first start they replace the default user and vhost, as RabbitMQ. The first start counts as
+   * done only once all of this succeeded, so a bad file leaves the folder to be seeded next time.
    */
-  async initialise(config: Pick<BrokerConfig, 'defaultUser' | 'defaultPass' | 'defaultVhost'>): Promise<void> {
+  async initialise(config: Pick<BrokerConfig, 'defaultUser' | 'defaultPass' | 'defaultVhost'>, definitions: unknown = null): Promise<void> {
+    const withoutDefaults = definitions !== null;
     const { broker } = this;
     if (this.store !== null && this.store.seeded) {
       const known = this.storedVhosts;
@@ -248,16 +251,20 @@ export class Admin {
           broker.vhosts.delete(vhost.name);
         }
       }
+      if (definitions !== null) await this.importDefinitions(definitions);
     } else {
-      broker.addVHost(config.defaultVhost);
-      this.saveUser(broker.users.add(config.defaultUser, config.defaultPass, ['administrator']));
+      if (!withoutDefaults) {
+        broker.addVHost(config.defaultVhost);
+        this.saveUser(broker.users.add(config.defaultUser, config.defaultPass, ['administrator']));
+      }
       for (const vhost of broker.vhosts.values()) {
         this.save(vhostRecord(vhost));
-        this.savePermission(config.defaultUser, vhost.name, { configure: '.*', write: '.*', read: '.*' });
+        if (!withoutDefaults) this.savePermission(config.defaultUser, vhost.name, { configure: '.*', write: '.*', read: '.*' });
       }
       this.putGlobalParameterNow('internal_cluster_id', `rabbitmq-cluster-id-${randomBytes(16).toString('base64url')}`);
+      if (definitions !== null) await this.importDefinitions(definitions);
       this.store?.markSeeded();
-      broker.log.info({ user: config.defaultUser, vhost: config.defaultVhost }, 'first start: default user and vhost created');
+      if (!withoutDefaults) broker.log.info({ user: config.defaultUser, vhost: config.defaultVhost }, 'first start: default user and vhost created');
     }
     this.reapplyPolicies();
     await this.commit();
