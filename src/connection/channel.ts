@@ -706,7 +706,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     }
     const now = Date.now();
     const message = new Message(m.exchange, m.routingKey, content.rawProperties, content.body, now);
-    if (message.userId !== undefined && message.userId !== this.connection.userName) {
+    // As RabbitMQ: users tagged impersonator may publish with another user_id.
+    if (message.userId !== undefined && message.userId !== this.connection.userName && !this.connection.user?.tags.includes('impersonator')) {
       throw new PreconditionFailed(
         `user_id property set to '${message.userId}' but authenticated user was '${this.connection.userName}'`,
       );

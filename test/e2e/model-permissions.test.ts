@@ -171,3 +171,23 @@ describe('topic permissions (amq.topic: write ^{username}\\. , read ^r\\.{vhost}
     });
   });
 });
+
+describe('impersonator tag', () => {
+  it('a user tagged impersonator may publish with another user_id; others get 406 as RabbitMQ', async () => {
+    const admin = b.broker.admin;
+    await admin.putUser('imp', { password: 'pi', tags: ['impersonator'] });
+    await admin.setPermission('imp', 'v1', { configure: '.*', write: '.*', read: '.*' });
+    const imp = await connect('imp', 'pi');
+    const ok = await recordedConfirmChannel(imp);
+    ok.sendToQueue('c.q', Buffer.from('x'), { userId: 'someone-else' });
+    await ok.waitForConfirms();
+    expect(ok.errors).toEqual([]);
+    await admin.setUserTags('imp', []);
+    const ch = await recordedChannel(imp);
+    ch.sendToQueue('c.q', Buffer.from('x'), { userId: 'someone-else' });
+    expect(await firstError(ch)).toMatchObject({
+      code: 406,
+      text: "PRECONDITION_FAILED - user_id property set to 'someone-else' but authenticated user was 'imp'",
+    });
+  });
+});

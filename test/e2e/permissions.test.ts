@@ -1,6 +1,6 @@
 // The permission check point: every channel operation on a named exchange or queue asks the
-// broker's Permissions. Until permissions can be managed, users have full access; here rules are
-// set directly on the in-process broker to show the checks are wired and answer as RabbitMQ does.
+// broker's Permissions. Here rules are set directly on the in-process broker to show the checks are
+// wired and answer as RabbitMQ does (model-permissions.test.ts sets them through the admin façade).
 
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
