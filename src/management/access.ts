@@ -23,12 +23,10 @@ export function visibleVhosts(ctx: ManagementContext, caller: Caller): VHost[] {
 }
 
 /** The vhost a path names: 404 when it does not exist, 401 when the caller may not use it. */
-export function vhostFor(ctx: ManagementContext, caller: Caller, name: string): VHost {
+export function vhostFor(ctx: ManagementContext, caller: Caller, name: string, refusal = 'User not authorised to access virtual host'): VHost {
   const vhost = ctx.broker.vhosts.get(name);
   if (vhost === undefined) throw notFound();
-  if (!caller.isAdministrator && !ctx.hasVhostAccess(caller.name, name)) {
-    throw notAuthorised('User not authorised to access virtual host');
-  }
+  if (!caller.isAdministrator && !ctx.hasVhostAccess(caller.name, name)) throw notAuthorised(refusal);
   return vhost;
 }
 

@@ -9,6 +9,9 @@ import type { IncomingMessage } from 'node:http';
 import type { User } from '../broker/users.js';
 import { HttpError, badRequest, notAuthorised } from './http-error.js';
 
+/** What RabbitMQ answers when policies or parameters are refused (tag or vhost). */
+export const OBJECT_REFUSED = 'User not authorised to access object';
+
 export type Requirement = 'management' | 'policymaker' | 'monitoring' | 'administrator';
 
 export const REALM_HEADER = { 'www-authenticate': 'Basic realm="RabbitMQ Management"' };
@@ -39,7 +42,8 @@ export class Caller {
       case 'management':
         return;
       case 'policymaker':
-        if (!this.isPolicymaker) throw notAuthorised('Not policymaker user');
+        // RabbitMQ's text for policies and parameters (not "Not policymaker user").
+        if (!this.isPolicymaker) throw notAuthorised(OBJECT_REFUSED);
         return;
       case 'monitoring':
         if (!this.isMonitor) throw notAuthorised('Not monitor user');

@@ -11,6 +11,7 @@ import {
   ResourceLocked,
   CommandInvalid,
 } from '../protocol/errors.js';
+import type { AdminError } from '../broker/admin.js';
 
 /** The JSON value of "reason": RabbitMQ sometimes sends a list (e.g. ["not_boolean","yes"]). */
 export type Reason = string | unknown[];
@@ -35,13 +36,20 @@ export const methodNotAllowed = (): HttpError => new HttpError(405, '', '');
 /**
  * An error thrown by the broker model while serving a request, as RabbitMQ's API reports it:
  * precondition and validation failures are 400 bad_request with the AMQP text (without the
- * "NAME - " prefix), access refusals 401 "Access refused.", missing objects 404.
+ * "NAME - " prefix), access refusals 401 "Access refused.", a missing object an action needed
+ * 404 not_found with the text. (A missing object named by the path itself is notFound().)
  */
 export function fromAmqp(err: AmqpException): HttpError {
-  if (err instanceof NotFound) return notFound();
+  if (err instanceof NotFound) return new HttpError(404, 'not_found', err.detail);
   if (err instanceof AccessRefused) return notAuthorised('Access refused.');
   if (err instanceof PreconditionFailed || err instanceof ResourceLocked || err instanceof CommandInvalid) {
     return badRequest(err.detail);
   }
   return badRequest(err.detail);
+}
+
+/** The admin façade's errors: bad_request → 400 with its reason; not_found → RabbitMQ's plain 404. */
+export function fromAdmin(err: AdminError): HttpError {
+  if (err.kind === 'not_found') return notFound();
+  return badRequest(err.reason);
 }

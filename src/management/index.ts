@@ -12,6 +12,7 @@ import { Router } from './router.js';
 import { addHealthRoutes } from './routes/health.js';
 import { addMessageRoutes } from './routes/messages.js';
 import { addConnectionRoutes } from './routes/connections.js';
+import { addModelRoutes } from './routes/model.js';
 import { MessageAdmin } from '../broker/admin-messages.js';
 import { addReadRoutes, type TotalsSource } from './routes/read.js';
 import { ManagementServer } from './server.js';
@@ -116,11 +117,7 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
         { protocol: 'http', ip_address: config.managementBind, port: httpPort },
       ];
     },
-    hasVhostAccess: (user, vhost) => {
-      // Permissions learn vhost access with the stored model; until then every user has full access.
-      const permissions = broker.permissions as { mayAccessVhost?: (u: string, v: string) => boolean };
-      return permissions.mayAccessVhost?.(user, vhost) ?? true;
-    },
+    hasVhostAccess: (user, vhost) => broker.permissions.mayAccessVhost(user, vhost),
     checkPermission: (user, vhost, access, kind, name) => broker.permissions.check(user, vhost, access, kind, name),
     messages: new MessageAdmin(broker),
   };
@@ -129,10 +126,11 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
   addHealthRoutes(router, context);
   addMessageRoutes(router, context);
   addConnectionRoutes(router, context);
+  addModelRoutes(router, context);
   const server = new ManagementServer(
     router,
     {
-      authenticate: (name, password) => broker.users.authenticate(name, password),
+      authenticate: (name, password) => broker.admin.authenticate(name, password),
       isLoopbackOnly: (name) => config.loopbackUsers.includes(name),
     },
     log,

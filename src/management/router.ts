@@ -36,6 +36,8 @@ export type Handler = (req: ApiRequest) => unknown;
 interface Route {
   readonly method: Method;
   readonly segments: readonly string[];
+  /** how many segments are parameters */
+  readonly params: number;
   readonly requirement: Requirement;
   readonly handle: Handler;
 }
@@ -49,7 +51,8 @@ export class Router {
   private readonly routes: Route[] = [];
 
   add(method: Method, pattern: string, requirement: Requirement, handle: Handler): this {
-    this.routes.push({ method, segments: pattern.split('/').filter((s) => s !== ''), requirement, handle });
+    const segments = pattern.split('/').filter((s) => s !== '');
+    this.routes.push({ method, segments, params: segments.filter((s) => s.startsWith(':')).length, requirement, handle });
     return this;
   }
 
@@ -77,13 +80,22 @@ export class Router {
     } catch {
       throw notFound();
     }
+    // The most literal pattern wins: /api/users/without-permissions before /api/users/:user.
     let pathMatched = false;
+    let best: Match | null = null;
+    let bestParams = Infinity;
     for (const route of this.routes) {
       const params = matchSegments(route.segments, decoded);
       if (params === null) continue;
       pathMatched = true;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
+      if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
+      const count = route.params;
+      if (count < bestParams) {
+        best = { route, params };
+        bestParams = count;
+      }
     }
+    if (best !== null) return best;
     if (pathMatched) throw methodNotAllowed();
     throw notFound();
   }

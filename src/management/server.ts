@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '../log.js';
 import { AmqpException } from '../protocol/errors.js';
 import { Caller, isLoopback, loginFailed, readCredentials } from './auth.js';
-import { HttpError, badRequest, fromAmqp, notFound } from './http-error.js';
+import { HttpError, badRequest, fromAdmin, fromAmqp, notFound } from './http-error.js';
+import { AdminError } from '../broker/admin.js';
 import { Reply, type ApiRequest, type Method, type Router } from './router.js';
 import type { UserDirectory } from './context.js';
 
@@ -121,6 +122,7 @@ export class ManagementServer {
     let httpError: HttpError;
     if (err instanceof HttpError) httpError = err;
     else if (err instanceof AmqpException) httpError = fromAmqp(err);
+    else if (err instanceof AdminError) httpError = fromAdmin(err);
     else {
       this.log.error({ err }, 'management request failed');
       httpError = new HttpError(500, 'internal_error', 'an internal error occurred; see the broker log');

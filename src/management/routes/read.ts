@@ -20,7 +20,7 @@ import {
   propertiesKey,
   type BindingView,
 } from '../views/exchanges.js';
-import { nodeRow, overview, userRow, vhostRow } from '../views/overview.js';
+import { nodeRow, overview, vhostRow } from '../views/overview.js';
 import { queueDetailRow, queueListing, queuesOf } from '../views/queues.js';
 import type { Channel } from '../../connection/channel.js';
 import type { Consumer } from '../../broker/queue/consumers.js';
@@ -88,11 +88,11 @@ export function addReadRoutes(router: Router, ctx: ManagementContext, totals: To
       const v = vhostFor(ctx, req.caller, req.params['vhost']!);
       return list(channelsVisible(req).filter((ch) => ch.connection.vhost === v), channels, req.query);
     })
-    .get('/api/users', 'administrator', (req) => list([...ctx.broker.users.all], byName((u) => u.name, userRow), req.query))
+    .get('/api/users', 'administrator', (req) => list(ctx.broker.admin.listUsers(), byName((u) => u.name, (u) => ({ ...u })), req.query))
     .get('/api/users/:user', 'administrator', (req) => {
-      const u = ctx.broker.users.get(req.params['user']!);
+      const u = ctx.broker.admin.getUser(req.params['user']!);
       if (u === undefined) throw notFound();
-      return single(userRow(u), req.query);
+      return single({ ...u }, req.query);
     })
     // Exchanges
     .get('/api/exchanges', 'management', (req) => list(exchangesOf(loginVhosts(ctx, req.caller)), exchanges, req.query))

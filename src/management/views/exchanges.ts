@@ -26,6 +26,7 @@ export function exchangeRow(_ctx: ManagementContext, ex: Exchange): Row {
     type: ex.type,
     vhost: ex.vhost,
   };
+  if (ex.appliedPolicy.policy !== null) row['policy'] = ex.appliedPolicy.policy;
   // Who declared an exchange is not recorded; only the predeclared ones are known to be the broker's.
   if (ex.name === '' || ex.name.startsWith('amq.')) row['user_who_performed_action'] = 'rmq-internal';
   return row;

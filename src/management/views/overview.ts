@@ -3,7 +3,6 @@
 import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { VHost } from '../../broker/vhost.js';
-import type { User } from '../../broker/users.js';
 import { WARREN_VERSION } from '../../version.js';
 import type { ManagementContext } from '../context.js';
 import type { Row } from '../listing.js';
@@ -161,8 +160,10 @@ export function nodeRow(ctx: ManagementContext): Row {
   };
 }
 
-export function vhostRow(ctx: ManagementContext, v: VHost, description = '', tags: string[] = []): Row {
+export function vhostRow(ctx: ManagementContext, v: VHost): Row {
   const t = queueTotals([v]);
+  const description = v.description;
+  const tags = [...v.tags];
   let recv = 0;
   let send = 0;
   for (const c of ctx.connections()) {
@@ -172,7 +173,7 @@ export function vhostRow(ctx: ManagementContext, v: VHost, description = '', tag
   }
   return {
     cluster_state: { [ctx.nodeName]: 'running' },
-    default_queue_type: 'undefined',
+    default_queue_type: v.defaultQueueType ?? 'undefined',
     description,
     ...queueTotalsRow(ctx, v, t),
     metadata: { description, tags },
@@ -183,15 +184,5 @@ export function vhostRow(ctx: ManagementContext, v: VHost, description = '', tag
     send_oct_details: ctx.rates.details(v, 'send_oct'),
     tags,
     tracing: false,
-  };
-}
-
-export function userRow(u: User): Row {
-  return {
-    name: u.name,
-    password_hash: u.passwordHash,
-    hashing_algorithm: 'rabbit_password_hashing_sha256',
-    tags: [...u.tags],
-    limits: {},
   };
 }
