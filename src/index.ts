@@ -12,6 +12,7 @@ import { AmqpServer } from './connection/server.js';
 import { createLogger, type Logger } from './log.js';
 import { DurablePersistence } from './broker/persistence.js';
 import { recover } from './broker/recovery.js';
+import { removeOrphanStreamFolders } from './broker/stream/stream-folders.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import { ModelStore } from './store/model-store.js';
 import { WARREN_VERSION } from './version.js';
@@ -67,6 +68,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   broker.admin.load();
   const recovered = recover(broker, persistence, log);
   log.info(recovered, 'recovered durable state');
+  removeOrphanStreamFolders(broker, join(config.dataDir, 'streams'), log);
   try {
     // As RabbitMQ: when definitions are loaded at boot, the first start creates no default user or vhost.
     await broker.admin.initialise(config, definitions);

@@ -43,7 +43,7 @@ import {
   type PolicyInput,
   type PolicySpec,
 } from './policies.js';
-import { parseQueueArguments } from './queue/arguments.js';
+import { validateDeclare } from './queue/queue-types.js';
 import type { Queue, QueueOwner } from './queue/queue.js';
 import { HASHING_ALGORITHM, hashPassword, isValidPasswordHash, parseTags, type User } from './users.js';
 import type { VHost, VHostLimits } from './vhost.js';
@@ -622,7 +622,7 @@ export class Admin {
     const applied = this.broker.policies.match(vhost.name, 'queue', queue.name);
     if (samePolicy(applied, queue.appliedPolicy)) return;
     queue.appliedPolicy = applied;
-    const declared = parseQueueArguments(queue.args, queue.name, vhost.name);
+    const declared = queue.declaredOptions();
     queue.applyOptions(applied === NO_POLICY ? declared : queueOptionsWithPolicy(declared, queue.args, applied.definition));
   }
 
@@ -1008,7 +1008,7 @@ export class Admin {
     for (const q of defs.queues) {
       needVhost(q.vhost, `queue '${q.name}'`);
       try {
-        parseQueueArguments(tableFromJson(q.arguments), q.name, q.vhost);
+        validateDeclare({ durable: q.durable ?? true, exclusive: false, autoDelete: q.autoDelete ?? false, args: tableFromJson(q.arguments ?? {}) }, q.name, q.vhost);
       } catch (err) {
         throw badRequest((err as Error).message);
       }

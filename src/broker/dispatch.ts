@@ -5,6 +5,7 @@
 
 import type { Logger } from '../log.js';
 import type { Queue } from './queue/queue.js';
+import type { StreamQueue } from './stream/stream-queue.js';
 
 /** Anything that buffers output and writes it in one go. */
 export interface Flushable {
@@ -96,6 +97,8 @@ export class Dispatcher {
 
   /** Returns true when the queue still has work it could do (budget ran out). */
   private deliverFrom(queue: Queue, now: number): boolean {
+    // A stream's consumers each read from their own position: the stream hands out its deliveries.
+    if (queue.type === 'stream') return (queue as StreamQueue).deliverToReaders(QUEUE_BUDGET);
     let budget = QUEUE_BUDGET;
     while (queue.messageCount > 0) {
       const consumer = queue.consumers.next();

@@ -45,6 +45,15 @@ export interface CommitWaiter {
   onCommitFailed(error: Error): void;
 }
 
+/**
+ * Storage kept beside LMDB (a stream's segment files) whose writes confirms and durable replies
+ * must also wait for: sync() makes everything written so far durable (null: nothing pending).
+ */
+export interface SyncSource {
+  sync(): PromiseLike<unknown> | null;
+  close(): Promise<void>;
+}
+
 export interface Persistence {
   /** True when anything survives a restart. */
   readonly durable: boolean;
@@ -85,6 +94,9 @@ export interface Persistence {
 
   /** Calls the waiter once everything written so far is on disk. */
   afterCommit(waiter: CommitWaiter): void;
+  /** Storage beside the store that commits must also wait for (until removed). */
+  addSyncSource(source: SyncSource): void;
+  removeSyncSource(source: SyncSource): void;
   close(): Promise<void>;
 }
 
@@ -128,7 +140,16 @@ export class TransientPersistence implements Persistence {
       }
     });
   }
-  async close(): Promise<void> {}
+  private readonly sources = new Set<SyncSource>();
+  addSyncSource(source: SyncSource): void {
+    this.sources.add(source);
+  }
+  removeSyncSource(source: SyncSource): void {
+    this.sources.delete(source);
+  }
+  async close(): Promise<void> {
+    await Promise.all([...this.sources].map((s) => s.close()));
+  }
 }
 
 /** How long writes are buffered before going to LMDB together. */
@@ -141,6 +162,7 @@ export class DurablePersistence implements Persistence {
   /** queues whose delivered watermarks changed this turn */
   private readonly watermarks = new Set<Queue>();
   private waiters: CommitWaiter[] = [];
+  private readonly syncSources = new Set<SyncSource>();
   /** entries waiting to be written with the next batch */
   private pending: QueueEntry[] = [];
   /** removals waiting for the next batch: (queue store id, seq) pairs of written entries */
@@ -391,6 +413,26 @@ export class DurablePersistence implements Persistence {
     this.scheduleFlush();
   }
 
+  addSyncSource(source: SyncSource): void {
+    this.syncSources.add(source);
+  }
+
+  removeSyncSource(source: SyncSource): void {
+    this.syncSources.delete(source);
+  }
+
+  /** LMDB's commit, and the sync of every other source with pending writes. */
+  private whenAllFlushed(): PromiseLike<unknown> {
+    const flushed = this.store.whenFlushed();
+    if (this.syncSources.size === 0) return flushed;
+    const all: PromiseLike<unknown>[] = [flushed];
+    for (const source of this.syncSources) {
+      const synced = source.sync();
+      if (synced !== null) all.push(synced);
+    }
+    return all.length === 1 ? flushed : Promise.all(all);
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -422,7 +464,7 @@ export class DurablePersistence implements Persistence {
     const waiters = this.waiters;
     this.waiters = [];
     const errorBefore = this.lastError;
-    this.store.whenFlushed().then(
+    this.whenAllFlushed().then(
       () => {
         // A failed batch rejects its own promise; `flushed` may still resolve for later ones.
         const failed = this.lastError !== null && this.lastError !== errorBefore ? this.lastError : null;
@@ -456,6 +498,7 @@ export class DurablePersistence implements Persistence {
 
   async close(): Promise<void> {
     this.flushTurn();
+    await Promise.all([...this.syncSources].map((s) => s.close()));
     await this.store.close();
   }
 }

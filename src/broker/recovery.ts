@@ -14,8 +14,8 @@ import { DelayedMessageExchange } from './exchange/delayed.js';
 import type { Exchange } from './exchange/exchange.js';
 import { Message } from './message.js';
 import type { DurablePersistence } from './persistence.js';
-import { parseQueueArguments } from './queue/arguments.js';
-import { PAGE_WINDOW, Queue } from './queue/queue.js';
+import { PAGE_WINDOW, type Queue } from './queue/queue.js';
+import { restoreQueue } from './queue/queue-types.js';
 
 export interface RecoveryStats {
   exchanges: number;
@@ -71,13 +71,7 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
   for (const rec of store.loadQueues()) {
     const vhost = broker.addVHost(rec.vhost);
     const args = decodeTable(Buffer.from(rec.args));
-    const queue = new Queue(vhost, rec.name, {
-      durable: true,
-      exclusiveOwner: null,
-      autoDelete: rec.autoDelete,
-      args,
-      parsed: parseQueueArguments(args, rec.name, rec.vhost),
-    });
+    const queue = restoreQueue(vhost, rec.name, args, rec.autoDelete, vhost.streamsDir);
     queue.storeId = rec.id;
     // After a crash the watermarks may lag the last deliveries: treat everything as possibly delivered.
     const stored = store.getDelivered(rec.id);

@@ -3,6 +3,7 @@
 // reply texts; the channel turns them into channel.close. Normal outcomes are return values.
 
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import {
   AccessRefused,
   CommandInvalid,
@@ -21,12 +22,8 @@ import { DefaultExchange } from './exchange/default.js';
 import { DelayedMessageExchange, requestedDelay, type DelayedMessage } from './exchange/delayed.js';
 import type { Exchange } from './exchange/exchange.js';
 import type { Message } from './message.js';
-import {
-  EXCHANGE_COMPARED_ARGS,
-  QUEUE_COMPARED_ARGS,
-  assertEquivalentArguments,
-  parseQueueArguments,
-} from './queue/arguments.js';
+import { EXCHANGE_COMPARED_ARGS, QUEUE_COMPARED_ARGS, assertEquivalentArguments } from './queue/arguments.js';
+import { checkConditionalDelete, createQueue, refuseServerNamed, validateDeclare } from './queue/queue-types.js';
 import { EnqueueResult, Queue, type DeadLetterReason, type QueueHost, type QueueOwner } from './queue/queue.js';
 import { Router } from './routing.js';
 import { queueOptionsWithPolicy, type Policies } from './policies.js';
@@ -37,6 +34,8 @@ export interface VHostServices {
   readonly memory: MemoryGauge;
   readonly log: Logger;
   readonly policies: Policies;
+  /** data folder (streams keep their segment files under it) */
+  readonly config: { readonly dataDir: string };
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
   /** deliver from this queue right now (as of time now) */
@@ -166,6 +165,11 @@ export class VHost implements QueueHost {
 
   get log(): Logger {
     return this.services.log;
+  }
+
+  /** Where streams keep their segment files (one folder per stream, named by its store id). */
+  get streamsDir(): string {
+    return join(this.services.config.dataDir, 'streams');
   }
 
   private describeExchange(name: string): string {
@@ -328,6 +332,8 @@ export class VHost implements QueueHost {
       q.touch();
       return q;
     }
+    // Quorum queues and streams need a name from the client (checked before anything else).
+    if (name === '' || d.serverNamed === true) refuseServerNamed(d.args, this.name);
     if (name === '') name = generateName('amq.gen-');
     else if (name.startsWith('amq.') && d.serverNamed !== true) {
       throw new AccessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
@@ -339,17 +345,13 @@ export class VHost implements QueueHost {
       existing.touch();
       return existing;
     }
-    const parsed = parseQueueArguments(d.args, name, this.name);
+    const spec = validateDeclare(d, name, this.name, this.log);
     this.checkQueueLimit(name);
     const applied = this.services.policies.match(this.name, 'queue', name);
-    const queue = new Queue(this, name, {
-      durable: d.durable,
-      exclusiveOwner: d.exclusive ? owner : null,
-      autoDelete: d.autoDelete,
-      args: d.args,
-      parsed: queueOptionsWithPolicy(parsed, d.args, applied.definition),
-    });
+    const queue = createQueue(this, name, d, spec, owner, this.streamsDir);
     queue.appliedPolicy = applied;
+    // Streams take no settings from policies here; classic and quorum queues do.
+    if (spec.type !== 'stream') queue.options = queueOptionsWithPolicy(queue.options, d.args, applied.definition);
     this.queues.set(name, queue);
     if (queue.durable && !queue.exclusive) this.persistence.saveQueue(queue);
     return queue;
@@ -398,6 +400,7 @@ export class VHost implements QueueHost {
     const q = this.queues.get(name);
     if (q === undefined) return 0; // RabbitMQ: deleting a missing queue succeeds with count 0
     this.checkExclusiveAccess(q, owner);
+    checkConditionalDelete(q, ifUnused, ifEmpty, this.name);
     if (ifUnused && q.consumerCount > 0) throw new PreconditionFailed(`${this.describeQueue(name)} in use`);
     if (ifEmpty && q.messageCount > 0) throw new PreconditionFailed(`${this.describeQueue(name)} not empty`);
     return this.removeQueue(q);

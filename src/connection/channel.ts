@@ -13,6 +13,8 @@ import type { Queue } from '../broker/queue/queue.js';
 import { parseExpirationProperty } from '../broker/expiration.js';
 import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
 import { PublishAccess, type Access } from '../broker/permissions.js';
+import { checkConsume, checkGet, rejectRefusal } from '../broker/queue/consume-rules.js';
+import { redeliveryMessage } from '../broker/queue/quorum-queue.js';
 import {
   PUBLISH_PENDING_COMMIT,
   PUBLISH_REJECTED,
@@ -535,6 +537,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (queue.consumers.hasExclusive() || (m.exclusive && queue.consumerCount > 0)) {
       throw new AccessRefused(`queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`);
     }
+    checkConsume(queue, m.noAck, this.consumerPrefetch, this.channelPrefetch, m.arguments);
     const priority = consumerPriority(m.arguments);
     const consumer = new Consumer(tag, this, queue, m.noAck, m.exclusive, priority, this.consumerPrefetch, m.arguments);
     this.consumers.set(tag, consumer);
@@ -556,6 +559,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private basicGet(m: M.BasicGet): void {
     this.authorize('read', 'queue', this.queueName(m.queue));
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
+    checkGet(queue);
     queue.touch();
     const entry = queue.take(Date.now());
     if (entry === undefined) {
@@ -565,7 +569,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const tag = ++this.deliveryTag;
     if (m.noAck) queue.settle(entry);
     else this.unacked.add(new UnackedDelivery(tag, entry, null));
-    const message = entry.message;
+    // Quorum queues: basic.get-ok always carries x-delivery-count (0 the first time), as RabbitMQ.
+    const message = queue.type === 'quorum' ? redeliveryMessage(entry) : entry.message;
     this.out.writeMethodWithContent(
       this.id,
       {
@@ -597,7 +602,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       this.unacked.add(new UnackedDelivery(tag, entry, consumer));
       consumer.unacked++;
     }
-    this.out.writeDelivery(this.id, consumer.tagBytes, tag, entry.redelivered, entry.message, this.connection.frameMax);
+    // Quorum queues count returns: the message goes out again with x-delivery-count.
+    const message = entry.deliveryCount === 0 ? entry.message : redeliveryMessage(entry);
+    this.out.writeDelivery(this.id, consumer.tagBytes, tag, entry.redelivered, message, this.connection.frameMax);
   }
 
   /** ConsumerChannel: the queue was deleted under this consumer. */
@@ -658,6 +665,12 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   private basicReject(deliveryTag: number, multiple: boolean, requeue: boolean): void {
     const deliveries = this.takeDeliveries(deliveryTag, multiple);
+    const refusal = rejectRefusal(deliveries);
+    if (refusal !== null) {
+      // Nothing is rejected: the deliveries stay unacked (and are requeued as the connection closes).
+      this.unacked.restore(deliveries);
+      throw refusal;
+    }
     if (this.tx !== null) {
       this.tx.acks.push({ kind: 'reject', deliveries, requeue });
       return;

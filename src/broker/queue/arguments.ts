@@ -40,6 +40,16 @@ export const QUEUE_COMPARED_ARGS = [
   'x-single-active-consumer',
   'x-queue-master-locator',
   'x-queue-version',
+  // quorum queues and streams
+  'x-delivery-limit',
+  'x-dead-letter-strategy',
+  'x-quorum-initial-group-size',
+  'x-max-in-memory-length',
+  'x-max-in-memory-bytes',
+  'x-max-age',
+  'x-stream-max-segment-size-bytes',
+  'x-initial-cluster-size',
+  'x-queue-leader-locator',
 ] as const;
 
 /** Exchange arguments RabbitMQ compares on redeclare. */
@@ -53,6 +63,9 @@ const OTHER_QUEUE_TYPE_ARGS = [
   'x-quorum-initial-group-size',
   'x-max-age',
   'x-stream-max-segment-size-bytes',
+  'x-dead-letter-strategy',
+  'x-queue-leader-locator',
+  'x-initial-cluster-size',
 ];
 
 const TYPE_NAMES: Record<string, string> = {
@@ -108,7 +121,8 @@ function printValue(value: FieldValue): string {
 const isInt = (v: FieldValue | undefined): v is number | bigint =>
   (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
 
-class ArgumentChecker {
+/** RabbitMQ's argument checks with its reply texts (used by every queue type's parser). */
+export class ArgumentChecker {
   private readonly resource: string;
 
   constructor(
@@ -188,15 +202,8 @@ class ArgumentChecker {
 export function parseQueueArguments(args: FieldTable, queueName: string, vhost: string): QueueArguments {
   const check = new ArgumentChecker(args, queueName, vhost);
   const queueType = check.string('x-queue-type');
-  if (queueType !== undefined && queueType !== 'classic') {
-    const known = queueType === 'quorum' || queueType === 'stream';
-    check.fail(
-      'x-queue-type',
-      known
-        ? `"unsupported queue type '${queueType}'": Warren supports classic queues only`
-        : `"unsupported queue type '${queueType}'"`,
-    );
-  }
+  // Quorum queues and streams are parsed by their own modules (queue-types.ts dispatches).
+  if (queueType !== undefined && queueType !== 'classic') check.fail('x-queue-type', `"unsupported queue type '${queueType}'"`);
   check.refuseForeign();
   const expiresMs = check.expiry('x-expires', false);
   const messageTtlMs = check.expiry('x-message-ttl', true);

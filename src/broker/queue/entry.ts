@@ -24,6 +24,8 @@ export class QueueEntry {
   transient = false;
   /** position in the queue's expiry heap while ready with a TTL; -1 when not in it */
   heapIndex = -1;
+  /** quorum queues: times the message came back (nack/reject with requeue, consumer gone); sent as x-delivery-count */
+  deliveryCount = 0;
 
   constructor(
     readonly queue: Queue,

@@ -14,8 +14,9 @@ import type { Binding } from '../binding.js';
 import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
 import type { CommitWaiter, Persistence } from '../persistence.js';
-import type { QueueArguments } from './arguments.js';
+import { parseQueueArguments, type QueueArguments } from './arguments.js';
 import { NO_POLICY, type AppliedPolicy } from '../policies.js';
+import type { QueueType } from './queue-types.js';
 import { expirationMs } from '../expiration.js';
 import { ConsumerList, type Consumer } from './consumers.js';
 import { EntryState, QueueEntry } from './entry.js';
@@ -169,6 +170,11 @@ export class Queue implements ExpiringQueue {
     return this.exclusiveOwner !== null;
   }
 
+  /** classic here; quorum queues and streams are subclasses (queue-types.ts builds the right one). */
+  get type(): QueueType {
+    return 'classic';
+  }
+
   private get persistence(): Persistence {
     return this.host.persistence;
   }
@@ -187,7 +193,7 @@ export class Queue implements ExpiringQueue {
     }
     const entry = new QueueEntry(this, message, this.nextSeq++, this.expiryFor(message), this.levelFor(message));
     this.publishedTotal++;
-    const persistent = message.persistent && this.persistsMessages;
+    const persistent = this.keepsOnDisk(message);
     let result = EnqueueResult.Accepted;
     if (this.pagedCount > 0 || this.shouldPage(persistent)) {
       this.persistence.addEntry(entry, !persistent);
@@ -206,6 +212,11 @@ export class Queue implements ExpiringQueue {
     if (opts.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
     return result;
+  }
+
+  /** Whether this message is written to disk here (quorum queues keep every message). */
+  protected keepsOnDisk(message: Message): boolean {
+    return message.persistent && this.persistsMessages;
   }
 
   /** TTL 0, as RabbitMQ: delivered if a consumer can take it this instant, expired otherwise. */
@@ -366,6 +377,11 @@ export class Queue implements ExpiringQueue {
     this.host.queueReady(this);
   }
 
+  /** The settings its own arguments give (before policies); quorum queues and streams parse their own. */
+  declaredOptions(): QueueArguments {
+    return parseQueueArguments(this.args, this.name, this.host.name);
+  }
+
   /**
    * A policy changed this queue's effective settings (policies.ts), live. As RabbitMQ: a new TTL
    * applies to messages enqueued from now on (those already here keep their expiry), length limits
@@ -522,7 +538,7 @@ export class Queue implements ExpiringQueue {
    * store write and the removal of this entry go to LMDB in the same commit (see persistence.ts,
    * atomic moves), so a crash in between loses nothing.
    */
-  private discard(entry: QueueEntry, reason: DeadLetterReason): void {
+  protected discard(entry: QueueEntry, reason: DeadLetterReason): void {
     this.deadLetterOrDrop(entry.message, reason);
     if (entry.stored) this.persistence.removeEntry(entry);
   }
