@@ -5,7 +5,7 @@
 // 3.10's, except the refusal of quorum and stream queues, which is Warren's own (RabbitMQ has them).
 
 import { describe, expect, it } from 'vitest';
-import { EXTERNAL, rejection, waitFor, useBroker, type Channel, type Connection, type Message } from '../support/harness.js';
+import { rejection, waitFor, useBroker, type Channel, type Connection, type Message } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -264,16 +264,7 @@ describe('queue mode and queue type arguments', () => {
     });
   });
 
-  it.skipIf(EXTERNAL).each(['quorum', 'stream'])("Warren-only: x-queue-type '%s' is refused with 406 (classic queues only)", async (type) => {
-    const ch = await h.channel();
-    const q = h.queue('lim-arg');
-    expect(await rejection(ch.assertQueue(q, { durable: true, arguments: { 'x-queue-type': type } }))).toMatchObject({
-      code: 406,
-      text: `PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '${q}' in vhost '/': "unsupported queue type '${type}'": Warren supports classic queues only`,
-      classId: 50,
-      methodId: 10,
-    });
-  });
+  // Quorum queues and streams are declared and tested in quorum-declare.test.ts.
 
   it.each([
     ['x-overflow', 'bogus', 'invalid_overflow'],

@@ -4,13 +4,13 @@
 // do not say "Warren" were checked against RabbitMQ 3.10 as well (WARREN_TEST_AMQP_URL=…).
 
 import { describe, expect, it } from 'vitest';
-import { EXTERNAL, collector, rejection, useBroker, waitFor, type Message } from '../support/harness.js';
+import { EXTERNAL, collector, rejection, useBroker, waitFor } from '../support/harness.js';
 
 const h = useBroker();
 
 const QUORUM = { 'x-queue-type': 'quorum' };
 
-const deliveryCount = (m: Message): unknown => m.properties.headers?.['x-delivery-count'];
+const deliveryCount = (m: { properties: { headers?: Record<string, unknown> | undefined } }): unknown => m.properties.headers?.['x-delivery-count'];
 
 describe('x-delivery-count and x-delivery-limit', () => {
   it('each nack with requeue counts; past the limit the message is dead-lettered (delivery_limit) without the count header', async () => {
@@ -49,7 +49,7 @@ describe('x-delivery-count and x-delivery-limit', () => {
     expect(headers['x-delivery-count']).toBeUndefined();
     expect(headers['x-first-death-reason']).toBe('delivery_limit');
     expect(headers['x-first-death-queue']).toBe(q);
-    const death = (headers['x-death'] as Record<string, unknown>[])[0]!;
+    const death = (headers['x-death'] as unknown as Record<string, unknown>[])[0]!;
     expect(death).toEqual(expect.objectContaining({ count: 1, reason: 'delivery_limit', queue: q, exchange: '', 'routing-keys': [q], 'original-expiration': '60000' }));
     expect(first.properties.expiration).toBeUndefined();
     expect(await ch.checkQueue(q)).toEqual({ queue: q, messageCount: 0, consumerCount: 1 });

@@ -35,7 +35,7 @@ async function consumeFrom(q: string, offset: unknown, prefetch = 100): Promise<
   return c;
 }
 
-const offsetOf = (m: { properties: { headers?: Record<string, unknown> } }): unknown => m.properties.headers?.['x-stream-offset'];
+const offsetOf = (m: { properties: { headers?: Record<string, unknown> | undefined } }): unknown => m.properties.headers?.['x-stream-offset'];
 
 describe('x-stream-offset', () => {
   it('first, an offset, a negative offset, next (the default), last', async () => {

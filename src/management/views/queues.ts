@@ -74,7 +74,7 @@ export function queueRow(ctx: ManagementContext, q: Queue): Row {
     recoverable_slaves: null,
     single_active_consumer_tag: q.options.singleActiveConsumer ? (active?.tag ?? null) : null,
     state: 'running',
-    type: 'classic',
+    type: q.type,
     vhost: q.host.name,
   };
   const stats = queueMessageStats(ctx, q);
