@@ -197,6 +197,8 @@ export class StreamQueue extends Queue implements SyncSource {
     const dir = id !== 0 ? join(this.streamsDir, String(id)) : mkdtempSync(join(tmpdir(), 'warren-stream-'));
     const log = new StreamLog(dir, this.streamOptions.maxSegmentBytes, this.host.log);
     log.onWritten = () => {
+      // Segments can only go once written: retention looks again after every write.
+      this.applyRetention();
       if (this.readers.size > 0) this.host.queueReady(this);
     };
     this.logInstance = log;
@@ -242,14 +244,12 @@ export class StreamQueue extends Queue implements SyncSource {
       const v = message.headers?.[FILTER_HEADER];
       if (typeof v === 'string') filterValue = v;
     }
-    const segments = log.segmentCount;
     const properties = withLongHeader(message.rawProperties, OFFSET_HEADER, log.nextOffset);
     const record = log.append(now, filterValue, message.exchange, message.routingKey, message.routingBytes, properties, message.body);
     this.cache.push(new CachedRecord(record));
     this.cacheBytes += record.size;
     this.trimCache();
     this.publishedTotal++;
-    if (log.segmentCount !== segments) this.applyRetention();
     if (this.readers.size > 0) this.host.queueReady(this);
     return EnqueueResult.AcceptedPendingCommit;
   }
