@@ -215,7 +215,7 @@ function topicRefused(user: string, vhost: string, exchange: string, routingKey:
 }
 
 /** Routing keys remembered per channel and exchange before the cache starts over (a bound). */
-const TOPIC_CACHE_LIMIT = 256;
+export const TOPIC_CACHE_LIMIT = 256;
 
 /**
  * A channel's publish-side permission decisions, so that the hot path does a pointer compare
@@ -253,5 +253,10 @@ export class PublishAccess {
     if (!rules.write.test(routingKey)) throw topicRefused(this.user, this.vhost, exchange.name, routingKey);
     if (this.allowedKeys.size >= TOPIC_CACHE_LIMIT) this.allowedKeys.clear();
     this.allowedKeys.add(routingKey);
+  }
+
+  /** Routing keys currently remembered (never more than TOPIC_CACHE_LIMIT). */
+  get cachedKeyCount(): number {
+    return this.allowedKeys.size;
   }
 }
