@@ -195,3 +195,32 @@ describe('--load-definitions', () => {
     await login(b, 'guest', 'guest', '/');
   });
 });
+
+// Differential check, run when a RabbitMQ management API is given (e.g. reference-broker.sh on
+// port 5730: WARREN_TEST_RABBITMQ_API=http://guest:guest@127.0.0.1:15730/api): Warren's export
+// imports into RabbitMQ 3.10, and a user created on Warren logs in there with its password.
+const RABBIT_API = process.env['WARREN_TEST_RABBITMQ_API'];
+describe.skipIf(RABBIT_API === undefined || RABBIT_API === '')('Warren export into RabbitMQ (WARREN_TEST_RABBITMQ_API)', () => {
+  it('imports, and a Warren-made user logs in on RabbitMQ', async () => {
+    const api = new URL(RABBIT_API!);
+    const auth = `Basic ${Buffer.from(`${decodeURIComponent(api.username)}:${decodeURIComponent(api.password)}`).toString('base64')}`;
+    const base = `${api.protocol}//${api.host}${api.pathname.replace(/\/$/, '')}`;
+    const b = await start();
+    await b.broker.admin.importDefinitions(rabbit);
+    const user = `warren-made-${process.pid}`;
+    await b.broker.admin.putUser(user, { password: 'from warren', tags: ['management'] });
+    await b.broker.admin.putVhost(`wv-${process.pid}`, {}, user);
+    const res = await fetch(`${base}/definitions`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify(b.broker.admin.exportDefinitions()),
+    });
+    expect(res.status).toBe(204);
+    const amqpPort = Number(api.port) - 10000;
+    const c = new AMQPClient(`amqp://${user}:${encodeURIComponent('from warren')}@${api.hostname}:${amqpPort}/wv-${process.pid}`);
+    await c.connect();
+    await c.close();
+    await fetch(`${base}/users/${user}`, { method: 'DELETE', headers: { authorization: auth } });
+    await fetch(`${base}/vhosts/wv-${process.pid}`, { method: 'DELETE', headers: { authorization: auth } });
+  });
+});

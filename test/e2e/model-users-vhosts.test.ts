@@ -108,6 +108,23 @@ describe('users', () => {
     await expect(new AMQPClient(url(b, 'nopass', '', '/')).connect()).rejects.toThrow();
   });
 
+  it('changing the password or clearing permissions leaves open connections open (as RabbitMQ 3.10); new operations are refused', async () => {
+    const b = await start();
+    const admin = b.broker.admin;
+    await admin.putUser('pc', { password: 'a' });
+    await admin.setPermission('pc', '/', { configure: '.*', write: '.*', read: '.*' });
+    const conn = await amqp.connect(url(b, 'pc', 'a', '/'));
+    clients.add(conn);
+    let closed = false;
+    conn.on('close', () => (closed = true));
+    await admin.putUser('pc', { password: 'b', tags: 'management' });
+    await admin.clearPermission('pc', '/');
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    await expect(ch.assertQueue('pc.q')).rejects.toThrow("ACCESS_REFUSED - access to queue 'pc.q' in vhost '/' refused for user 'pc'");
+    expect(closed).toBe(false);
+  });
+
   it("deleting a user closes that user's connections with 320 CONNECTION_FORCED, others stay", async () => {
     const b = await start();
     const admin = b.broker.admin;
