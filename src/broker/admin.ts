@@ -33,7 +33,7 @@ import {
 } from './definitions.js';
 import { isKnownExchangeType } from './exchange/types.js';
 import type { Exchange } from './exchange/exchange.js';
-import { PermissionPatternError, compilePattern, type PermissionSpec, type TopicPermissionSpec } from './permissions.js';
+import { PermissionPatternError, compilePattern, type Access, type PermissionSpec, type TopicPermissionSpec } from './permissions.js';
 import {
   NO_POLICY,
   PolicyValidationError,
@@ -705,8 +705,25 @@ export class Admin {
 
   // ---- Queues, exchanges, bindings -------------------------------------------------------------
 
+  /**
+   * actingUser (every topology operation below takes it): when given, that user's permissions are
+   * checked as AMQP checks them (403 AccessRefused with RabbitMQ's text), as RabbitMQ's management
+   * API does for the user signed in. Omitted: no check (start-up, definitions import).
+   */
+  private authorize(actingUser: string | undefined, vhost: string, access: Access, kind: 'exchange' | 'queue', name: string): void {
+    if (actingUser !== undefined) this.broker.permissions.check(actingUser, vhost, access, kind, name);
+  }
+
+  /** Topic permission on a binding key when binding to or from a topic exchange. */
+  private authorizeTopicRead(actingUser: string | undefined, vhost: VHost, exchange: string, routingKey: string): void {
+    if (actingUser === undefined || vhost.exchanges.get(exchange)?.type !== 'topic') return;
+    this.broker.permissions.checkTopic(actingUser, vhost.name, 'read', exchange, routingKey);
+  }
+
   /** Declares a queue (or finds an equivalent one); 406 texts as AMQP on a mismatch. */
-  async declareQueue(vhostName: string, input: QueueInput): Promise<Queue> {
+  async declareQueue(vhostName: string, input: QueueInput, actingUser?: string): Promise<Queue> {
+    this.vhostOrThrow(vhostName);
+    this.authorize(actingUser, vhostName, 'configure', 'queue', input.name);
     const queue = this.declareQueueNow(vhostName, input);
     await this.commit();
     return queue;
@@ -728,8 +745,9 @@ export class Admin {
   }
 
   /** Deletes a queue (exclusive ones too); returns how many ready messages it held. */
-  async deleteQueue(vhostName: string, name: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<number> {
+  async deleteQueue(vhostName: string, name: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}, actingUser?: string): Promise<number> {
     const vhost = this.vhostOrThrow(vhostName);
+    this.authorize(actingUser, vhostName, 'configure', 'queue', name);
     const queue = vhost.queues.get(name);
     if (queue === undefined) throw notFound(`no queue '${name}' in vhost '${vhostName}'`);
     if (options.ifUnused === true && queue.consumerCount > 0) throw badRequest(`queue '${name}' in vhost '${vhostName}' in use`);
@@ -740,8 +758,9 @@ export class Admin {
   }
 
   /** Removes a queue's ready messages (unacked ones stay); returns how many. */
-  async purgeQueue(vhostName: string, name: string): Promise<number> {
+  async purgeQueue(vhostName: string, name: string, actingUser?: string): Promise<number> {
     const vhost = this.vhostOrThrow(vhostName);
+    this.authorize(actingUser, vhostName, 'read', 'queue', name);
     const queue = vhost.queues.get(name);
     if (queue === undefined) throw notFound(`no queue '${name}' in vhost '${vhostName}'`);
     const count = queue.purge();
@@ -749,7 +768,9 @@ export class Admin {
     return count;
   }
 
-  async declareExchange(vhostName: string, input: ExchangeInput): Promise<Exchange> {
+  async declareExchange(vhostName: string, input: ExchangeInput, actingUser?: string): Promise<Exchange> {
+    this.vhostOrThrow(vhostName);
+    this.authorize(actingUser, vhostName, 'configure', 'exchange', input.name);
     const ex = this.declareExchangeNow(vhostName, input);
     await this.commit();
     return ex;
@@ -768,17 +789,28 @@ export class Admin {
     });
   }
 
-  async deleteExchange(vhostName: string, name: string, options: { ifUnused?: boolean } = {}): Promise<void> {
+  async deleteExchange(vhostName: string, name: string, options: { ifUnused?: boolean } = {}, actingUser?: string): Promise<void> {
     const vhost = this.vhostOrThrow(vhostName);
+    this.authorize(actingUser, vhostName, 'configure', 'exchange', name);
     if (!vhost.exchanges.has(name)) throw notFound(`no exchange '${name}' in vhost '${vhostName}'`);
     vhost.deleteExchange(name, options.ifUnused === true);
     await this.commit();
   }
 
   /** Binds (a no-op when the same binding exists); 404 texts as AMQP when an end is missing. */
-  async bind(vhostName: string, input: BindingInput): Promise<void> {
+  async bind(vhostName: string, input: BindingInput, actingUser?: string): Promise<void> {
+    this.authorizeBinding(vhostName, input, actingUser);
     this.bindNow(vhostName, input);
     await this.commit();
+  }
+
+  /** As queue.bind / exchange.bind: write on the destination, read on the source, topic read on the key. */
+  private authorizeBinding(vhostName: string, input: BindingInput, actingUser: string | undefined): VHost {
+    const vhost = this.vhostOrThrow(vhostName);
+    this.authorize(actingUser, vhostName, 'write', input.destinationType, input.destination);
+    this.authorize(actingUser, vhostName, 'read', 'exchange', input.source);
+    this.authorizeTopicRead(actingUser, vhost, input.source, input.routingKey ?? '');
+    return vhost;
   }
 
   private bindNow(vhostName: string, input: BindingInput): void {
@@ -795,8 +827,8 @@ export class Admin {
     vhost.bind(input.source, destination, input.routingKey ?? '', tableFromJson(input.arguments));
   }
 
-  async unbind(vhostName: string, input: BindingInput): Promise<void> {
-    const vhost = this.vhostOrThrow(vhostName);
+  async unbind(vhostName: string, input: BindingInput, actingUser?: string): Promise<void> {
+    const vhost = this.authorizeBinding(vhostName, input, actingUser);
     const destination = input.destinationType === 'queue' ? vhost.queues.get(input.destination) : vhost.exchanges.get(input.destination);
     const owner = destination?.kind === 'queue' && destination.exclusiveOwner !== null ? destination.exclusiveOwner : ADMIN_OWNER;
     vhost.unbind(input.source, input.destinationType, input.destination, input.routingKey ?? '', tableFromJson(input.arguments), owner);

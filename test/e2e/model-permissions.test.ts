@@ -191,3 +191,20 @@ describe('impersonator tag', () => {
     });
   });
 });
+
+describe('the façade acting for a user (what the management API does for its signed-in user)', () => {
+  it('checks that user as AMQP does; without an acting user there is no check', async () => {
+    const admin = b.broker.admin;
+    await expect(admin.declareQueue('v1', { name: 'x.adm' }, 'u1')).rejects.toMatchObject({ replyCode: 403, replyText: refusedText('queue', 'x.adm') });
+    await admin.declareQueue('v1', { name: 'c.adm', durable: false }, 'u1');
+    await expect(admin.purgeQueue('v1', 'c.adm', 'u1')).rejects.toMatchObject({ replyText: refusedText('queue', 'c.adm') });
+    await expect(admin.bind('v1', { source: 'c.e', destination: 'c.adm', destinationType: 'queue', routingKey: 'k' }, 'u1')).rejects.toMatchObject({
+      replyText: refusedText('queue', 'c.adm'),
+    });
+    await expect(admin.bind('v1', { source: 'amq.topic', destination: 'c.adm', destinationType: 'queue', routingKey: 'zz' }, 'u2')).rejects.toMatchObject({
+      replyText: "ACCESS_REFUSED - access to topic 'zz' in exchange 'amq.topic' in vhost 'v1' refused for user 'u2'",
+    });
+    await admin.bind('v1', { source: 'amq.topic', destination: 'c.adm', destinationType: 'queue', routingKey: 'r.v1' }, 'u2');
+    await expect(admin.deleteQueue('v1', 'c.adm', {}, 'u2')).resolves.toBe(0);
+  });
+});
