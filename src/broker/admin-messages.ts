@@ -155,7 +155,14 @@ export class MessageAdmin {
    * Publishes a message as basic.publish would (the exchange must exist and not be internal; CC/BCC
    * route too). Resolves with whether it reached a queue, once a persistent message is on disk.
    */
-  async publish(vhostName: string, exchangeName: string, routingKey: string, properties: BasicProperties, body: Buffer, userName: string): Promise<{ routed: boolean }> {
+  async publish(
+    vhostName: string,
+    exchangeName: string,
+    routingKey: string,
+    properties: BasicProperties,
+    body: Buffer,
+    user: { name: string; tags: readonly string[] },
+  ): Promise<{ routed: boolean }> {
     const vhost = this.vhost(vhostName);
     const exchange = vhost.exchanges.get(exchangeName);
     if (exchange === undefined) throw new NotFound(`no exchange '${exchangeName}' in vhost '${vhostName}'`);
@@ -164,8 +171,9 @@ export class MessageAdmin {
     if (body.length > maxSize) throw new PreconditionFailed(`message size ${body.length} is larger than configured max size ${maxSize}`);
     const now = Date.now();
     const message = new Message(exchangeName, routingKey, encodeBasicProperties(properties), body, now);
-    if (message.userId !== undefined && message.userId !== userName) {
-      throw new PreconditionFailed(`user_id property set to '${message.userId}' but authenticated user was '${userName}'`);
+    // As RabbitMQ: users tagged impersonator may publish with another user_id.
+    if (message.userId !== undefined && message.userId !== user.name && !user.tags.includes('impersonator')) {
+      throw new PreconditionFailed(`user_id property set to '${message.userId}' but authenticated user was '${user.name}'`);
     }
     if (message.expiration !== undefined) {
       const parsed = parseExpirationProperty(message.expiration);

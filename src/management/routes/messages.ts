@@ -51,7 +51,7 @@ export function addMessageRoutes(router: Router, ctx: ManagementContext): void {
       const properties = propertiesFromJson(body['properties']);
       return asPublishError(async () => {
         ctx.checkPermission(req.caller.name, vhost.name, 'write', 'exchange', exchange);
-        return ctx.messages.publish(vhost.name, exchange, routingKey, properties, payload, req.caller.name);
+        return ctx.messages.publish(vhost.name, exchange, routingKey, properties, payload, req.caller.user);
       });
     })
     .post('/api/queues/:vhost/:name/get', 'management', async (req) => {
@@ -131,8 +131,8 @@ export function addMessageRoutes(router: Router, ctx: ManagementContext): void {
     .get('/api/aliveness-test/:vhost', 'management', async (req: ApiRequest) => {
       const vhost = vhostFor(ctx, req.caller, req.params['vhost']!);
       // As RabbitMQ: a queue named aliveness-test, a message through it and back.
-      vhost.declareQueue({ name: 'aliveness-test', passive: false, durable: false, exclusive: false, autoDelete: false, args: {} }, { id: 0 });
-      await ctx.messages.publish(vhost.name, '', 'aliveness-test', {}, Buffer.from('test_message'), req.caller.name);
+      await ctx.broker.admin.declareQueue(vhost.name, { name: 'aliveness-test', durable: false });
+      await ctx.messages.publish(vhost.name, '', 'aliveness-test', {}, Buffer.from('test_message'), req.caller.user);
       const got = await ctx.messages.get(vhost.name, 'aliveness-test', 1, 'ack_requeue_false');
       if (got.length === 1 && got[0]!.message.body.toString() === 'test_message') return { status: 'ok' };
       return { status: 'failed', reason: 'the test message did not come back' };

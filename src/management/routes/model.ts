@@ -13,10 +13,10 @@ import { OBJECT_REFUSED } from '../auth.js';
 import { boolField, stringField, type Body } from '../body.js';
 import type { ManagementContext } from '../context.js';
 import { HttpError, badRequest, notFound } from '../http-error.js';
-import { tableToJson } from '../json.js';
+import { jsonToTable, tableToJson } from '../json.js';
 import { list, single, type Listed, type Row } from '../listing.js';
 import { CREATED, NO_CONTENT, Reply, type ApiRequest, type Router } from '../router.js';
-import { exchangeNameFromPath, propertiesKey, bindingsOf } from '../views/exchanges.js';
+import { exchangeNameFromPath, matchesPropertiesKey, propertiesKey, bindingsOf } from '../views/exchanges.js';
 
 const rows = <T extends object>(key: (t: T) => string[]): Listed<T> => ({
   name: (t) => key(t)[key(t).length - 1] ?? '',
@@ -361,9 +361,7 @@ export function addModelRoutes(router: Router, ctx: ManagementContext): void {
         ctx.checkPermission(req.caller.name, vhost, 'write', kind, destination);
         ctx.checkPermission(req.caller.name, vhost, 'read', 'exchange', source);
         await admin.bind(vhost, { source, destination, destinationType: kind, routingKey, arguments: args });
-        const v = ctx.broker.vhosts.get(vhost)!;
-        const made = bindingsOf(v).find((b) => b.source === source && b.destinationType === kind && b.destination === destination && b.routingKey === routingKey);
-        const props = made === undefined ? propertiesKey(routingKey, {}) : propertiesKey(made.routingKey, made.args);
+        const props = propertiesKey(routingKey, jsonToTable(args));
         // RabbitMQ quotes the properties key once more in the Location header.
         return new Reply(201, undefined, { location: `${encodeURIComponent(destination)}/${encodeURIComponent(props)}` });
       })
@@ -372,7 +370,7 @@ export function addModelRoutes(router: Router, ctx: ManagementContext): void {
         const props = req.params['props']!;
         const v = ctx.broker.vhosts.get(vhost)!;
         const found = bindingsOf(v).find(
-          (b) => b.source === source && b.destinationType === kind && b.destination === destination && propertiesKey(b.routingKey, b.args) === props,
+          (b) => b.source === source && b.destinationType === kind && b.destination === destination && matchesPropertiesKey(props, b),
         );
         if (found === undefined || source === '') throw notFound();
         ctx.checkPermission(req.caller.name, vhost, 'write', kind, destination);

@@ -17,7 +17,7 @@ import {
   exchangeNameFromPath,
   exchangeRow,
   exchangesOf,
-  propertiesKey,
+  matchesPropertiesKey,
   type BindingView,
 } from '../views/exchanges.js';
 import { nodeRow, overview, vhostRow } from '../views/overview.js';
@@ -176,7 +176,7 @@ function oneBinding(ctx: ManagementContext, req: ApiRequest, kind: 'queue' | 'ex
   const destination = kind === 'exchange' ? exchangeNameFromPath(req.params['destination']!) : req.params['destination']!;
   const props = req.params['props']!;
   const found = bindingsOf(v).find(
-    (b) => b.source === source && b.destinationType === kind && b.destination === destination && propertiesKey(b.routingKey, b.args) === props,
+    (b) => b.source === source && b.destinationType === kind && b.destination === destination && matchesPropertiesKey(props, b),
   );
   if (found === undefined) throw notFound();
   return single(bindingRow(found), req.query);

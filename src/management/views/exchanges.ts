@@ -59,8 +59,34 @@ function quotePlus(s: string): string {
 export function propertiesKey(routingKey: string, args: Binding['args']): string {
   const hasArgs = Object.keys(args).length > 0;
   if (!hasArgs) return routingKey === '' ? '~' : quotePlus(routingKey);
-  const hash = createHash('sha256').update(canonicalFieldKey(args)).digest().subarray(0, 4).toString('base64url');
-  return `${quotePlus(routingKey)}~${quotePlus(hash)}`;
+  return `${quotePlus(routingKey)}~${quotePlus(argsHash(args))}`;
+}
+
+function argsHash(args: Binding['args']): string {
+  return createHash('sha256').update(canonicalFieldKey(args)).digest().subarray(0, 4).toString('base64url');
+}
+
+function unquote(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
+ * Whether a properties key taken from a path names this binding. Clients send the key quoted once
+ * more (a.%2523~…, decoded by the router to a.%23~…) or as listed (a.%23, decoded to a.#); as
+ * RabbitMQ does, the key is also unquoted into routing key and argument hash and compared so.
+ */
+export function matchesPropertiesKey(props: string, b: { routingKey: string; args: Binding['args'] }): boolean {
+  if (props === propertiesKey(b.routingKey, b.args)) return true;
+  const hasArgs = Object.keys(b.args).length > 0;
+  const cut = props.lastIndexOf('~');
+  const keyPart = cut < 0 ? props : props.slice(0, cut);
+  const hashPart = cut < 0 ? '' : props.slice(cut + 1);
+  if (hasArgs ? unquote(hashPart) !== argsHash(b.args) : hashPart !== '') return false;
+  return unquote(keyPart) === b.routingKey || unquote(keyPart.replace(/\+/g, ' ')) === b.routingKey;
 }
 
 export interface BindingView {

@@ -4,12 +4,13 @@ import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { VHost } from '../../broker/vhost.js';
 import { WARREN_VERSION } from '../../version.js';
+import { RABBITMQ_COMPATIBLE_VERSION } from '../../broker/definitions.js';
 import type { ManagementContext } from '../context.js';
 import type { Row } from '../listing.js';
 import { allChannels } from './connections.js';
 
-/** The RabbitMQ API version this API follows; tools pick features by it. */
-export const API_COMPATIBLE_VERSION = '3.10.0';
+/** The RabbitMQ API version this API follows (tools pick features by it); definitions say the same. */
+export const API_COMPATIBLE_VERSION = RABBITMQ_COMPATIBLE_VERSION;
 
 export const EXCHANGE_TYPES = [
   { name: 'direct', description: 'AMQP direct exchange, as per the AMQP specification', enabled: true },
