@@ -18,10 +18,17 @@ export interface ConsumerChannel {
 }
 
 export class Consumer {
-  /** deliveries not yet acked (manual-ack consumers only) */
-  unacked = 0;
+  /** deliveries not yet acked (manual-ack consumers only); see the `unacked` accessors */
+  private unackedCount = 0;
   /** the tag as a wire short string, written into every delivery */
   readonly tagBytes: Buffer;
+  /** ConsumerList bookkeeping: neighbours in its group's rotation, and whether it sits out */
+  rotationPrev: Consumer | null = null;
+  rotationNext: Consumer | null = null;
+  /** at its own prefetch limit: out of the rotation until an ack makes room */
+  parked = false;
+  /** removed from its queue */
+  detached = false;
 
   constructor(
     readonly tag: string,
@@ -37,20 +44,99 @@ export class Consumer {
     this.tagBytes = encodeShortStr(tag);
   }
 
+  get unacked(): number {
+    return this.unackedCount;
+  }
+
+  /** The channel counts deliveries and acks here; room below the limit brings it back in rotation. */
+  set unacked(n: number) {
+    this.unackedCount = n;
+    if (this.parked && n < this.prefetchCount && !this.detached) this.queue.consumers.unpark(this);
+  }
+
+  /** At its own prefetch limit (manual acks only). */
+  get atPrefetchLimit(): boolean {
+    return !this.noAck && this.prefetchCount !== 0 && this.unackedCount >= this.prefetchCount;
+  }
+
   /** Whether this consumer may receive one more message now. */
   canReceive(): boolean {
-    if (!this.noAck && this.prefetchCount !== 0 && this.unacked >= this.prefetchCount) return false;
+    if (this.atPrefetchLimit) return false;
     return this.channel.canSend();
   }
 }
 
-interface PriorityGroup {
-  readonly priority: number;
-  readonly consumers: Consumer[];
-  cursor: number;
+/**
+ * Consumers of one priority, served round-robin. Only those with room under their own prefetch
+ * limit are in the rotation (a circular list); one that reaches its limit is parked, and its next
+ * ack puts it back at the end of the rotation. So choosing a consumer never walks past consumers
+ * that are full, however many there are. Consumers whose channel cannot send (flow, channel-wide
+ * prefetch, a backed-up socket) stay in the rotation and are skipped.
+ */
+class PriorityGroup {
+  /** the consumer to try first; null when the rotation is empty */
+  cursor: Consumer | null = null;
+  /** consumers in the group, parked or not */
+  members = 0;
+
+  constructor(readonly priority: number) {}
+
+  /** Adds at the end of the rotation (just before the cursor). */
+  enter(c: Consumer): void {
+    c.parked = false;
+    const cur = this.cursor;
+    if (cur === null) {
+      c.rotationPrev = c;
+      c.rotationNext = c;
+      this.cursor = c;
+      return;
+    }
+    const last = cur.rotationPrev!;
+    last.rotationNext = c;
+    c.rotationPrev = last;
+    c.rotationNext = cur;
+    cur.rotationPrev = c;
+  }
+
+  /** Takes a consumer out of the rotation. */
+  leave(c: Consumer): void {
+    const next = c.rotationNext;
+    if (next === null) return; // not in the rotation
+    if (next === c) this.cursor = null;
+    else {
+      const prev = c.rotationPrev!;
+      prev.rotationNext = next;
+      next.rotationPrev = prev;
+      if (this.cursor === c) this.cursor = next;
+    }
+    c.rotationNext = null;
+    c.rotationPrev = null;
+  }
+
+  /** The next consumer in rotation able to receive now, parking full ones on the way. */
+  next(): Consumer | undefined {
+    let c = this.cursor;
+    if (c === null) return undefined;
+    // Each consumer is looked at once at most: the rotation only shrinks during the walk.
+    const stop = c.rotationPrev!;
+    for (;;) {
+      const after: Consumer = c.rotationNext!;
+      const last = c === stop;
+      if (c.atPrefetchLimit) {
+        this.leave(c);
+        c.parked = true;
+      } else if (c.channel.canSend()) {
+        this.cursor = after === c ? c : after;
+        return c;
+      }
+      if (last || this.cursor === null) return undefined;
+      c = after;
+    }
+  }
 }
 
 export class ConsumerList {
+  /** by priority, highest first */
   private readonly groups: PriorityGroup[] = [];
   /** registration order, for single-active-consumer */
   private readonly ordered: Consumer[] = [];
@@ -78,25 +164,32 @@ export class ConsumerList {
     this.ordered.push(consumer);
     let group = this.groups.find((g) => g.priority === consumer.priority);
     if (!group) {
-      group = { priority: consumer.priority, consumers: [], cursor: 0 };
+      group = new PriorityGroup(consumer.priority);
       this.groups.push(group);
       this.groups.sort((a, b) => b.priority - a.priority);
     }
-    group.consumers.push(consumer);
+    group.members++;
+    group.enter(consumer);
   }
 
   remove(consumer: Consumer): boolean {
     const i = this.ordered.indexOf(consumer);
     if (i < 0) return false;
     this.ordered.splice(i, 1);
+    consumer.detached = true;
     const g = this.groups.findIndex((x) => x.priority === consumer.priority);
     const group = this.groups[g]!;
-    const j = group.consumers.indexOf(consumer);
-    group.consumers.splice(j, 1);
-    if (group.cursor > j) group.cursor--;
-    if (group.consumers.length === 0) this.groups.splice(g, 1);
-    else if (group.cursor >= group.consumers.length) group.cursor = 0;
+    group.leave(consumer);
+    consumer.parked = false;
+    if (--group.members === 0) this.groups.splice(g, 1);
     return true;
+  }
+
+  /** A parked consumer has room again (called from Consumer's unacked setter). */
+  unpark(consumer: Consumer): void {
+    const group = this.groups.find((g) => g.priority === consumer.priority);
+    if (group === undefined) return;
+    group.enter(consumer);
   }
 
   /** The next consumer able to receive, or undefined when none can right now. */
@@ -105,18 +198,10 @@ export class ConsumerList {
       const active = this.ordered[0];
       return active !== undefined && active.canReceive() ? active : undefined;
     }
-    for (let g = 0; g < this.groups.length; g++) {
-      const group = this.groups[g]!;
-      const list = group.consumers;
-      const n = list.length;
-      for (let k = 0; k < n; k++) {
-        const idx = (group.cursor + k) % n;
-        const c = list[idx]!;
-        if (c.canReceive()) {
-          group.cursor = idx + 1 === n ? 0 : idx + 1;
-          return c;
-        }
-      }
+    const groups = this.groups;
+    for (let g = 0; g < groups.length; g++) {
+      const c = groups[g]!.next();
+      if (c !== undefined) return c;
     }
     return undefined;
   }
