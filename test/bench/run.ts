@@ -1,6 +1,8 @@
 // `npm run bench`: benchmarks that are not tests.
 //
-//   npm run bench                      routing cost: topic exchange with 100,000 bindings, ns/message
+//   npm run bench                      per-operation cost of queue operations at 10 k → 1 M messages
+//                                      (and 10 k consumers), then routing cost: topic exchange with
+//                                      100,000 bindings, ns/message
 //   npm run bench -- --compare S1,S2   also throughput against RabbitMQ with ../shared/bench
 //                                      (builds bin/warren first: run `npm ci` before)
 //
@@ -16,6 +18,7 @@ import { Message } from '../../src/broker/message.js';
 import { Binding, type Destination } from '../../src/broker/binding.js';
 import { TopicExchange } from '../../src/broker/exchange/topic.js';
 import type { Queue } from '../../src/broker/queue/queue.js';
+import { printTable, queueBenchmarks } from './queue-ops.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -112,6 +115,9 @@ function compare(scenarios: string): void {
   process.exit(result.status ?? 1);
 }
 
+const SIZES = [10_000, 100_000, 1_000_000];
+printTable('queue operations: cost per operation should not grow with N', SIZES, queueBenchmarks(SIZES));
+console.log('');
 routingBenchmark();
 const i = process.argv.indexOf('--compare');
 if (i >= 0) compare(process.argv[i + 1] ?? 'S1,S2,S4,S5');
