@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { LOG_LEVELS } from './log.js';
 import type { LevelWithSilent } from 'pino';
+import { parseMemoryWatermark, parseSize, type MemoryWatermark } from './broker/resources.js';
 
 export interface BrokerConfig {
   /** address to listen on */
@@ -35,6 +36,10 @@ export interface BrokerConfig {
   managementBind: string;
   /** RabbitMQ definitions JSON imported at every start ('' = none); on the first start it replaces the default user and vhost */
   loadDefinitions: string;
+  /** memory alarm: process RSS above this fraction of total RAM, or above this many bytes */
+  vmMemoryHighWatermark: MemoryWatermark;
+  /** disk alarm: free space of the data folder's file system below this many bytes */
+  diskFreeLimitBytes: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -56,6 +61,8 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   loadDefinitions: '',
   managementPort: 15672,
   managementBind: '127.0.0.1',
+  vmMemoryHighWatermark: { fraction: 0.4 },
+  diskFreeLimitBytes: 50_000_000,
 };
 
 export class ConfigError extends Error {}
@@ -64,7 +71,7 @@ interface OptionSpec {
   key: keyof BrokerConfig;
   flag: string;
   env: string;
-  kind: 'string' | 'int' | 'level' | 'address' | 'list';
+  kind: 'string' | 'int' | 'level' | 'address' | 'list' | 'size' | 'watermark';
   help: string;
   min?: number;
   max?: number;
@@ -125,6 +132,20 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   { key: 'managementPort', flag: '--management-port', env: 'WARREN_MANAGEMENT_PORT', kind: 'int', min: 0, max: 65535, help: 'management HTTP API port (0 = off)' },
   { key: 'managementBind', flag: '--management-bind', env: 'WARREN_MANAGEMENT_BIND', kind: 'address', help: 'address the management HTTP API listens on' },
+  {
+    key: 'vmMemoryHighWatermark',
+    flag: '--vm-memory-high-watermark',
+    env: 'WARREN_VM_MEMORY_HIGH_WATERMARK',
+    kind: 'watermark',
+    help: 'memory alarm above this RSS: a fraction of total RAM (0.4) or a size (512MB)',
+  },
+  {
+    key: 'diskFreeLimitBytes',
+    flag: '--disk-free-limit',
+    env: 'WARREN_DISK_FREE_LIMIT',
+    kind: 'size',
+    help: 'disk alarm below this much free space for the data folder (bytes, or 50MB, 1GB, 2GiB)',
+  },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[keyof BrokerConfig] {
@@ -147,6 +168,20 @@ function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[ke
         throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')} (got '${raw}')`);
       }
       return raw as LevelWithSilent;
+    case 'size': {
+      const bytes = parseSize(raw);
+      if (bytes === undefined) {
+        throw new ConfigError(`${source} must be a size in bytes, or with a unit such as 50MB, 1GB or 512MiB (got '${raw}')`);
+      }
+      return bytes;
+    }
+    case 'watermark': {
+      const watermark = parseMemoryWatermark(raw);
+      if (watermark === undefined) {
+        throw new ConfigError(`${source} must be a fraction of total RAM above 0 and at most 1 (such as 0.4), or a size such as 512MB (got '${raw}')`);
+      }
+      return watermark;
+    }
     case 'int': {
       if (!/^\d+$/.test(raw)) throw new ConfigError(`${source} must be a whole number (got '${raw}')`);
       const n = Number(raw);
@@ -193,7 +228,11 @@ export function usage(): string {
   ];
   for (const o of OPTIONS) {
     const def = DEFAULT_CONFIG[o.key];
-    const shown = Array.isArray(def) ? def.join(',') : String(def);
+    const shown = Array.isArray(def)
+      ? def.join(',')
+      : typeof def === 'object'
+        ? String('fraction' in def ? def.fraction : def.bytes)
+        : String(def);
     lines.push(`  ${(o.flag + ' <value>').padEnd(28)} ${o.env.padEnd(26)} ${o.help} (default: ${shown})`);
   }
   lines.push('  --help                       show this text');

@@ -79,9 +79,17 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     }
     throw err;
   }
+  broker.resources.start();
   const server = new AmqpServer(broker);
   const startedAt = Date.now();
-  const port = await server.listen(config.bind, config.port);
+  let port: number;
+  try {
+    port = await server.listen(config.bind, config.port);
+  } catch (err) {
+    broker.resources.stop();
+    await persistence.close();
+    throw err;
+  }
   log.info({ bind: config.bind, port, dataDir: config.dataDir }, 'listening');
   let management: ManagementHandle | null = null;
   if (config.managementPort !== 0) {
@@ -89,6 +97,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
       management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, startedAt });
     } catch (err) {
       await server.close();
+      broker.resources.stop();
       await persistence.close();
       throw err;
     }
@@ -105,6 +114,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
       closing ??= (async () => {
         await management?.close();
         await server.close();
+        broker.resources.stop();
         await persistence.close();
         log.info('stopped');
       })();

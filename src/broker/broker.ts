@@ -14,15 +14,10 @@ import { Admin } from './admin.js';
 import { NotAllowed } from '../protocol/errors.js';
 import type { ModelStore } from '../store/model-store.js';
 import { VHost, type VHostServices } from './vhost.js';
-
-/** A client connection as the broker sees it, for alarms that block publishers. */
-export interface BlockableConnection {
-  block(reason: string): void;
-  unblock(): void;
-}
+import { Resources } from './resources.js';
 
 /** A client connection as the admin façade sees it (closing a deleted user's connections). */
-export interface BrokerConnection extends BlockableConnection {
+export interface BrokerConnection {
   readonly userName: string;
   forceClose(reason: string): void;
 }
@@ -36,9 +31,10 @@ export class Broker implements VHostServices {
   readonly admin: Admin;
   readonly dispatcher: Dispatcher;
   readonly memory: MemoryGauge;
+  /** open client connections (the admin façade closes a deleted user's) */
   readonly connections = new Set<BrokerConnection>();
-  /** why publishers are blocked, or null; new connections start blocked while this is set */
-  blockedReason: string | null = null;
+  /** alarms, flow control and each connection's reading state */
+  readonly resources: Resources;
 
   constructor(
     readonly config: BrokerConfig,
@@ -49,31 +45,27 @@ export class Broker implements VHostServices {
   ) {
     this.admin = new Admin(this, modelStore);
     this.memory = new MemoryGauge(config.memoryBudgetBytes);
-    this.dispatcher = new Dispatcher(log);
+    this.resources = new Resources(
+      { memoryHighWatermark: config.vmMemoryHighWatermark, diskFreeLimitBytes: config.diskFreeLimitBytes },
+      persistence,
+      config.dataDir,
+      log,
+    );
+    this.dispatcher = new Dispatcher(log, this.resources);
   }
 
   /**
    * Storage could not write: confirms already waiting are nacked by the persistence layer; here
-   * publishers are blocked (connection.blocked, and their sockets stop being read) so nothing more
-   * is accepted that cannot be kept. Consumers carry on.
+   * the storage alarm blocks publishers (connection.blocked, and their sockets stop being read) so
+   * nothing more is accepted that cannot be kept. Consumers carry on.
    */
   storageFailed(error: Error): void {
-    if (this.blockedReason !== null) return;
+    if (this.resources.alarms.has('storage')) return;
     this.log.error(
       { err: error, dataDir: this.config.dataDir },
       'storage write failed: publishers are blocked. Free disk space (or fix the I/O error) for the data folder, then restart Warren; nothing confirmed has been lost',
     );
-    this.block('storage write failed (disk full or I/O error)');
-  }
-
-  block(reason: string): void {
-    this.blockedReason = reason;
-    for (const c of this.connections) c.block(reason);
-  }
-
-  unblock(): void {
-    this.blockedReason = null;
-    for (const c of this.connections) c.unblock();
+    this.resources.setAlarm('storage', true);
   }
 
   addVHost(name: string): VHost {

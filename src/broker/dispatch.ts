@@ -23,7 +23,11 @@ export class Dispatcher {
   private scheduled = false;
   private running = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** told after every run, so publishers held by flow control resume once queues catch up */
+    private readonly afterRun: { afterDispatch(): void } | null = null,
+  ) {}
 
   markQueue(queue: Queue): void {
     this.dirtyQueues.add(queue);
@@ -78,6 +82,13 @@ export class Dispatcher {
       this.dirtyOutputs.clear();
     } finally {
       this.running = false;
+    }
+    if (this.afterRun !== null) {
+      try {
+        this.afterRun.afterDispatch();
+      } catch (err) {
+        this.log.error({ err }, 'flow control check failed');
+      }
     }
     if (this.dirtyQueues.size > 0) this.schedule();
   }

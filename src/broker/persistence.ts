@@ -62,6 +62,8 @@ export interface Persistence {
    * things): a channel compares it around a method and holds the -ok until the commit.
    */
   readonly syncWrites: number;
+  /** Message bytes handed to the store and not yet committed (flow control holds publishers on it). */
+  readonly uncommittedBytes: number;
   /** A purge or similar removed stored entries: the reply should wait for the commit. */
   noteSyncWrite(): void;
 
@@ -105,6 +107,7 @@ export class TransientPersistence implements Persistence {
   readonly durable = false;
   constructor(private readonly log?: Logger) {}
   readonly syncWrites = 0;
+  readonly uncommittedBytes = 0;
   noteSyncWrite(): void {}
   saveExchange(): void {}
   deleteExchange(): void {}
@@ -175,6 +178,13 @@ export class DurablePersistence implements Persistence {
   /** set when a write batch failed; cleared by the next successful one */
   lastError: Error | null = null;
   syncWrites = 0;
+  /** message bytes added since the last batch, and bytes of batches not yet committed (flow control) */
+  private pendingBytes = 0;
+  private inflightBytes = 0;
+
+  get uncommittedBytes(): number {
+    return this.pendingBytes + this.inflightBytes;
+  }
 
   noteSyncWrite(): void {
     this.syncWrites++;
@@ -278,6 +288,7 @@ export class DurablePersistence implements Persistence {
     }
     entry.stored = true;
     entry.transient = transient;
+    this.pendingBytes += message.bodySize;
     this.pending.push(entry);
     this.scheduleFlush();
     return true;
@@ -460,6 +471,7 @@ export class DurablePersistence implements Persistence {
       this.onFailure(error);
     }
     this.watermarks.clear();
+    this.trackUncommitted();
     if (this.waiters.length === 0) return;
     const waiters = this.waiters;
     this.waiters = [];
@@ -482,6 +494,18 @@ export class DurablePersistence implements Persistence {
       },
     );
   };
+
+  /** Counts this batch's bytes as in flight until LMDB has committed it (one promise per batch). */
+  private trackUncommitted(): void {
+    const bytes = this.pendingBytes;
+    if (bytes === 0) return;
+    this.pendingBytes = 0;
+    this.inflightBytes += bytes;
+    const done = (): void => {
+      this.inflightBytes -= bytes;
+    };
+    this.store.whenFlushed().then(done, done);
+  }
 
   /** Tells every waiter; one that throws is logged and cannot keep the others from hearing. */
   private notify(waiters: CommitWaiter[], failed: Error | null): void {

@@ -15,6 +15,7 @@ import { TypedValue, copyTable, type FieldTable } from '../protocol/field-table.
 import type { Logger } from '../log.js';
 import type { Persistence } from './persistence.js';
 import type { MemoryGauge } from './memory.js';
+import type { Resources } from './resources.js';
 import { Binding, type Destination } from './binding.js';
 import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
@@ -36,6 +37,8 @@ export interface VHostServices {
   readonly policies: Policies;
   /** data folder (streams keep their segment files under it) */
   readonly config: { readonly dataDir: string };
+  /** flow control: told of each enqueue, to hold publishers of queues that fall behind */
+  readonly resources: Resources;
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
   /** deliver from this queue right now (as of time now) */
@@ -458,9 +461,11 @@ export class VHost implements QueueHost {
     let flags = PUBLISH_ROUTED;
     try {
       for (let i = 0; i < targets.length; i++) {
-        const r = targets[i]!.enqueue(message, now);
+        const queue = targets[i]!;
+        const r = queue.enqueue(message, now);
         if (r === EnqueueResult.AcceptedPendingCommit) flags |= PUBLISH_PENDING_COMMIT;
         else if (r === EnqueueResult.Rejected) flags |= PUBLISH_REJECTED;
+        this.services.resources.afterEnqueue(queue);
       }
     } finally {
       targets.length = 0;

@@ -734,13 +734,14 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       message.replaceProperties({ ...message.properties, replyTo: this.replyConsumer.key });
     }
     const extraKeys = message.hasHeaders ? routingHeaders(message) : null;
-    if (this.publishedTotal++ === 0) this.connection.notePublish();
+    this.publishedTotal++;
     if (this.tx !== null) {
       this.tx.publishes.push({ exchange, message, extraKeys, mandatory: m.mandatory });
       return;
     }
     const seq = this.confirms !== null ? this.confirms.next() : 0;
     const flags = vhost.publish(exchange, message, extraKeys, now);
+    this.connection.gate.afterPublish((flags & PUBLISH_PENDING_COMMIT) !== 0);
     if ((flags & PUBLISH_ROUTED) === 0) {
       if (m.mandatory) this.basicReturn(message);
       else vhost.unroutableDropped++;

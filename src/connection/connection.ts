@@ -4,7 +4,8 @@
 // which only close-ok (or close) is read and everything else is dropped.
 
 import type { Socket } from 'node:net';
-import type { BlockableConnection, Broker } from '../broker/broker.js';
+import type { Broker } from '../broker/broker.js';
+import type { ConnectionState, GatedConnection, ReadGate } from '../broker/resources.js';
 import type { QueueOwner } from '../broker/queue/queue.js';
 import type { User } from '../broker/users.js';
 import type { VHost } from '../broker/vhost.js';
@@ -28,6 +29,7 @@ import type { FieldTable } from '../protocol/field-table.js';
 import { FrameParser } from '../protocol/frame-parser.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
 import {
+  BASIC_PUBLISH,
   CHANNEL_OPEN,
   CLASS_CONNECTION,
   CONNECTION_CLOSE,
@@ -84,7 +86,7 @@ export interface ClientCapabilities {
   authenticationFailureClose: boolean;
 }
 
-export class Connection implements QueueOwner, BlockableConnection {
+export class Connection implements QueueOwner, GatedConnection {
   readonly id = nextConnectionId++;
   readonly outbound: Outbound;
   readonly log: Logger;
@@ -115,10 +117,9 @@ export class Connection implements QueueOwner, BlockableConnection {
   private closeTimer: NodeJS.Timeout | null = null;
   /** counters for metrics */
   bytesRead = 0;
-  /** set while an alarm blocks publishers */
-  private blocked = false;
-  /** whether this connection has published (only publishers are paused by an alarm) */
-  hasPublished = false;
+  /** whether this connection is read: alarms and flow control pause it (see broker/resources.ts) */
+  readonly gate: ReadGate;
+  private resumeScheduled = false;
 
   constructor(
     readonly broker: Broker,
@@ -132,6 +133,7 @@ export class Connection implements QueueOwner, BlockableConnection {
     this.log = broker.log.child({ conn: this.id, peer: this.peer });
     this.outbound = new Outbound(socket, broker.dispatcher);
     this.parser = new FrameParser(config.frameMax, this.onFrame);
+    this.gate = broker.resources.gate(this);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
@@ -148,10 +150,9 @@ export class Connection implements QueueOwner, BlockableConnection {
   }
 
   /** The state RabbitMQ's management API reports: running, blocking (alarm, not yet publishing), blocked, closing. */
-  get managementState(): 'running' | 'blocking' | 'blocked' | 'closing' {
+  get managementState(): ConnectionState | 'closing' {
     if (this.state === State.Closing || this.state === State.Closed) return 'closing';
-    if (this.blocked) return this.hasPublished ? 'blocked' : 'blocking';
-    return 'running';
+    return this.gate.state;
   }
 
   get userName(): string {
@@ -169,17 +170,35 @@ export class Connection implements QueueOwner, BlockableConnection {
       if (rest === null || rest.length === 0) return;
       chunk = rest;
     }
+    this.processInput(chunk);
+  };
+
+  /** Input held back while reading was paused (alarm, flow control) is processed now. */
+  private readonly continueInput = (): void => {
+    this.resumeScheduled = false;
+    if (this.state === State.Closed || this.discardInput || !this.gate.reading) return;
+    this.processInput(null);
+  };
+
+  /** Parses a chunk (or, with null, what the parser held while paused), then runs the dispatcher. */
+  private processInput(chunk: Buffer | null): void {
+    // Queues this input's publishes fall behind on hold this connection (flow control).
+    const resources = this.broker.resources;
+    resources.reader = this.gate;
     try {
-      this.parser.push(chunk);
+      if (chunk === null) this.parser.resume();
+      else this.parser.push(chunk);
     } catch (err) {
       // Only framing errors come out of the parser itself: the byte stream cannot be trusted any
       // more. As RabbitMQ: say why, stop reading, close the socket shortly after.
       this.discardInput = true;
       if (err instanceof AmqpException) this.sendClose(err.replyCode, err.replyText, 0, 0, FATAL_CLOSE_DELAY_MS);
       else this.handleError(err, 0);
+    } finally {
+      resources.reader = null;
     }
     this.broker.dispatcher.run();
-  };
+  }
 
   /** Consumes the 8-byte protocol header; returns the bytes after it, or null while incomplete/bad. */
   private readProtocolHeader(chunk: Buffer): Buffer | null {
@@ -268,6 +287,7 @@ export class Connection implements QueueOwner, BlockableConnection {
         throw new ChannelError(`second 'channel.open' seen`).at(method.id);
       }
       existing.onMethod(method);
+      if (method.id === BASIC_PUBLISH) this.gate.onPublishMethod();
       return;
     }
     if (method.id !== CHANNEL_OPEN) throw new ChannelError(`expected 'channel.open'`).at(method.id);
@@ -427,7 +447,6 @@ export class Connection implements QueueOwner, BlockableConnection {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.outbound.writeMethod(0, { id: CONNECTION_OPEN_OK, reserved1: '' });
-    if (this.broker.blockedReason !== null) this.block(this.broker.blockedReason);
     this.log.info({ user: this.userName, vhost: vhostName }, 'connection opened');
   }
 
@@ -438,7 +457,8 @@ export class Connection implements QueueOwner, BlockableConnection {
     const intervalMs = this.heartbeatSec * 1000;
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
-      if (now - this.lastReadAt > 2 * intervalMs) {
+      // Not reading (alarm, flow control) is not the peer's silence: RabbitMQ pauses this check too.
+      if (this.gate.reading && now - this.lastReadAt > 2 * intervalMs) {
         this.log.warn({ heartbeatSec: this.heartbeatSec }, 'missed heartbeats from client; closing connection');
         this.destroy();
         return;
@@ -504,32 +524,40 @@ export class Connection implements QueueOwner, BlockableConnection {
     this.closeTimer.unref();
   }
 
-  /** An alarm blocks publishers: tell the client, and stop reading once it publishes. */
-  block(reason: string): void {
-    if (this.blocked) return;
-    this.blocked = true;
-    if (this.state === State.Open && this.capabilities.connectionBlocked) {
-      this.outbound.writeMethod(0, { id: CONNECTION_BLOCKED, reason });
-      this.outbound.flush();
-    }
-    if (this.hasPublished) this.socket.pause();
+  // ---- Resource control (GatedConnection: called by this connection's ReadGate) -------------------
+
+  get wantsBlockedNotices(): boolean {
+    return this.capabilities.connectionBlocked && this.state === State.Open;
   }
 
-  unblock(): void {
-    if (!this.blocked) return;
-    this.blocked = false;
-    if (this.state === State.Open && this.capabilities.connectionBlocked) {
-      this.outbound.writeMethod(0, { id: CONNECTION_UNBLOCKED });
-      this.outbound.flush();
-    }
+  sendBlocked(reason: string): void {
+    this.log.info({ reason }, 'connection blocked: publishing paused by a resource alarm');
+    this.outbound.writeMethod(0, { id: CONNECTION_BLOCKED, reason });
+    this.outbound.flush();
+  }
+
+  sendUnblocked(): void {
+    this.log.info('connection unblocked');
+    if (this.state !== State.Open) return;
+    this.outbound.writeMethod(0, { id: CONNECTION_UNBLOCKED });
+    this.outbound.flush();
+  }
+
+  /** Stops at the frame being processed: the rest of the input waits in the parser. */
+  pauseReading(): void {
+    this.parser.pause();
+    this.socket.pause();
+  }
+
+  /** Reads again; the held input is processed on the next turn (not inside the caller's stack). */
+  resumeReading(): void {
+    this.lastReadAt = Date.now();
+    if (this.tornDown) return;
     this.socket.resume();
-  }
-
-  /** A channel of this connection published: while blocked, reading stops after this input. */
-  notePublish(): void {
-    if (this.hasPublished) return;
-    this.hasPublished = true;
-    if (this.blocked) this.socket.pause();
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.continueInput);
+    }
   }
 
   private onDrain(): void {
@@ -559,6 +587,7 @@ export class Connection implements QueueOwner, BlockableConnection {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.releaseChannels();
+    this.broker.resources.release(this.gate);
     if (this.vhost !== null) {
       this.vhost.connections.delete(this);
       for (const queue of [...this.vhost.queues.values()]) {

@@ -27,6 +27,10 @@ export class FrameParser {
   private pendingFill = 0;
   /** Size of the pending frame once its header is known; 0 while the header itself is incomplete. */
   private pendingTotal = 0;
+  /** set by pause(): no frame is handed on until resume() */
+  private paused = false;
+  /** input not parsed yet because of a pause (a view into the chunk it came in; no copy) */
+  private held: Buffer | null = null;
 
   constructor(
     maxPayloadSize: number,
@@ -37,11 +41,16 @@ export class FrameParser {
 
   /** Parses as many frames as the chunk completes. Throws FrameError on a malformed frame. */
   push(chunk: Buffer): void {
+    if (this.paused) {
+      this.held = this.held === null ? chunk : Buffer.concat([this.held, chunk]);
+      return;
+    }
     let pos = 0;
     const len = chunk.length;
     if (this.pending !== null) {
       pos = this.continuePending(chunk);
       if (this.pending !== null) return;
+      if (this.paused) return this.hold(chunk, pos);
     }
     while (len - pos >= FRAME_HEADER_SIZE) {
       const size = chunk.readUInt32BE(pos + 3);
@@ -50,13 +59,39 @@ export class FrameParser {
       if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk, pos, total);
       this.sink(chunk[pos]!, chunk.readUInt16BE(pos + 1), chunk, pos + FRAME_HEADER_SIZE, pos + total - 1);
       pos += total;
+      if (this.paused) return this.hold(chunk, pos);
     }
     if (pos < len) this.startPending(chunk, pos);
   }
 
-  /** Bytes held back waiting for the rest of a frame. */
+  /**
+   * Stops handing on frames after the current one (the sink may call this); the rest of the input
+   * is kept as it is until resume(). Flow control and resource alarms stop reading this way.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Goes on with the input held since pause(). May throw FrameError, as push() does. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    this.held = null;
+    if (held !== null) this.push(held);
+  }
+
+  private hold(chunk: Buffer, pos: number): void {
+    if (pos < chunk.length) this.held = chunk.subarray(pos);
+  }
+
+  /** Bytes held back: waiting for the rest of a frame, or not parsed yet because of a pause. */
   get bufferedBytes(): number {
-    return this.pending === null ? 0 : this.pendingFill;
+    return (this.pending === null ? 0 : this.pendingFill) + (this.held === null ? 0 : this.held.length);
   }
 
   private checkedTotal(type: number, size: number): number {

@@ -36,7 +36,9 @@ afterAll(async () => {
 describe.runIf(mounted)('storage failure (disk full)', () => {
   it('nacks waiting confirms, blocks the publisher, stays up, and keeps every confirmed message', async () => {
     const dataDir = join(mountPoint, 'data');
-    const broker = await ChildBroker.start(dataDir);
+    // The disk alarm (below 50 MB free by default) would block the publisher before the disk is
+    // full; switched off here so that the write failure itself is what is tested.
+    const broker = await ChildBroker.start(dataDir, undefined, ['--disk-free-limit', '0']);
     brokers.push(broker);
     const conn = await amqp.connect(broker.url);
     conn.on('error', () => {});

@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { encodeMethodFrame } from '../../src/protocol/frame-writer.js';
 import { FrameParser } from '../../src/protocol/frame-parser.js';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { encodeTable } from '../../src/protocol/field-table.js';
+import { encodeTable, type FieldTable } from '../../src/protocol/field-table.js';
 
 export interface RawFrame {
   type: number;
@@ -77,14 +77,17 @@ export class RawClient {
   }
 
   /** Connects and completes the handshake (guest/guest, vhost /). */
-  static async handshake(port: number, tune: { channelMax?: number; frameMax?: number; heartbeat?: number } = {}): Promise<RawClient> {
+  static async handshake(
+    port: number,
+    tune: { channelMax?: number; frameMax?: number; heartbeat?: number; clientProperties?: FieldTable } = {},
+  ): Promise<RawClient> {
     const c = await RawClient.open(port);
     c.startParsing();
     c.write(PROTOCOL_HEADER);
     await c.waitForMethod(M.CONNECTION_START);
     c.send(0, {
       id: M.CONNECTION_START_OK,
-      clientProperties: { product: 'raw-test' },
+      clientProperties: tune.clientProperties ?? { product: 'raw-test' },
       mechanism: 'PLAIN',
       response: Buffer.from('\0guest\0guest'),
       locale: 'en_US',

@@ -10,10 +10,11 @@ function failed(body: Record<string, unknown>): Reply {
 }
 
 function alarms(ctx: ManagementContext): Reply | { status: 'ok' } {
-  const reason = ctx.broker.blockedReason;
-  if (reason === null) return { status: 'ok' };
-  const resource = /memory/i.test(reason) ? 'memory' : 'disk';
-  return failed({ reason: 'resource alarm(s) in effect in the cluster', alarms: [{ node: ctx.nodeName, resource }] });
+  const active = ctx.broker.resources.alarms;
+  if (active.size === 0) return { status: 'ok' };
+  // RabbitMQ knows memory and disk alarms; a storage failure is reported as the disk's.
+  const resources = [...new Set([...active].map((a) => (a === 'memory' ? 'memory' : 'disk')))];
+  return failed({ reason: 'resource alarm(s) in effect in the cluster', alarms: resources.map((resource) => ({ node: ctx.nodeName, resource })) });
 }
 
 export function addHealthRoutes(router: Router, ctx: ManagementContext): void {
@@ -43,7 +44,8 @@ export function addHealthRoutes(router: Router, ctx: ManagementContext): void {
     .get('/api/health/checks/node-is-mirror-sync-critical', 'management', () => ({ status: 'ok' }))
     .get('/api/health/checks/certificate-expiration/:within/:unit', 'management', () => ({ status: 'ok' }))
     .get('/api/health/checks/ready-to-serve-clients', 'management', () => {
-      if (ctx.broker.blockedReason !== null) return failed({ reason: `publishers are blocked: ${ctx.broker.blockedReason}` });
+      const resources = ctx.broker.resources;
+      if (resources.alarms.size > 0) return failed({ reason: `publishers are blocked: ${resources.alarmReason()}` });
       return { status: 'ok' };
     });
 }
