@@ -43,7 +43,8 @@ const STATE_CLASSES: Record<string, string> = {
 
 /** A coloured state word (green running, amber flow, red blocked/down). */
 export function State({ state }: { state: string | undefined }): VNode {
-  const s = state ?? 'unknown';
+  if (state === undefined) return html`<span class="muted">–</span>`;
+  const s = state;
   return html`<span class=${`state ${STATE_CLASSES[s] ?? 'neutral'}`}>${s}</span>`;
 }
 
@@ -125,6 +126,12 @@ export function useAction(): [Outcome | undefined, (work: () => Promise<string>)
   return [outcome, run, busy];
 }
 
+/**
+ * A collapsible section. Its content is only rendered (and so only loads data) while it is open:
+ * a closed "Replay" section must not peek at messages behind the user's back.
+ */
 export function Section({ title, children, open = true, id }: { title: string; children: ComponentChildren; open?: boolean; id?: string }): VNode {
-  return html`<details class="section" open=${open} id=${id}><summary>${title}</summary><div class="section-body">${children}</div></details>`;
+  const [isOpen, setOpen] = useState(open);
+  return html`<details class="section" open=${isOpen} id=${id} onToggle=${(e: Event) => setOpen((e.currentTarget as HTMLDetailsElement).open)}>
+    <summary>${title}</summary>${isOpen ? html`<div class="section-body">${children}</div>` : null}</details>`;
 }

@@ -82,9 +82,11 @@ function Meter({ label, used, limit, alarm, invert = false, format }: {
   return html`<div class=${`meter ${level}`} data-meter=${label.toLowerCase()}>
     <div class="meter-head"><span>${label}</span>${alarm === true ? html`<${Tag} kind="bad">alarm<//>` : null}</div>
     <div class="meter-bar"><div style=${`width:${Math.min(100, ratio * 100).toFixed(1)}%`}></div></div>
-    <div class="meter-text">${invert
-      ? html`${used === undefined ? '–' : format(used)} free, alarm below ${limit === undefined ? '–' : format(limit)}`
-      : html`${used === undefined ? '–' : format(used)} of ${limit === undefined ? '–' : format(limit)} (${fmtPercent(used ?? 0, limit ?? 0)}) — alarm at the limit`}</div>
+    <div class="meter-text">${used === undefined ? 'not reported' : limit === undefined
+      ? `${format(used)} ${invert ? 'free' : 'used'} (no alarm threshold reported)`
+      : invert
+        ? `${format(used)} free, alarm below ${format(limit)}`
+        : `${format(used)} of ${format(limit)} (${fmtPercent(used, limit)}) — alarm at the limit`}</div>
   </div>`;
 }
 

@@ -6,14 +6,14 @@ import type { VNode } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, seg } from '../api.js';
 import { ActionForm, Field, checked, text } from '../components/form.js';
-import { DeathSummary, MessageView, deathsOf, type Death, type GotMessage } from '../components/message.js';
+import { DeathSummary, MessageView, type Death, type GotMessage } from '../components/message.js';
 import { ArgsTable, ConfirmButton, Empty, ErrorBox, KeyValues, Loading, OutcomeLine, Section, State, Tag, useAction } from '../components/ui.js';
 import { fmtBytes, fmtNum, fmtRate, num } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { exchangePathName, parseArguments, queueFeatures, queuePath, type BindingRow, type QueueRow } from '../model.js';
 import { href, navigate } from '../router.js';
 import type { Abilities } from '../session.js';
-import { replayDeadLetters } from '../dead-letters.js';
+import { describeReplay, inspectDeadLetters, replayDeadLetters, type DeadLetter } from '../dead-letters.js';
 import { oldestAge } from './queues.js';
 
 interface ConsumerDetail {
@@ -58,11 +58,11 @@ function GetMessages({ vhost, name, onChange }: { vhost: string; name: string; o
   </div>`;
 }
 
-/** Summarises the x-death history of the first messages of a dead-letter queue. */
-function summarise(messages: GotMessage[]): Death[] {
+/** Groups the first messages of a dead-letter queue by where they would be replayed to. */
+function summarise(letters: DeadLetter[]): Death[] {
   const byKey = new Map<string, Death>();
-  for (const m of messages) {
-    const first = deathsOf(m)[0];
+  for (const m of letters) {
+    const first = m.x_death[m.x_death.length - 1];
     if (first === undefined) continue;
     const key = `${first.queue}\u0000${first.reason}\u0000${first.exchange}\u0000${(first['routing-keys'] ?? []).join(',')}`;
     const seen = byKey.get(key);
@@ -73,22 +73,22 @@ function summarise(messages: GotMessage[]): Death[] {
 }
 
 function DeadLetterReplay({ vhost, name, depth, onChange }: { vhost: string; name: string; depth: number; onChange: () => void }): VNode {
-  const peek = usePoll(() => getMessages(vhost, name, 50, 'ack_requeue_true'), [vhost, name, depth], false);
+  const peek = usePoll(() => inspectDeadLetters(vhost, name, 100), [vhost, name, depth], false);
   const summary = summarise(peek.data ?? []);
   const sampled = (peek.data ?? []).length;
   return html`<div class="replay">
-    <p class="muted">Republishes dead-lettered messages to where they died from (the first x-death entry's exchange and routing keys).
-      Each message leaves this queue in the same commit that stores it in its targets.</p>
+    <p class="muted">Republishes dead-lettered messages to where they first died from (the exchange and routing keys of their
+      first x-death entry). Each message leaves this queue in the same commit that stores it in its targets.</p>
     <${ErrorBox} error=${peek.error} />
     ${peek.data === undefined ? null : summary.length === 0
       ? html`<${Empty}>${sampled === 0 ? 'This queue is empty: nothing to replay.' : 'The first messages of this queue carry no x-death header: they were not dead-lettered, so there is nowhere to replay them to. Use “Move messages” instead.'}<//>`
-      : html`<div><strong>x-death summary</strong> <span class="muted">(first ${fmtNum(sampled)} message${sampled === 1 ? '' : 's'}, by first death)</span>
+      : html`<div><strong>x-death summary</strong> <span class="muted">(first ${fmtNum(sampled)} message${sampled === 1 ? '' : 's'}, by first death; count = messages)</span>
         <${DeathSummary} deaths=${summary} /></div>`}
     <${ActionForm} submit="Replay" className="inline-form" onDone=${() => { peek.reload(); onChange(); }} action=${async (d: FormData) => {
       const count = text(d, 'count') === '' ? undefined : Number(text(d, 'count'));
       const reason = text(d, 'reason');
       const result = await replayDeadLetters(vhost, name, { ...(count === undefined ? {} : { count }), ...(reason === '' ? {} : { reason }) });
-      return `Replayed ${fmtNum(result.replayed)} message${result.replayed === 1 ? '' : 's'}.`;
+      return describeReplay(result, 'Replayed');
     }}>
       <${Field} label="How many" hint="empty = all"><input name="count" type="number" min="1" class="short" /><//>
       <${Field} label="Only reason"><select name="reason"><option value="">any</option>
@@ -102,9 +102,9 @@ function MoveMessages({ vhost, name, onChange }: { vhost: string; name: string; 
     const target = text(d, 'target');
     const count = text(d, 'count') === '' ? undefined : Number(text(d, 'count'));
     const result = await replayDeadLetters(vhost, name, { toExchange: '', routingKey: target, ...(count === undefined ? {} : { count }) });
-    return `Moved ${fmtNum(result.replayed)} message${result.replayed === 1 ? '' : 's'} to “${target}”.`;
+    return describeReplay(result, `Moved to “${target}”:`);
   }}>
-    <${Field} label="To queue" hint="in the same vhost"><input name="target" required /><//>
+    <${Field} label="To queue" hint="in the same vhost; each message leaves this queue in the commit that stores it there"><input name="target" required /><//>
     <${Field} label="How many" hint="empty = all"><input name="count" type="number" min="1" class="short" /><//>
   <//>`;
 }
