@@ -105,6 +105,7 @@ describe('web UI in headless Chromium', () => {
     expect(await message.locator('pre.body').textContent()).toBe(Buffer.from(body).toString('base64'));
     expect(await message.locator('table.args tr', { hasText: 'x-tenant' }).locator('td').textContent()).toBe('acme');
     expect(await message.locator('table.args tr', { hasText: 'message_id' }).locator('td').textContent()).toBe('m-42');
+    await message.locator('.tabs button', { hasText: 'JSON' }).click();
     await screenshot(page, 'queue', 'full');
     // Peeking requeues: the message is still there for consumers.
     const check = await ch.checkQueue(name);
