@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG, type BrokerConfig } from './config.js';
 import { AmqpServer } from './connection/server.js';
 import { createLogger, type Logger } from './log.js';
 import { DurablePersistence } from './broker/persistence.js';
-import { recover } from './broker/recovery.js';
+import { recover, warmUpQueues } from './broker/recovery.js';
 import { removeOrphanStreamFolders } from './broker/stream/stream-folders.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import { ModelStore } from './store/model-store.js';
@@ -91,6 +91,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     throw err;
   }
   log.info({ bind: config.bind, port, dataDir: config.dataDir }, 'listening');
+  warmUpQueues(broker, log);
   let management: ManagementHandle | null = null;
   if (config.managementPort !== 0) {
     try {

@@ -30,7 +30,8 @@ export class Message {
   readonly routingKey: string;
   /** property flags + list exactly as published */
   rawProperties: Buffer;
-  readonly body: Buffer;
+  /** a view into the socket chunk it arrived in, until unpin() gives it its own copy */
+  body: Buffer;
   /** 1 transient, 2 persistent (0 if absent, which means transient) */
   deliveryMode = 0;
   /** priority property, 0 if absent */
@@ -48,8 +49,12 @@ export class Message {
   private encodedRouting: Buffer | null = null;
   /** id in the message store once an entry holding it was stored (0 = never) */
   storeId = 0;
-  /** whether the body record has been handed to LMDB */
+  /** whether a shared body record (messages database) has been handed to LMDB */
   storeWritten = false;
+  /** durable queue entries holding it that were handed to the store (decides shared storage) */
+  storeRefs = 0;
+  /** its bytes are its own (copied, or read from the store): it pins no socket chunk */
+  compacted = false;
 
   constructor(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, publishedAt: number) {
     this.exchange = exchange;
@@ -108,6 +113,30 @@ export class Message {
     this.scan();
   }
 
+  /**
+   * Gives the message its own copy of its bytes when they are views into a much larger buffer (the
+   * socket chunk they arrived in), so a message that stays in a queue does not keep the chunk
+   * alive. Once per message; returns whether anything was copied.
+   */
+  unpin(): boolean {
+    if (this.compacted) return false;
+    this.compacted = true;
+    const props = this.rawProperties;
+    const body = this.body;
+    const pinsBody = pinsMore(body);
+    if (!pinsBody && !pinsMore(props)) return false;
+    const own = Buffer.allocUnsafeSlow(props.length + (pinsBody ? body.length : 0));
+    props.copy(own, 0);
+    this.rawProperties = own.subarray(0, props.length);
+    if (pinsBody) {
+      body.copy(own, props.length);
+      this.body = own.subarray(props.length);
+    }
+    // Decoded headers may hold views into the old bytes.
+    this.decodedHeaders = null;
+    return true;
+  }
+
   /** Reads the properties routing needs; throws FrameError when the property list is malformed. */
   private scan(): void {
     const p = this.rawProperties;
@@ -153,6 +182,11 @@ export class Message {
       this.userId = p.toString('utf8', o + 1, next);
     }
   }
+}
+
+/** Whether a buffer is a view into something much larger than itself (a shared read chunk). */
+function pinsMore(b: Buffer): boolean {
+  return b.buffer.byteLength > 2 * b.length + 1024;
 }
 
 /** Offset just past the short string at o. */

@@ -1,36 +1,47 @@
 // The broker's side of persistence: which exchange/queue/binding/message changes are written, how
-// a message body is stored once however many durable queues hold it, and when publisher confirms
-// may go out. Two implementations: TransientPersistence keeps nothing; DurablePersistence maps the
-// model onto the LMDB store.
+// queue entries are stored, counted and read back, and when publisher confirms may go out. Two
+// implementations: TransientPersistence keeps nothing; DurablePersistence maps the model onto the
+// LMDB store.
 //
 // Write buffer: entries are not handed to LMDB at once but collected and written together a moment
 // later (STORE_BATCH_DELAY_MS). A message consumed and acknowledged within that moment is never
 // written at all — its confirm still waits for the batch, as RabbitMQ's message store does.
 //
 // Atomic moves: removals (of entries, message records and delayed messages) are buffered the same
-// way, and the whole buffer — new records and removals alike — is handed to LMDB in one synchronous
-// step, which lmdb-js commits as one transaction. So a move of a stored message (dead-lettering,
-// a delayed message released to its queues, a message moved from one queue to another) is at
-// least once by construction: store the new copy (enqueue it) and remove the old record in the
-// same synchronous piece of code, and both land in the same commit — a crash leaves either the old
-// record or the new one, never neither. See moveEntry() for the one-call form.
+// way, and the whole buffer — new records, removals, counts, reference counts — is handed to LMDB
+// in one synchronous step, which lmdb-js commits as one transaction. So a move of a stored message
+// (dead-lettering, a delayed message released to its queues, a message moved from one queue to
+// another) is at least once by construction: store the new copy (enqueue it) and remove the old
+// record in the same synchronous piece of code, and both land in the same commit — a crash leaves
+// either the old record or the new one, never neither. moveEntry() is the one-call form.
 //
-// Reference counting: a message held by one durable queue (the common case) needs no bookkeeping —
-// when its entry goes, the body goes. Only messages held by several queues get a counter, in a map
-// keyed by message id, so that copies of a message loaded back from disk count against the same
-// number.
+// Counts: for every durable queue the store keeps, per priority level, how many persistent entries
+// it holds and their bytes, updated in the same commit as the entries. A restart reads those
+// instead of the entries: queues come back with their counts at once and load messages lazily.
+//
+// Purge and delete never read bodies: a queue's paged-out entries are a key range, recorded as
+// garbage (in the same commit as the counts that no longer include it) and deleted a chunk per
+// batch, keys only.
+//
+// Shared bodies: a message body of SHARED_BODY_MIN bytes or more held by several durable queues
+// is stored once with a reference count; everything else is stored inline in each entry.
 
 import { encodeTable } from '../protocol/field-table.js';
 import type { Logger } from '../log.js';
-import { LmdbStore } from '../store/lmdb-store.js';
+import { SPILL_BIT } from '../store/keys.js';
+import { LmdbStore, type SharedRef } from '../store/lmdb-store.js';
 import {
   ENTRY_INLINE,
   ENTRY_REDELIVERED,
   ENTRY_TRANSIENT,
+  GARBAGE_SPILL_ONLY,
+  GARBAGE_WHOLE_QUEUE,
+  SHARED_BODY_MIN,
   decodeInlineMessage,
   encodeEntry,
   encodeInlineEntry,
   encodeMessage,
+  type GarbageRange,
   type StoredEntry,
 } from '../store/records.js';
 import type { Binding } from './binding.js';
@@ -54,6 +65,13 @@ export interface SyncSource {
   close(): Promise<void>;
 }
 
+/** A held delayed message read back from the store. */
+export interface StoredDelayed {
+  message: Message;
+  dueAt: number;
+  storeId: number;
+}
+
 export interface Persistence {
   /** True when anything survives a restart. */
   readonly durable: boolean;
@@ -74,25 +92,43 @@ export interface Persistence {
   saveBinding(binding: Binding): void;
   deleteBinding(binding: Binding): void;
 
-  /** Writes the entry (and the message body, once for all queues). Returns true: a commit is pending. */
-  addEntry(entry: QueueEntry, transient: boolean): boolean;
-  /** Forgets a stored entry; the body goes when no queue holds it. */
+  /**
+   * Writes the entry (and its message). `spill`: written only to save memory (a transient message,
+   * or any message of a non-durable queue) — gone after a restart. Returns true: a commit is pending.
+   */
+  addEntry(entry: QueueEntry, spill: boolean): boolean;
+  /** Forgets a stored entry; a shared body goes when no entry holds it. */
   removeEntry(entry: QueueEntry): void;
-  /** The queue's delivered watermarks moved: on recovery entries below them come back redelivered. */
-  markDelivered(queue: Queue): void;
-  /** Reads up to limit stored entries of a queue from seq on, as entries of that queue. */
-  loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[];
-  /** An id under which a queue's entries can be written (ephemeral for non-durable queues). */
-  ensureQueueId(queue: Queue): number;
   /**
    * Moves a stored entry's message on: `place()` enqueues it (or copies of it) wherever it goes,
    * and the entry is removed from the store in the same commit as whatever `place()` stored.
    * The entry must already be out of its queue's in-memory structures (state Done).
    */
   moveEntry(entry: QueueEntry, place: () => void): void;
-  /** Stores a message held by a durable delayed exchange; returns its store id (0 = not stored). */
+  /** The queue's delivered watermarks moved: on recovery entries below them come back redelivered. */
+  markDelivered(queue: Queue): void;
+  /**
+   * Reads paged-out entries of one queue level back, from seq fromSeq on, in order: at most limit
+   * entries or maxBytes of bodies (at least one). Only committed entries are visible.
+   */
+  loadEntries(queue: Queue, level: number, fromSeq: number, limit: number, maxBytes: number): QueueEntry[];
+  /**
+   * Drops a level's paged-out entries [fromSeq, toSeq) without reading them (purge): `persistent`
+   * of them (count and bytes) were persistent. Done in the background, atomically with the counts.
+   */
+  dropPaged(queue: Queue, level: number, fromSeq: number, toSeq: number, persistentCount: number, persistentBytes: number): void;
+  /** An id under which a queue's entries can be written (ephemeral for non-durable queues). */
+  ensureQueueId(queue: Queue): number;
+  /** The queue is deleted: whatever the store holds of its entries goes, in the background. */
+  forgetQueue(queue: Queue): void;
+
+  /** Stores a message held by a delayed exchange; returns its store id (0 = not stored). */
   saveDelayed(exchange: Exchange, message: Message, dueAt: number): number;
   deleteDelayed(exchange: Exchange, dueAt: number, storeId: number): void;
+  /** Held messages of an exchange from (dueAt, storeId) on, in due order (paging back in). */
+  loadDelayed(exchange: Exchange, fromDueAt: number, fromStoreId: number, limit: number, maxBytes: number): StoredDelayed[];
+  /** The delayed exchange is deleted: every message the store holds for it goes, in the background. */
+  forgetDelayed(exchange: Exchange): void;
 
   /** Calls the waiter once everything written so far is on disk. */
   afterCommit(waiter: CommitWaiter): void;
@@ -105,9 +141,9 @@ export interface Persistence {
 /** Keeps nothing: every write is "committed" at once. Used when no data folder is wanted. */
 export class TransientPersistence implements Persistence {
   readonly durable = false;
-  constructor(private readonly log?: Logger) {}
   readonly syncWrites = 0;
   readonly uncommittedBytes = 0;
+  constructor(private readonly log?: Logger) {}
   noteSyncWrite(): void {}
   saveExchange(): void {}
   deleteExchange(): void {}
@@ -126,13 +162,19 @@ export class TransientPersistence implements Persistence {
   loadEntries(): QueueEntry[] {
     return [];
   }
+  dropPaged(): void {}
   ensureQueueId(): number {
     return 0;
   }
+  forgetQueue(): void {}
+  forgetDelayed(): void {}
   saveDelayed(): number {
     return 0;
   }
   deleteDelayed(): void {}
+  loadDelayed(): StoredDelayed[] {
+    return [];
+  }
   afterCommit(waiter: CommitWaiter): void {
     queueMicrotask(() => {
       try {
@@ -157,24 +199,58 @@ export class TransientPersistence implements Persistence {
 
 /** How long writes are buffered before going to LMDB together. */
 export const STORE_BATCH_DELAY_MS = 1;
+/** Garbage keys deleted per batch (purge/delete of deep queues goes on in the background). */
+const SWEEP_CHUNK = 5000;
+/** Reference counts kept in memory before the committed ones are forgotten (they are on disk). */
+const REF_CACHE_MAX = 100_000;
+
+/** A delayed message waiting to be written. */
+interface PendingDelayed {
+  exchangeId: number;
+  dueAt: number;
+  id: number;
+  message: Message;
+  counted: boolean;
+}
+
+/** Where a garbage sweep has got to. */
+interface Sweep {
+  range: GarbageRange;
+  /** a record in `garbage` to delete when done (false: found at start-up, nothing recorded) */
+  recorded: boolean;
+  spill: boolean;
+  level: number;
+  seq: number;
+}
 
 export class DurablePersistence implements Persistence {
   readonly durable = true;
-  /** reference counts of messages held by more than one queue */
-  private readonly sharedRefs = new Map<number, number>();
+  /** reference counts of shared message records; authoritative for the ids present */
+  private readonly refCache = new Map<number, number>();
+  private readonly refsDirty = new Set<number>();
   /** queues whose delivered watermarks changed this turn */
   private readonly watermarks = new Set<Queue>();
+  /** queues and exchanges whose stored counts changed this turn */
+  private readonly countsDirty = new Set<Queue | Exchange>();
   private waiters: CommitWaiter[] = [];
   private readonly syncSources = new Set<SyncSource>();
   /** entries waiting to be written with the next batch */
   private pending: QueueEntry[] = [];
-  /** removals waiting for the next batch: (queue store id, seq) pairs of written entries */
-  private removedEntries: number[] = [];
-  /** message records (shared by several queues) to remove with the next batch */
+  /** written entries to remove with the next batch */
+  private removed: QueueEntry[] = [];
+  /** shared message records to remove with the next batch */
   private removedMessages: number[] = [];
+  private pendingDelayed: PendingDelayed[] = [];
   /** delayed messages to remove with the next batch: (exchange store id, due, message id) */
   private removedDelayed: number[] = [];
+  /** garbage ranges to record with the next batch */
+  private newGarbage: GarbageRange[] = [];
+  /** garbage being swept, a chunk per batch */
+  private readonly sweeps: Sweep[] = [];
+  /** delayed-exchange prefixes being swept */
+  private readonly delayedSweeps: number[] = [];
   private flushScheduled = false;
+  private flushesInFlight = 0;
   /** set when a write batch failed; cleared by the next successful one */
   lastError: Error | null = null;
   syncWrites = 0;
@@ -259,35 +335,21 @@ export class DurablePersistence implements Persistence {
     return q.storeId;
   }
 
-  saveDelayed(ex: Exchange, message: Message, dueAt: number): number {
-    const id = this.store.allocateMessageId();
-    this.store.putDelayed(
-      ex.storeId,
-      dueAt,
-      id,
-      encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
-    );
-    return id;
+  /** A queue was deleted: its entries (whatever is left of them) are swept in the background. */
+  forgetQueue(q: Queue): void {
+    if (q.storeId === 0) return;
+    this.sweep({ queueId: q.storeId, level: 255, fromSeq: 0, toSeq: Number.MAX_SAFE_INTEGER, flags: GARBAGE_WHOLE_QUEUE }, false);
   }
 
-  deleteDelayed(ex: Exchange, dueAt: number, storeId: number): void {
-    this.removedDelayed.push(ex.storeId, dueAt, storeId);
-    this.scheduleFlush();
-  }
+  // ---- Entries ------------------------------------------------------------------------------------
 
-  // ---- Messages -----------------------------------------------------------------------------------
-
-  addEntry(entry: QueueEntry, transient: boolean): boolean {
+  addEntry(entry: QueueEntry, spill: boolean): boolean {
     const message = entry.message;
     this.ensureQueueId(entry.queue);
-    if (message.storeId === 0) {
-      message.storeId = this.store.allocateMessageId();
-    } else {
-      // A second queue holds the same body: count references from now on.
-      this.sharedRefs.set(message.storeId, (this.sharedRefs.get(message.storeId) ?? 1) + 1);
-    }
+    if (message.storeId === 0) message.storeId = this.store.allocateMessageId();
+    if (!spill) message.storeRefs++;
     entry.stored = true;
-    entry.transient = transient;
+    entry.transient = spill;
     this.pendingBytes += message.bodySize;
     this.pending.push(entry);
     this.scheduleFlush();
@@ -297,19 +359,11 @@ export class DurablePersistence implements Persistence {
   removeEntry(entry: QueueEntry): void {
     if (!entry.stored) return;
     entry.stored = false;
-    const message = entry.message;
-    if (entry.written) {
-      this.removedEntries.push(entry.queue.storeId, entry.seq);
+    // An entry still in the write buffer is simply skipped there; a deleted queue's are swept whole.
+    if (entry.written && !entry.queue.deleted) {
+      this.removed.push(entry);
       this.scheduleFlush();
     }
-    const refs = this.sharedRefs.get(message.storeId);
-    if (refs === undefined || refs <= 1) {
-      if (refs !== undefined) this.sharedRefs.delete(message.storeId);
-      if (message.storeWritten) {
-        this.removedMessages.push(message.storeId);
-        this.scheduleFlush();
-      }
-    } else this.sharedRefs.set(message.storeId, refs - 1);
   }
 
   moveEntry(entry: QueueEntry, place: () => void): void {
@@ -318,17 +372,246 @@ export class DurablePersistence implements Persistence {
     this.removeEntry(entry);
   }
 
+  markDelivered(queue: Queue): void {
+    this.watermarks.add(queue);
+    this.scheduleFlush();
+  }
+
+  loadEntries(queue: Queue, level: number, fromSeq: number, limit: number, maxBytes: number): QueueEntry[] {
+    if (queue.storeId === 0) return [];
+    const store = this.store;
+    const main = store.readEntries(queue.storeId, level, fromSeq, limit, maxBytes);
+    const spilled = queue.hasSpilled ? store.readEntries((queue.storeId | SPILL_BIT) >>> 0, level, fromSeq, limit, maxBytes) : [];
+    const merged = spilled.length === 0 ? main : mergeBySeq(main, spilled, limit, maxBytes);
+    const out: QueueEntry[] = [];
+    for (const e of merged) {
+      const entry = this.entryFromStore(queue, e, (e.queueId & SPILL_BIT) !== 0);
+      if (entry !== null) out.push(entry);
+    }
+    return out;
+  }
+
+  /** Rebuilds an entry from its record, or null when its shared message is missing. */
+  private entryFromStore(queue: Queue, e: StoredEntry, spilled: boolean): QueueEntry | null {
+    const inline = (e.flags & ENTRY_INLINE) !== 0;
+    const stored = inline ? decodeInlineMessage(e.value) : this.store.getMessage(e.messageId);
+    if (stored === undefined) {
+      this.log.warn({ queue: queue.name, seq: e.seq, messageId: e.messageId }, 'stored entry without its message; dropped');
+      this.store.deleteEntry(e.queueId, e.level, e.seq);
+      this.store.deleteShared(e.queueId, e.level, e.seq);
+      const counts = queue.storedCounts[e.level];
+      if (!spilled && counts !== undefined) {
+        counts.count--;
+        counts.bytes -= e.bodySize;
+        this.countsDirty.add(queue);
+        this.scheduleFlush();
+      }
+      return null;
+    }
+    const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, stored.publishedAt);
+    message.storeId = e.messageId;
+    message.storeWritten = !inline;
+    message.compacted = true; // a private copy read from the store: pins nothing
+    const entry = new QueueEntry(queue, message, e.seq, e.expiresAt, e.level);
+    entry.stored = true;
+    entry.written = true;
+    entry.transient = spilled;
+    entry.shared = !inline;
+    entry.redelivered = (e.flags & ENTRY_REDELIVERED) !== 0 || e.seq <= queue.deliveredWatermarks[e.level]!;
+    return entry;
+  }
+
+  dropPaged(queue: Queue, level: number, fromSeq: number, toSeq: number, persistentCount: number, persistentBytes: number): void {
+    if (queue.storeId === 0 || fromSeq >= toSeq) return;
+    const counts = queue.storedCounts[level];
+    if (counts !== undefined) {
+      counts.count -= persistentCount;
+      counts.bytes -= persistentBytes;
+      counts.headSeq = toSeq;
+      this.countsDirty.add(queue);
+    }
+    const range: GarbageRange = { queueId: queue.storeId, level, fromSeq, toSeq, flags: 0 };
+    this.newGarbage.push(range);
+    this.sweep(range, true);
+  }
+
+  /** Queues a garbage range for sweeping. */
+  sweep(range: GarbageRange, recorded: boolean): void {
+    const spillOnly = (range.flags & GARBAGE_SPILL_ONLY) !== 0;
+    this.sweeps.push({ range, recorded, spill: spillOnly, level: range.flags & GARBAGE_WHOLE_QUEUE ? 0 : range.level, seq: range.fromSeq });
+    this.scheduleFlush();
+  }
+
+  /** Garbage ranges queued and not yet swept (tests, metrics). */
+  get pendingSweeps(): number {
+    return this.sweeps.length + this.delayedSweeps.length;
+  }
+
+  // ---- Delayed messages ---------------------------------------------------------------------------
+
+  /** Store id prefix of a delayed exchange: durable ones keep everything, others only what pages. */
+  private delayedPrefix(ex: Exchange): number {
+    if (ex.storeId === 0) ex.storeId = this.store.allocateEntityId();
+    return ex.durable ? ex.storeId : (ex.storeId | SPILL_BIT) >>> 0;
+  }
+
+  saveDelayed(ex: Exchange, message: Message, dueAt: number): number {
+    const id = this.store.allocateMessageId();
+    const counted = ex.durable;
+    this.pendingDelayed.push({ exchangeId: this.delayedPrefix(ex), dueAt, id, message, counted });
+    if (counted) {
+      ex.storedCounts.count++;
+      this.countsDirty.add(ex);
+    }
+    this.scheduleFlush();
+    return id;
+  }
+
+  deleteDelayed(ex: Exchange, dueAt: number, storeId: number): void {
+    const prefix = this.delayedPrefix(ex);
+    // Not written yet: drop it from the buffer instead.
+    const pending = this.pendingDelayed;
+    for (let i = pending.length - 1; i >= 0; i--) {
+      if (pending[i]!.id === storeId && pending[i]!.exchangeId === prefix) {
+        pending[i]!.message = EMPTY_MESSAGE;
+        pending[i]!.id = 0;
+        break;
+      }
+    }
+    this.removedDelayed.push(prefix, dueAt, storeId);
+    if (ex.durable) {
+      const c = ex.storedCounts;
+      c.count--;
+      this.countsDirty.add(ex);
+    }
+    this.scheduleFlush();
+  }
+
+  loadDelayed(ex: Exchange, fromDueAt: number, fromStoreId: number, limit: number, maxBytes: number): StoredDelayed[] {
+    if (ex.storeId === 0) return [];
+    const out: StoredDelayed[] = [];
+    for (const d of this.store.readDelayed(this.delayedPrefix(ex), fromDueAt, fromStoreId, limit, maxBytes)) {
+      const m = d.message;
+      const message = new Message(m.exchange, m.routingKey, m.properties, m.body, m.publishedAt);
+      message.compacted = true;
+      out.push({ message, dueAt: d.dueAt, storeId: d.messageId });
+    }
+    return out;
+  }
+
+  forgetDelayed(ex: Exchange): void {
+    if (ex.storeId === 0) return;
+    this.sweepDelayed(ex.storeId);
+    this.sweepDelayed((ex.storeId | SPILL_BIT) >>> 0);
+  }
+
+  /** An exchange's stored delayed messages are garbage (exchange deleted, or found at start-up). */
+  sweepDelayed(prefix: number): void {
+    this.delayedSweeps.push(prefix);
+    this.scheduleFlush();
+  }
+
+  // ---- Shared bodies ------------------------------------------------------------------------------
+
+  private refOf(messageId: number): number {
+    const cached = this.refCache.get(messageId);
+    if (cached !== undefined) return cached;
+    const n = this.store.getRefs(messageId);
+    this.refCache.set(messageId, n);
+    return n;
+  }
+
+  private addRef(messageId: number): void {
+    this.refCache.set(messageId, this.refOf(messageId) + 1);
+    this.refsDirty.add(messageId);
+  }
+
+  private dropRef(messageId: number): void {
+    const n = this.refOf(messageId) - 1;
+    this.refCache.set(messageId, n);
+    this.refsDirty.add(messageId);
+    if (n <= 0) this.removedMessages.push(messageId);
+  }
+
+  // ---- The batch ----------------------------------------------------------------------------------
+
+  /** Hands the buffered entries (and their bodies) to LMDB; skips those already gone. */
+  private writePending(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.pending = [];
+    for (let i = 0; i < pending.length; i++) {
+      const entry = pending[i]!;
+      if (!entry.stored || entry.written) continue;
+      const queue = entry.queue;
+      if (queue.deleted) continue;
+      const message = entry.message;
+      entry.written = true;
+      const spill = entry.transient;
+      const queueId = spill ? (queue.storeId | SPILL_BIT) >>> 0 : queue.storeId;
+      const flags = (entry.redelivered ? ENTRY_REDELIVERED : 0) | (spill ? ENTRY_TRANSIENT : 0);
+      if (!spill) {
+        const c = queue.storedCounts[entry.level]!;
+        c.count++;
+        c.bytes += message.bodySize;
+        this.countsDirty.add(queue);
+      }
+      if (!spill && (message.storeWritten || (message.storeRefs > 1 && message.bodySize >= SHARED_BODY_MIN))) {
+        // A large body held by several durable queues: stored once, referenced from each entry.
+        if (!message.storeWritten) {
+          message.storeWritten = true;
+          this.store.putMessage(
+            message.storeId,
+            encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
+          );
+        }
+        entry.shared = true;
+        this.addRef(message.storeId);
+        this.store.putEntry(queueId, entry.level, entry.seq, encodeEntry(message.storeId, entry.expiresAt, flags, message.bodySize));
+        this.store.putShared(queueId, entry.level, entry.seq, message.storeId);
+        continue;
+      }
+      this.store.putEntry(
+        queueId,
+        entry.level,
+        entry.seq,
+        encodeInlineEntry(
+          message.storeId,
+          entry.expiresAt,
+          flags,
+          message.publishedAt,
+          message.exchange,
+          message.routingKey,
+          message.rawProperties,
+          message.body,
+        ),
+      );
+    }
+  }
+
   /** Hands the buffered removals to LMDB (in the same synchronous step as the buffered puts). */
   private writeRemovals(): void {
-    const entries = this.removedEntries;
-    if (entries.length > 0) {
-      this.removedEntries = [];
-      for (let i = 0; i < entries.length; i += 2) this.store.deleteEntry(entries[i]!, entries[i + 1]!);
-    }
-    const messages = this.removedMessages;
-    if (messages.length > 0) {
-      this.removedMessages = [];
-      for (let i = 0; i < messages.length; i++) this.store.deleteMessage(messages[i]!);
+    const removed = this.removed;
+    if (removed.length > 0) {
+      this.removed = [];
+      for (let i = 0; i < removed.length; i++) {
+        const entry = removed[i]!;
+        const queue = entry.queue;
+        if (queue.deleted) continue;
+        const spill = entry.transient;
+        const queueId = spill ? (queue.storeId | SPILL_BIT) >>> 0 : queue.storeId;
+        this.store.deleteEntry(queueId, entry.level, entry.seq);
+        if (!spill) {
+          const c = queue.storedCounts[entry.level]!;
+          c.count--;
+          c.bytes -= entry.message.bodySize;
+          this.countsDirty.add(queue);
+        }
+        if (entry.shared) {
+          this.store.deleteShared(queueId, entry.level, entry.seq);
+          this.dropRef(entry.message.storeId);
+        }
+      }
     }
     const delayed = this.removedDelayed;
     if (delayed.length > 0) {
@@ -337,84 +620,80 @@ export class DurablePersistence implements Persistence {
     }
   }
 
-  /** Hands the buffered entries (and their bodies, once) to LMDB; skips those already gone. */
-  private writePending(): void {
-    const pending = this.pending;
+  private writeDelayed(): void {
+    const pending = this.pendingDelayed;
     if (pending.length === 0) return;
-    this.pending = [];
-    for (let i = 0; i < pending.length; i++) {
-      const entry = pending[i]!;
-      if (!entry.stored || entry.written) continue;
-      const message = entry.message;
-      entry.written = true;
-      const flags = (entry.redelivered ? ENTRY_REDELIVERED : 0) | (entry.transient ? ENTRY_TRANSIENT : 0);
-      if (!this.sharedRefs.has(message.storeId)) {
-        // Held by this queue alone: one record holds entry and message.
-        this.store.putEntry(
-          entry.queue.storeId,
-          entry.seq,
-          encodeInlineEntry(
-            message.storeId,
-            entry.expiresAt,
-            flags,
-            message.publishedAt,
-            message.exchange,
-            message.routingKey,
-            message.rawProperties,
-            message.body,
-          ),
-        );
+    this.pendingDelayed = [];
+    for (const d of pending) {
+      if (d.id === 0) continue; // released or dropped before it was written
+      const m = d.message;
+      this.store.putDelayed(d.exchangeId, d.dueAt, d.id, encodeMessage(m.publishedAt, m.exchange, m.routingKey, m.rawProperties, m.body));
+    }
+  }
+
+  /** One chunk of garbage sweeping; shared bodies found lose a reference. */
+  private sweepStep(): void {
+    let budget = SWEEP_CHUNK;
+    while (budget > 0 && this.sweeps.length > 0) {
+      const s = this.sweeps[0]!;
+      const r = s.range;
+      const whole = (r.flags & GARBAGE_WHOLE_QUEUE) !== 0;
+      const prefix = s.spill ? (r.queueId | SPILL_BIT) >>> 0 : r.queueId;
+      const toLevel = whole ? 255 : r.level;
+      const step = this.store.deleteRangeChunk(prefix, s.level, toLevel, s.seq, r.toSeq, budget);
+      budget -= step.deleted;
+      for (const ref of step.shared) this.dropSharedRef(ref);
+      if (step.next !== null) {
+        s.level = step.next.level;
+        s.seq = step.next.seq;
+        continue; // budget used up mid-range
+      }
+      if (!s.spill) {
+        s.spill = true;
+        s.level = whole ? 0 : r.level;
+        s.seq = r.fromSeq;
         continue;
       }
-      if (!message.storeWritten) {
-        message.storeWritten = true;
-        this.store.putMessage(
-          message.storeId,
-          encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
-        );
+      this.sweeps.shift();
+      if (s.recorded) this.store.deleteGarbage(r);
+    }
+    while (budget > 0 && this.delayedSweeps.length > 0) {
+      const deleted = this.store.deleteDelayedRange(this.delayedSweeps[0]!, budget);
+      budget -= deleted;
+      if (budget > 0) this.delayedSweeps.shift();
+    }
+  }
+
+  private dropSharedRef(ref: SharedRef): void {
+    if ((ref.queueId & SPILL_BIT) === 0) this.dropRef(ref.messageId);
+  }
+
+  private writeRefs(): void {
+    if (this.refsDirty.size === 0) return;
+    for (const id of this.refsDirty) {
+      const n = this.refCache.get(id) ?? 0;
+      if (n > 0) this.store.putRefs(id, n);
+      else {
+        this.store.deleteRefs(id);
+        this.refCache.delete(id);
       }
-      this.store.putEntry(entry.queue.storeId, entry.seq, encodeEntry(message.storeId, entry.expiresAt, flags, message.bodySize));
+    }
+    this.refsDirty.clear();
+    const messages = this.removedMessages;
+    if (messages.length > 0) {
+      this.removedMessages = [];
+      for (let i = 0; i < messages.length; i++) this.store.deleteMessage(messages[i]!);
     }
   }
 
-  markDelivered(queue: Queue): void {
-    this.watermarks.add(queue);
-    this.scheduleFlush();
-  }
-
-  loadEntries(queue: Queue, fromSeq: number, limit: number): QueueEntry[] {
-    if (queue.storeId === 0) return [];
-    const out: QueueEntry[] = [];
-    for (const e of this.store.readEntries(queue.storeId, fromSeq, limit)) {
-      const entry = this.entryFromStore(queue, e);
-      if (entry !== null) out.push(entry);
-      else this.store.deleteEntry(queue.storeId, e.seq);
+  private writeCounts(): void {
+    for (const owner of this.countsDirty) {
+      if (owner.deleted || owner.storeId === 0) continue;
+      if (owner.kind === 'queue') {
+        if (owner.durable) this.store.putCounts(owner.storeId, owner.storedCounts);
+      } else if (owner.durable) this.store.putCounts(owner.storeId, [owner.storedCounts]);
     }
-    return out;
-  }
-
-  /** Rebuilds an entry from its record, or null when its message is missing. */
-  entryFromStore(queue: Queue, e: StoredEntry): QueueEntry | null {
-    const stored = (e.flags & ENTRY_INLINE) !== 0 ? decodeInlineMessage(e.value) : this.store.getMessage(e.messageId);
-    if (stored === undefined) {
-      this.log.warn({ queue: queue.name, seq: e.seq, messageId: e.messageId }, 'stored entry without its message; dropped');
-      return null;
-    }
-    const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, stored.publishedAt);
-    message.storeId = e.messageId;
-    // An inline message has no record of its own to delete.
-    message.storeWritten = (e.flags & ENTRY_INLINE) === 0;
-    const level = queue.levelFor(message);
-    const entry = new QueueEntry(queue, message, e.seq, e.expiresAt, level);
-    entry.stored = true;
-    entry.written = true;
-    entry.redelivered = (e.flags & ENTRY_REDELIVERED) !== 0 || e.seq <= queue.deliveredWatermarks[level]!;
-    return entry;
-  }
-
-  /** Recovery: a message is held by this many entries. */
-  setRefs(messageId: number, refs: number): void {
-    if (refs > 1) this.sharedRefs.set(messageId, refs);
+    this.countsDirty.clear();
   }
 
   // ---- Commits ------------------------------------------------------------------------------------
@@ -452,14 +731,24 @@ export class DurablePersistence implements Persistence {
   }
 
   /**
-   * Writes the buffered batch — new entries, removals, changed watermarks — in one synchronous step
-   * (so LMDB commits it as one transaction), then waits for it to be on disk.
+   * Writes the buffered batch — new entries, removals, counts, reference counts, watermarks,
+   * garbage records and a chunk of sweeping — in one synchronous step (so LMDB commits it as one
+   * transaction), then waits for it to be on disk.
    */
   private readonly flushTurn = (): void => {
     this.flushScheduled = false;
     try {
       this.writePending();
+      this.writeDelayed();
       this.writeRemovals();
+      for (const range of this.newGarbage) this.store.putGarbage(range);
+      this.newGarbage.length = 0;
+      if (this.sweeps.length > 0 || this.delayedSweeps.length > 0) {
+        this.sweepStep();
+        if (this.sweeps.length > 0 || this.delayedSweeps.length > 0) this.scheduleFlush();
+      }
+      this.writeRefs();
+      this.writeCounts();
       for (const queue of this.watermarks) {
         if (!queue.deleted && queue.storeId !== 0) this.store.putDelivered(queue.storeId, queue.deliveredWatermarks);
       }
@@ -472,17 +761,20 @@ export class DurablePersistence implements Persistence {
     }
     this.watermarks.clear();
     this.trackUncommitted();
-    if (this.waiters.length === 0) return;
+    this.flushesInFlight++;
     const waiters = this.waiters;
     this.waiters = [];
     const errorBefore = this.lastError;
     this.whenAllFlushed().then(
       () => {
+        this.flushesInFlight--;
+        this.trimRefCache();
         // A failed batch rejects its own promise; `flushed` may still resolve for later ones.
         const failed = this.lastError !== null && this.lastError !== errorBefore ? this.lastError : null;
         this.notify(waiters, failed);
       },
       (err: unknown) => {
+        this.flushesInFlight--;
         const error = err instanceof Error ? err : new Error(String(err));
         this.lastError = error;
         try {
@@ -507,6 +799,13 @@ export class DurablePersistence implements Persistence {
     this.store.whenFlushed().then(done, done);
   }
 
+  /** Forgets cached reference counts once all of them are committed (the store has them). */
+  private trimRefCache(): void {
+    if (this.refCache.size > REF_CACHE_MAX && this.flushesInFlight === 0 && this.refsDirty.size === 0 && !this.flushScheduled) {
+      this.refCache.clear();
+    }
+  }
+
   /** Tells every waiter; one that throws is logged and cannot keep the others from hearing. */
   private notify(waiters: CommitWaiter[], failed: Error | null): void {
     for (let i = 0; i < waiters.length; i++) {
@@ -525,4 +824,43 @@ export class DurablePersistence implements Persistence {
     await Promise.all([...this.syncSources].map((s) => s.close()));
     await this.store.close();
   }
+}
+
+const EMPTY_MESSAGE = new Message('', '', Buffer.from([0, 0]), Buffer.alloc(0), 0);
+
+/** Merges two seq-ordered reads of one level (live and spilled entries) within the same limits. */
+function mergeBySeq(a: StoredEntry[], b: StoredEntry[], limit: number, maxBytes: number): StoredEntry[] {
+  // An entry is only safe to take if nothing smaller can be missing: a list that hit its limit may
+  // have more beyond its last seq.
+  const aFull = a.length >= limit || sumBytes(a) >= maxBytes;
+  const bFull = b.length >= limit || sumBytes(b) >= maxBytes;
+  let bound = Number.MAX_SAFE_INTEGER;
+  if (aFull && a.length > 0) bound = Math.min(bound, a[a.length - 1]!.seq);
+  if (bFull && b.length > 0) bound = Math.min(bound, b[b.length - 1]!.seq);
+  const out: StoredEntry[] = [];
+  let i = 0;
+  let j = 0;
+  let bytes = 0;
+  while (out.length < limit && bytes < maxBytes) {
+    const x = a[i];
+    const y = b[j];
+    let next: StoredEntry | undefined;
+    if (x !== undefined && (y === undefined || x.seq < y.seq)) {
+      next = x;
+      i++;
+    } else if (y !== undefined) {
+      next = y;
+      j++;
+    }
+    if (next === undefined || next.seq > bound) break;
+    out.push(next);
+    bytes += next.bodySize;
+  }
+  return out;
+}
+
+function sumBytes(list: StoredEntry[]): number {
+  let n = 0;
+  for (const e of list) n += e.bodySize;
+  return n;
 }

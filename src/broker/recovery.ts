@@ -1,38 +1,34 @@
-// Start-up: rebuild durable exchanges, queues and bindings from the store, then each durable
-// queue's messages in order. Messages that may have been delivered before the stop come back
-// marked redelivered. Only the first PAGE_WINDOW entries of a queue are loaded; the rest stay on
-// disk and are read back as the queue drains. Entries of queues that no longer exist, entries that
-// were written only to save memory (transient), and message bodies no entry refers to are deleted.
+// Start-up: rebuild durable exchanges, queues and bindings from the store, and each durable
+// queue's message count from the counts the store keeps — no message is read, so the time to
+// listen does not grow with the backlog. Messages come into memory as queues drain (and, in the
+// background, warmUpQueues reads queue heads so TTLs run). Messages that may have been delivered
+// before the stop come back marked redelivered. Entries of queues that no longer exist, entries
+// written only to save memory (spilled) and ranges purged before the stop are deleted in the
+// background, keys only.
 
 import type { Logger } from '../log.js';
 import { decodeTable } from '../protocol/field-table.js';
-import { ENTRY_INLINE, ENTRY_TRANSIENT } from '../store/records.js';
+import { MAX_SEQ, SPILL_BIT } from '../store/keys.js';
+import { GARBAGE_SPILL_ONLY, GARBAGE_WHOLE_QUEUE } from '../store/records.js';
 import { Binding } from './binding.js';
 import type { Broker } from './broker.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
 import { DelayedMessageExchange } from './exchange/delayed.js';
 import type { Exchange } from './exchange/exchange.js';
-import { Message } from './message.js';
 import type { DurablePersistence } from './persistence.js';
-import { PAGE_WINDOW, type Queue } from './queue/queue.js';
+import type { Queue } from './queue/queue.js';
 import { restoreQueue } from './queue/queue-types.js';
 
 export interface RecoveryStats {
   exchanges: number;
   queues: number;
   bindings: number;
+  /** stored messages of the recovered queues (counted, not read) */
   messages: number;
-  pagedMessages: number;
-  droppedEntries: number;
-  droppedMessages: number;
+  /** held messages of durable delayed exchanges */
   delayedMessages: number;
-}
-
-interface PagedTail {
-  count: number;
-  bytes: number;
-  fromSeq: number;
-  lastSeq: number;
+  /** entry ranges of queues that are gone, being deleted in the background */
+  droppedQueueRanges: number;
 }
 
 export function recover(broker: Broker, persistence: DurablePersistence, log: Logger): RecoveryStats {
@@ -42,10 +38,8 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
     queues: 0,
     bindings: 0,
     messages: 0,
-    pagedMessages: 0,
-    droppedEntries: 0,
-    droppedMessages: 0,
     delayedMessages: 0,
+    droppedQueueRanges: 0,
   };
 
   const exchangesById = new Map<number, Exchange>();
@@ -100,38 +94,14 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
     stats.bindings++;
   }
 
-  const refs = new Map<number, number>();
-  const tails = new Map<Queue, PagedTail>();
-  for (const e of store.allEntries()) {
-    store.noteMessageId(e.messageId);
-    const queue = queuesById.get(e.queueId);
-    if (queue === undefined || (e.flags & ENTRY_TRANSIENT) !== 0) {
-      store.deleteEntry(e.queueId, e.seq);
-      stats.droppedEntries++;
-      continue;
-    }
-    const tail = tails.get(queue);
-    if (tail === undefined && (queue.ready.count < PAGE_WINDOW || queue.options.maxPriority !== 0)) {
-      const entry = persistence.entryFromStore(queue, e);
-      if (entry === null) {
-        store.deleteEntry(e.queueId, e.seq);
-        stats.droppedEntries++;
-        continue;
-      }
-      queue.restoreEntry(entry);
-    } else if (tail === undefined) {
-      tails.set(queue, { count: 1, bytes: e.bodySize, fromSeq: e.seq, lastSeq: e.seq });
-    } else {
-      tail.count++;
-      tail.bytes += e.bodySize;
-      tail.lastSeq = e.seq;
-    }
-    if ((e.flags & ENTRY_INLINE) === 0) refs.set(e.messageId, (refs.get(e.messageId) ?? 0) + 1);
-    stats.messages++;
-  }
-  for (const [queue, tail] of tails) {
-    queue.restorePaged(tail.count, tail.bytes, tail.fromSeq, tail.lastSeq);
-    stats.pagedMessages += tail.count;
+  // Messages: counts only. Nothing is read per message — queues load their heads as they drain
+  // (and warmUpQueues() reads the heads in the background after the broker listens).
+  for (const [id, queue] of queuesById) {
+    const levels = store.getCounts(id);
+    let lastSeq = 0;
+    for (let level = 0; level < queue.deliveredWatermarks.length; level++) lastSeq = Math.max(lastSeq, store.lastSeq(id, level));
+    queue.restoreStored(levels, lastSeq);
+    stats.messages += queue.messageCount;
   }
   if (!store.cleanShutdown) {
     // Everything recovered counts as possibly delivered; what arrives from now on does not.
@@ -141,24 +111,67 @@ export function recover(broker: Broker, persistence: DurablePersistence, log: Lo
     }
   }
 
-  for (const d of store.allDelayed()) {
-    store.noteMessageId(d.messageId);
-    const ex = exchangesById.get(d.exchangeId);
-    if (!(ex instanceof DelayedMessageExchange)) {
-      store.deleteDelayed(d.exchangeId, d.dueAt, d.messageId);
-      continue;
-    }
-    const m = d.message;
-    ex.hold({ message: new Message(m.exchange, m.routingKey, m.properties, m.body, m.publishedAt), dueAt: d.dueAt, storeId: d.messageId });
-    stats.delayedMessages++;
+  for (const [id, ex] of exchangesById) {
+    if (!(ex instanceof DelayedMessageExchange)) continue;
+    const count = store.getCounts(id)[0]?.count ?? 0;
+    ex.restoreStored(count);
+    stats.delayedMessages += count;
   }
 
-  for (const id of store.allMessageIds()) {
-    const n = refs.get(id);
-    if (n === undefined) {
-      store.deleteMessage(id);
-      stats.droppedMessages++;
-    } else persistence.setRefs(id, n);
+  // Garbage: ranges purged or deleted and not swept yet, entries of queues that are gone (or were
+  // never durable, or spilled to save memory), delayed messages of exchanges that are gone, and
+  // counts nobody owns. Found by one seek per id, deleted in the background a chunk at a time.
+  for (const range of store.garbageRanges()) persistence.sweep(range, true);
+  for (const id of store.entryQueueIds()) {
+    // Ids of queues that left entries behind are not handed out again while those are swept.
+    store.noteEntityId((id & ~SPILL_BIT) >>> 0);
+    if (queuesById.has(id)) continue;
+    // A spill range always goes (it only saved memory); a queue's own range when the queue is gone.
+    const spill = (id & SPILL_BIT) !== 0;
+    const queueId = (id & ~SPILL_BIT) >>> 0;
+    const flags = GARBAGE_WHOLE_QUEUE | (spill ? GARBAGE_SPILL_ONLY : 0);
+    // A live queue spills again from its next seq on: only what it spilled before the stop goes.
+    const live = queuesById.get(queueId);
+    const toSeq = live === undefined ? MAX_SEQ : live.lastSeq + 1;
+    persistence.sweep({ queueId, level: 255, fromSeq: 0, toSeq, flags }, false);
+    stats.droppedQueueRanges++;
   }
+  for (const id of store.delayedExchangeIds()) {
+    store.noteEntityId((id & ~SPILL_BIT) >>> 0);
+    if (!(exchangesById.get(id) instanceof DelayedMessageExchange)) persistence.sweepDelayed(id);
+  }
+  for (const id of store.countIds()) if (!queuesById.has(id) && !exchangesById.has(id)) store.deleteCounts(id);
   return stats;
+}
+
+/** Queues with TTLs first: their heads must be looked at for expiry; others only save a read. */
+function warmUpOrder(queues: Queue[]): Queue[] {
+  return queues.sort((a, b) => Number(b.options.messageTtlMs !== undefined) - Number(a.options.messageTtlMs !== undefined));
+}
+
+/**
+ * After the broker listens: reads the head of each recovered queue into memory, a few queues per
+ * turn, while the broker is under its memory budget — so TTLs run (expired messages leave and are
+ * dead-lettered without waiting for a consumer) and the first deliveries need no read. Queues not
+ * reached are read when first consumed from.
+ */
+export function warmUpQueues(broker: Broker, log: Logger): void {
+  const pending = warmUpOrder(
+    [...broker.vhosts.values()].flatMap((v) => [...v.queues.values()]).filter((q) => q.durable && q.pagedOutCount > 0),
+  );
+  const step = (): void => {
+    try {
+      for (let n = 0; n < 16 && pending.length > 0; n++) {
+        const queue = pending.shift()!;
+        if (queue.deleted) continue;
+        if (broker.memory.overBudget && queue.options.messageTtlMs === undefined) continue;
+        queue.warmUp();
+      }
+    } catch (err) {
+      log.error({ err }, 'reading queue heads after start-up failed; they are read when consumed from');
+      return;
+    }
+    if (pending.length > 0) setImmediate(step);
+  };
+  if (pending.length > 0) setImmediate(step);
 }

@@ -231,7 +231,10 @@ export class VHost implements QueueHost {
   /** Puts a new (or recovered) exchange in place. */
   addExchange(ex: Exchange): void {
     this.exchanges.set(ex.name, ex);
-    if (ex instanceof DelayedMessageExchange) ex.onDue = this.releaseDelayed;
+    if (ex instanceof DelayedMessageExchange) {
+      ex.onDue = this.releaseDelayed;
+      ex.attach(this.persistence, this.memory);
+    }
   }
 
   /** A delayed message's time has come: route it as if it were published now. */
@@ -271,7 +274,9 @@ export class VHost implements QueueHost {
   private removeExchange(ex: Exchange): void {
     ex.deleted = true;
     if (ex instanceof DelayedMessageExchange) {
-      for (const d of ex.drop()) if (d.storeId !== 0) this.persistence.deleteDelayed(ex, d.dueAt, d.storeId);
+      // What it holds, in memory or only on disk, goes with it (the store drops it as a range).
+      ex.drop();
+      this.persistence.forgetDelayed(ex);
     }
     this.exchanges.delete(ex.name);
     for (const b of [...ex.bindings.values()]) this.dropBinding(b);
@@ -445,8 +450,7 @@ export class VHost implements QueueHost {
 
   /** Holds a message in a delayed exchange (stored when the exchange is durable). */
   private holdDelayed(exchange: DelayedMessageExchange, message: Message, dueAt: number): number {
-    const storeId = exchange.durable ? this.persistence.saveDelayed(exchange, message, dueAt) : 0;
-    exchange.hold({ message, dueAt, storeId });
+    const storeId = exchange.hold(message, dueAt);
     return storeId !== 0 ? PUBLISH_ROUTED | PUBLISH_PENDING_COMMIT : PUBLISH_ROUTED;
   }
 

@@ -1,8 +1,10 @@
 // Binary keys for the LMDB databases, built from numeric ids (never from names, which can be long
 // and change meaning across vhosts). Big-endian so that byte order is numeric order: a queue's
-// entries sort by sequence number and a range scan over one queue is a prefix scan.
+// entries sort by priority level, then sequence number, so one level of one queue is one range.
 
 const TWO_32 = 4294967296;
+/** The largest sequence number / time a key can hold (2^53 - 1 fits a u64). */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 function writeU64(buf: Buffer, offset: number, value: number): void {
   buf.writeUInt32BE(Math.floor(value / TWO_32), offset);
@@ -13,38 +15,52 @@ export function readU64(buf: Buffer, offset: number): number {
   return buf.readUInt32BE(offset) * TWO_32 + buf.readUInt32BE(offset + 4);
 }
 
-/** messages: message id (u64) */
+/**
+ * Entries written only to save memory (transient messages of durable queues) live under the
+ * queue's id with this bit set: a separate range that recovery drops whole, without reading it.
+ */
+export const SPILL_BIT = 0x80000000;
+
+/** messages, refs: message id (u64) */
 export function messageKey(messageId: number): Buffer {
   const key = Buffer.allocUnsafe(8);
   writeU64(key, 0, messageId);
   return key;
 }
 
-/** entries: queue id (u32) ‖ seq (u64) */
-export function entryKey(queueId: number, seq: number): Buffer {
-  const key = Buffer.allocUnsafe(12);
-  key.writeUInt32BE(queueId, 0);
-  writeU64(key, 4, seq);
+export const ENTRY_KEY_SIZE = 13;
+
+/** entries, shared: queue id (u32, SPILL_BIT for spilled entries) ‖ level (u8) ‖ seq (u64) */
+export function entryKey(queueId: number, level: number, seq: number): Buffer {
+  const key = Buffer.allocUnsafe(ENTRY_KEY_SIZE);
+  key.writeUInt32BE(queueId >>> 0, 0);
+  key[4] = level;
+  writeU64(key, 5, seq);
   return key;
 }
 
-export function parseEntryKey(key: Buffer): { queueId: number; seq: number } {
-  return { queueId: key.readUInt32BE(0), seq: readU64(key, 4) };
+export function parseEntryKey(key: Buffer): { queueId: number; level: number; seq: number } {
+  return { queueId: key.readUInt32BE(0), level: key[4]!, seq: readU64(key, 5) };
 }
 
-/** delayed: exchange id (u32) ‖ due time (u64 epoch ms) ‖ message id (u64) — sorted by due time */
+/** delayed: exchange id (u32, SPILL_BIT when paged from a non-durable exchange) ‖ due (u64) ‖ message id (u64) */
 export function delayedKey(exchangeId: number, dueAt: number, messageId: number): Buffer {
   const key = Buffer.allocUnsafe(20);
-  key.writeUInt32BE(exchangeId, 0);
+  key.writeUInt32BE(exchangeId >>> 0, 0);
   writeU64(key, 4, dueAt);
   writeU64(key, 12, messageId);
   return key;
 }
 
-/** entity databases (exchanges, queues, bindings, watermarks): id (u32) */
+/** garbage: queue id (u32) ‖ level (u8) ‖ first seq (u64) — a range of entries to sweep */
+export function garbageKey(queueId: number, level: number, fromSeq: number): Buffer {
+  return entryKey(queueId, level, fromSeq);
+}
+
+/** entity databases (exchanges, queues, bindings, watermarks, counts): id (u32) */
 export function idKey(id: number): Buffer {
   const key = Buffer.allocUnsafe(4);
-  key.writeUInt32BE(id, 0);
+  key.writeUInt32BE(id >>> 0, 0);
   return key;
 }
 

@@ -1,51 +1,56 @@
 // The LMDB environment in the data folder and its named databases. Writes are lmdb-js's
 // asynchronous puts: every write made in one event-loop turn lands in one transaction committed on
-// lmdb-js's worker thread; durability is observed per batch through whenFlushed(), never per
-// message. Reads are synchronous (memory-mapped) and short. putSync/transactionSync are used only
-// while opening (layout check).
+// lmdb-js's worker thread (the broker relies on this for atomic moves); durability is observed per
+// batch through whenFlushed(), never per message. Reads are synchronous (memory-mapped) and short.
+// putSync/transactionSync are used only while opening (layout check, migrations).
 //
-// Databases:  meta        'layout' → { version, … }
-//             exchanges   id → ExchangeRecord (msgpack)
-//             queues      id → QueueRecord
-//             bindings    id → BindingRecord
-//             messages    message id → message record (binary, see records.ts)
-//             entries     queue id ‖ seq → entry record (binary)
-//             delivered   queue id → per priority level, highest seq possibly delivered (u64 each)
-//             delayed     exchange id ‖ due ‖ message id → message record (x-delayed-message)
-//             model       kind ‖ id → users, vhosts, permissions, policies… (model-store.ts)
+// Databases:  meta           'layout' → { version, … }; 'state'; 'messageIds' (ids reserved so far)
+//             exchanges      id → ExchangeRecord (msgpack)
+//             queues         id → QueueRecord
+//             bindings       id → BindingRecord
+//             queue-entries  queue id ‖ level ‖ seq → entry record (binary, see records.ts)
+//             shared         queue id ‖ level ‖ seq → message id, for entries whose body is in messages
+//             messages       message id → message record (large bodies held by several queues)
+//             refs           message id → u32 number of entries referring to it
+//             counts         queue or exchange id → stored count/bytes (per level for queues)
+//             garbage        queue id ‖ level ‖ from seq → to seq: entry ranges still to delete
+//             delivered      queue id → per priority level, highest seq possibly delivered (u64 each)
+//             delayed        exchange id ‖ due ‖ message id → message record (x-delayed-message)
+//             model          kind ‖ id → users, vhosts, permissions, policies… (model-store.ts)
+//
+// Start-up reads only small things — topology, counts, one key per queue level — so it takes the
+// same time whatever the number of stored messages; message ids are reserved in blocks (meta) so
+// the next free id is known without scanning.
 
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log.js';
-import { MIGRATIONS } from './migrations.js';
-import { delayedKey, entryKey, idKey, messageKey, readU64, writeU64 } from './keys.js';
+import { MAX_SEQ, SPILL_BIT, delayedKey, entryKey, garbageKey, idKey, messageKey, readU64, writeU64 } from './keys.js';
 import {
+  decodeCounts,
   decodeEntryValue,
+  decodeGarbage,
   decodeMessage,
+  encodeCounts,
+  encodeGarbage,
   type BindingRecord,
   type ExchangeRecord,
+  type GarbageRange,
+  type LevelCounts,
   type QueueRecord,
   type StoredEntry,
   type StoredMessage,
 } from './records.js';
+import { BODY_COMPRESSION_OPTIONS } from './compression.js';
+import { V2_ENTRIES_DB } from './migrate-entries.js';
+import { MIGRATIONS } from './migrations.js';
 
-/** Bump when the on-disk layout changes; add a migration from the previous version below. */
-export const LAYOUT_VERSION = 2;
+/** Bump when the on-disk layout changes; add a migration from the previous version (migrations.ts). */
+export const LAYOUT_VERSION = 3;
 
 export class StoreLayoutError extends Error {}
 
-/**
- * Message records (and entries with inline messages) of 512 bytes or more are LZ4-compressed on
- * lmdb-js's writer thread, as storage engines such as WiredTiger do by default: typical payloads
- * (JSON, text) shrink severalfold, so the memory-mapped file — which counts towards the process's
- * resident memory as it is read — stays small; incompressible data costs a quick failed attempt.
- * Part of the on-disk layout: changing it needs a new LAYOUT_VERSION.
- */
-const BODY_COMPRESSION = {
-  threshold: 512,
-  // lmdb-js's default shared dictionary helps tiny JSON values but makes each compression several
-  // times slower on the single writer thread; message bodies above the threshold do well without.
-  dictionary: Buffer.from([0]),
-};
+/** Message ids reserved per meta write: ids handed out never exceed what is reserved on disk. */
+const MESSAGE_ID_BLOCK = 1_000_000;
 
 interface LayoutInfo {
   version: number;
@@ -55,9 +60,17 @@ interface LayoutInfo {
   migratedFrom?: number;
 }
 
+/** A key range scan result: just the seq and the shared message id (sweeping, no bodies read). */
+export interface SharedRef {
+  queueId: number;
+  level: number;
+  seq: number;
+  messageId: number;
+}
+
 export class LmdbStore {
   private readonly root: RootDatabase;
-  private readonly meta: Database<LayoutInfo | string, string>;
+  private readonly meta: Database<LayoutInfo | string | number, string>;
   /** whether the previous run closed the store cleanly (its delivered watermarks are exact) */
   readonly cleanShutdown: boolean;
   private readonly exchanges: Database<ExchangeRecord, Buffer>;
@@ -65,11 +78,16 @@ export class LmdbStore {
   private readonly bindings: Database<BindingRecord, Buffer>;
   private readonly messages: Database<Buffer, Buffer>;
   private readonly entries: Database<Buffer, Buffer>;
+  private readonly shared: Database<Buffer, Buffer>;
+  private readonly refs: Database<Buffer, Buffer>;
+  private readonly counts: Database<Buffer, Buffer>;
+  private readonly garbage: Database<Buffer, Buffer>;
   private readonly delivered: Database<Buffer, Buffer>;
   private readonly delayed: Database<Buffer, Buffer>;
   private lastTracked: PromiseLike<unknown> | null = null;
   private nextEntity = 1;
   private nextMessage = 1;
+  private reservedMessages = 0;
   /** called once per failed write batch */
   onWriteError: (error: Error) => void = () => {};
   private closed = false;
@@ -79,29 +97,48 @@ export class LmdbStore {
     private readonly log: Logger,
     writtenBy: string,
   ) {
-    this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false, remapChunks: true });
-    this.meta = this.root.openDB<LayoutInfo | string, string>({ name: 'meta' });
+    this.root = open({ path, maxDbs: 24, compression: false, overlappingSync: false, remapChunks: true });
+    this.meta = this.root.openDB<LayoutInfo | string | number, string>({ name: 'meta' });
     this.exchanges = this.root.openDB<ExchangeRecord, Buffer>({ name: 'exchanges', keyEncoding: 'binary' });
     this.queues = this.root.openDB<QueueRecord, Buffer>({ name: 'queues', keyEncoding: 'binary' });
     this.bindings = this.root.openDB<BindingRecord, Buffer>({ name: 'bindings', keyEncoding: 'binary' });
-    this.messages = this.root.openDB<Buffer, Buffer>({ name: 'messages', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
-    this.entries = this.root.openDB<Buffer, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
-    this.delivered = this.root.openDB<Buffer, Buffer>({ name: 'delivered', keyEncoding: 'binary', encoding: 'binary' });
-    this.delayed = this.root.openDB<Buffer, Buffer>({ name: 'delayed', keyEncoding: 'binary', encoding: 'binary', compression: BODY_COMPRESSION });
+    this.messages = this.binaryDb('messages', true);
+    this.entries = this.binaryDb('queue-entries', true);
+    this.shared = this.binaryDb('shared', false);
+    this.refs = this.binaryDb('refs', false);
+    this.counts = this.binaryDb('counts', false);
+    this.garbage = this.binaryDb('garbage', false);
+    this.delivered = this.binaryDb('delivered', false);
+    this.delayed = this.binaryDb('delayed', true);
     this.checkLayout(writtenBy);
     // A missing marker means a fresh folder: nothing to be unsure about.
     const state = this.meta.get('state');
     this.cleanShutdown = state === undefined || state === 'stopped';
     this.meta.putSync('state', 'running');
     this.nextEntity = 1 + Math.max(this.lastId(this.exchanges), this.lastId(this.queues), this.lastId(this.bindings));
-    this.nextMessage = 1 + this.lastMessageId();
+    const reserved = this.meta.get('messageIds');
+    this.nextMessage = typeof reserved === 'number' ? reserved : 1;
+    this.reservedMessages = this.nextMessage;
   }
 
-  /** Refuses a data folder written with another layout, so nothing is ever misread. */
+  private binaryDb(name: string, compressed: boolean): Database<Buffer, Buffer> {
+    return this.root.openDB<Buffer, Buffer>({
+      name,
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      ...(compressed ? { compression: BODY_COMPRESSION_OPTIONS } : {}),
+    });
+  }
+
+  /** Refuses a data folder written with another layout, so nothing is ever misread; migrates older ones. */
   private checkLayout(writtenBy: string): void {
     const info = this.meta.get('layout') as LayoutInfo | undefined;
     if (info === undefined) {
-      const empty = this.lastId(this.queues) === 0 && this.lastId(this.exchanges) === 0 && this.lastMessageId() === 0;
+      const empty =
+        this.lastId(this.queues) === 0 &&
+        this.lastId(this.exchanges) === 0 &&
+        this.messages.getKeysCount({ limit: 1 }) === 0 &&
+        this.root.openDB<Buffer, Buffer>({ name: V2_ENTRIES_DB, keyEncoding: 'binary' }).getKeysCount({ limit: 1 }) === 0;
       if (!empty) {
         throw new StoreLayoutError(
           `the data folder ${this.path} holds data but no layout version; it was not written by Warren. Point --data-dir at an empty folder or at a Warren data folder.`,
@@ -132,11 +169,12 @@ export class LmdbStore {
       const step = MIGRATIONS.find((m) => m.from === version);
       if (step === undefined) return false;
       const to = version + 1;
+      const started = Date.now();
       this.root.transactionSync(() => {
         step.run(this.root);
         this.meta.putSync('layout', { ...info, version: to, writtenBy, migratedFrom: info.migratedFrom ?? info.version });
       });
-      this.log.info({ path: this.path, from: version, to, step: step.describe }, 'storage layout migrated');
+      this.log.info({ path: this.path, from: version, to, step: step.describe, ms: Date.now() - started }, 'storage layout migrated');
       version = to;
     }
     return true;
@@ -157,24 +195,24 @@ export class LmdbStore {
     return 0;
   }
 
-  private lastMessageId(): number {
-    for (const key of this.messages.getKeys({ reverse: true, limit: 1 })) return readU64(key as Buffer, 0);
-    return 0;
-  }
-
   /** A fresh id for an exchange, queue or binding. */
   allocateEntityId(): number {
     return this.nextEntity++;
   }
 
-  allocateMessageId(): number {
-    return this.nextMessage++;
+  /** Recovery found data under this id (a non-durable queue's spill range): never hand it out. */
+  noteEntityId(id: number): void {
+    if (id >= this.nextEntity) this.nextEntity = id + 1;
   }
 
-  /** Recovery saw this message id in use (inline entries and delayed messages have no record in
-   *  `messages`): never hand it out again. */
-  noteMessageId(id: number): void {
-    if (id >= this.nextMessage) this.nextMessage = id + 1;
+  /** A fresh message id; never one handed out before, even across a crash. */
+  allocateMessageId(): number {
+    if (this.nextMessage >= this.reservedMessages) {
+      // The reservation is written before (or with) any record that carries one of its ids.
+      this.reservedMessages = this.nextMessage + MESSAGE_ID_BLOCK;
+      this.track(this.meta.put('messageIds', this.reservedMessages));
+    }
+    return this.nextMessage++;
   }
 
   /** Watches one write's batch promise (they are shared per batch) for failure. */
@@ -195,6 +233,7 @@ export class LmdbStore {
   }
   deleteExchange(id: number): void {
     this.track(this.exchanges.remove(idKey(id)));
+    this.track(this.counts.remove(idKey(id)));
   }
   putQueue(rec: QueueRecord): void {
     this.track(this.queues.put(idKey(rec.id), rec));
@@ -202,6 +241,7 @@ export class LmdbStore {
   deleteQueue(id: number): void {
     this.track(this.queues.remove(idKey(id)));
     this.track(this.delivered.remove(idKey(id)));
+    this.track(this.counts.remove(idKey(id)));
   }
   putBinding(rec: BindingRecord): void {
     this.track(this.bindings.put(idKey(rec.id), rec));
@@ -236,38 +276,161 @@ export class LmdbStore {
     return value === undefined ? undefined : decodeMessage(value);
   }
 
-  putEntry(queueId: number, seq: number, record: Buffer): void {
-    this.track(this.entries.put(entryKey(queueId, seq), record));
+  putRefs(messageId: number, count: number): void {
+    const value = Buffer.allocUnsafe(4);
+    value.writeUInt32BE(count, 0);
+    this.track(this.refs.put(messageKey(messageId), value));
   }
 
-  deleteEntry(queueId: number, seq: number): void {
-    this.track(this.entries.remove(entryKey(queueId, seq)));
+  deleteRefs(messageId: number): void {
+    this.track(this.refs.remove(messageKey(messageId)));
   }
 
-  /** Up to limit entries of a queue with seq ≥ fromSeq, in order (only committed ones are visible). */
-  readEntries(queueId: number, fromSeq: number, limit: number): StoredEntry[] {
+  /** Committed reference count of a shared message (0 when it has none). */
+  getRefs(messageId: number): number {
+    const value = this.refs.getBinary(messageKey(messageId));
+    return value === undefined ? 0 : value.readUInt32BE(0);
+  }
+
+  putEntry(queueId: number, level: number, seq: number, record: Buffer): void {
+    this.track(this.entries.put(entryKey(queueId, level, seq), record));
+  }
+
+  deleteEntry(queueId: number, level: number, seq: number): void {
+    this.track(this.entries.remove(entryKey(queueId, level, seq)));
+  }
+
+  /** Indexes an entry whose message is in `messages`. */
+  putShared(queueId: number, level: number, seq: number, messageId: number): void {
+    this.track(this.shared.put(entryKey(queueId, level, seq), messageKey(messageId)));
+  }
+
+  deleteShared(queueId: number, level: number, seq: number): void {
+    this.track(this.shared.remove(entryKey(queueId, level, seq)));
+  }
+
+  /**
+   * Entries of one queue level from seq fromSeq on, in order, until `limit` entries or `maxBytes`
+   * of bodies (at least one entry when there is one). Only committed entries are visible.
+   */
+  readEntries(queueId: number, level: number, fromSeq: number, limit: number, maxBytes: number): StoredEntry[] {
     const out: StoredEntry[] = [];
+    let bytes = 0;
     for (const { key, value } of this.entries.getRange({
-      start: entryKey(queueId, fromSeq),
-      end: entryKey(queueId + 1, 0),
+      start: entryKey(queueId, level, fromSeq),
+      end: entryKey(queueId, level, MAX_SEQ),
       limit,
     })) {
-      out.push({ queueId, seq: readU64(key, 4), ...decodeEntryValue(value), value });
+      const header = decodeEntryValue(value);
+      out.push({ queueId, level, seq: readU64(key, 5), ...header, value });
+      bytes += header.bodySize;
+      if (bytes >= maxBytes) break;
     }
     return out;
   }
 
-  /** Every entry of every queue, in key order (recovery). */
-  *allEntries(): IterableIterator<StoredEntry> {
-    for (const { key, value } of this.entries.getRange({})) {
-      yield { queueId: key.readUInt32BE(0), seq: readU64(key, 4), ...decodeEntryValue(value), value };
+  /** The highest seq stored for a queue level (0 when none), looking at live and spilled entries. */
+  lastSeq(queueId: number, level: number): number {
+    let last = 0;
+    for (const id of [queueId, (queueId | SPILL_BIT) >>> 0]) {
+      for (const key of this.entries.getKeys({ start: entryKey(id, level, MAX_SEQ), end: entryKey(id, level, 0), reverse: true, limit: 1 })) {
+        last = Math.max(last, readU64(key as Buffer, 5));
+      }
     }
+    return last;
   }
 
-  /** Every stored message id (recovery: find orphans). */
-  *allMessageIds(): IterableIterator<number> {
-    for (const key of this.messages.getKeys({})) yield readU64(key as Buffer, 0);
+  /** The distinct queue ids that have entries (or shared index keys): one seek per id, no scan. */
+  entryQueueIds(): number[] {
+    const ids = new Set<number>();
+    for (const db of [this.entries, this.shared]) {
+      let from = 0;
+      for (;;) {
+        let found = -1;
+        for (const key of db.getKeys({ start: idKey(from), limit: 1 })) found = (key as Buffer).readUInt32BE(0);
+        if (found < 0) break;
+        ids.add(found);
+        if (found >= 0xffffffff) break;
+        from = found + 1;
+      }
+    }
+    return [...ids];
   }
+
+  /**
+   * Garbage sweeping: deletes up to `limit` entry keys of one id prefix (a queue, or its spill
+   * range) in levels [fromLevel, toLevel], seqs [fromSeq, toSeq) — keys only, bodies are never
+   * read — with their `shared` index keys. Returns the shared entries removed (their message ids,
+   * for reference counts), and where to go on from (null when the range is done).
+   */
+  deleteRangeChunk(
+    prefix: number,
+    fromLevel: number,
+    toLevel: number,
+    fromSeq: number,
+    toSeq: number,
+    limit: number,
+  ): { deleted: number; shared: SharedRef[]; next: { level: number; seq: number } | null } {
+    let deleted = 0;
+    const shared: SharedRef[] = [];
+    for (let level = fromLevel; level <= toLevel; level++) {
+      const start = entryKey(prefix, level, level === fromLevel ? fromSeq : 0);
+      let last = -1;
+      for (const key of this.entries.getKeys({ start, end: entryKey(prefix, level, toSeq), limit: limit - deleted })) {
+        this.track(this.entries.remove(key as Buffer));
+        last = readU64(key as Buffer, 5);
+        deleted++;
+      }
+      const sharedEnd = deleted >= limit ? entryKey(prefix, level, last + 1) : entryKey(prefix, level, toSeq);
+      for (const { key, value } of this.shared.getRange({ start, end: sharedEnd })) {
+        shared.push({ queueId: prefix, level, seq: readU64(key, 5), messageId: readU64(value, 0) });
+        this.track(this.shared.remove(key));
+      }
+      if (deleted >= limit) return { deleted, shared, next: { level, seq: last + 1 } };
+    }
+    return { deleted, shared, next: null };
+  }
+
+  // ---- Counts and garbage -------------------------------------------------------------------------
+
+  putCounts(id: number, levels: readonly LevelCounts[]): void {
+    this.track(this.counts.put(idKey(id), encodeCounts(levels)));
+  }
+
+  getCounts(id: number): LevelCounts[] {
+    const value = this.counts.getBinary(idKey(id));
+    return value === undefined ? [] : decodeCounts(value);
+  }
+
+  /** Ids that have a counts record (recovery: drop those of queues and exchanges that are gone). */
+  countIds(): number[] {
+    const out: number[] = [];
+    for (const key of this.counts.getKeys({})) out.push((key as Buffer).readUInt32BE(0));
+    return out;
+  }
+
+  deleteCounts(id: number): void {
+    this.track(this.counts.remove(idKey(id)));
+  }
+
+  putGarbage(range: GarbageRange): void {
+    this.track(this.garbage.put(garbageKey(range.queueId, range.level, range.fromSeq), encodeGarbage(range.toSeq, range.flags)));
+  }
+
+  deleteGarbage(range: GarbageRange): void {
+    this.track(this.garbage.remove(garbageKey(range.queueId, range.level, range.fromSeq)));
+  }
+
+  /** Entry ranges still to delete (few records: one per purge or deletion not yet swept). */
+  garbageRanges(): GarbageRange[] {
+    const out: GarbageRange[] = [];
+    for (const { key, value } of this.garbage.getRange({})) {
+      out.push({ queueId: key.readUInt32BE(0), level: key[4]!, fromSeq: readU64(key, 5), ...decodeGarbage(value) });
+    }
+    return out;
+  }
+
+  // ---- Delayed messages ---------------------------------------------------------------------------
 
   putDelayed(exchangeId: number, dueAt: number, messageId: number, record: Buffer): void {
     this.track(this.delayed.put(delayedKey(exchangeId, dueAt, messageId), record));
@@ -277,12 +440,58 @@ export class LmdbStore {
     this.track(this.delayed.remove(delayedKey(exchangeId, dueAt, messageId)));
   }
 
-  /** Every held delayed message (recovery). */
-  *allDelayed(): IterableIterator<{ exchangeId: number; dueAt: number; messageId: number; message: StoredMessage }> {
-    for (const { key, value } of this.delayed.getRange({})) {
-      yield { exchangeId: key.readUInt32BE(0), dueAt: readU64(key, 4), messageId: readU64(key, 12), message: decodeMessage(Buffer.from(value)) };
+  /**
+   * Held messages of one exchange from (dueAt, messageId) on, in due order, until `limit` messages
+   * or `maxBytes` of bodies (at least one).
+   */
+  readDelayed(
+    exchangeId: number,
+    fromDueAt: number,
+    fromMessageId: number,
+    limit: number,
+    maxBytes: number,
+  ): { dueAt: number; messageId: number; message: StoredMessage }[] {
+    const out: { dueAt: number; messageId: number; message: StoredMessage }[] = [];
+    let bytes = 0;
+    for (const { key, value } of this.delayed.getRange({
+      start: delayedKey(exchangeId, fromDueAt, fromMessageId),
+      end: delayedKey(exchangeId, MAX_SEQ, MAX_SEQ),
+      limit,
+    })) {
+      const message = decodeMessage(value);
+      out.push({ dueAt: readU64(key, 4), messageId: readU64(key, 12), message });
+      bytes += message.body.length;
+      if (bytes >= maxBytes) break;
     }
+    return out;
   }
+
+  /** The exchange ids that hold delayed messages: one seek per id. */
+  delayedExchangeIds(): number[] {
+    const ids: number[] = [];
+    let from = 0;
+    for (;;) {
+      let found = -1;
+      for (const key of this.delayed.getKeys({ start: idKey(from), limit: 1 })) found = (key as Buffer).readUInt32BE(0);
+      if (found < 0) break;
+      ids.push(found);
+      if (found >= 0xffffffff) break;
+      from = found + 1;
+    }
+    return ids;
+  }
+
+  /** Deletes up to `limit` held messages of an exchange (keys only); returns how many. */
+  deleteDelayedRange(exchangeId: number, limit: number): number {
+    let deleted = 0;
+    for (const key of this.delayed.getKeys({ start: delayedKey(exchangeId, 0, 0), end: delayedKey(exchangeId, MAX_SEQ, MAX_SEQ), limit })) {
+      this.track(this.delayed.remove(key as Buffer));
+      deleted++;
+    }
+    return deleted;
+  }
+
+  // ---- Watermarks ---------------------------------------------------------------------------------
 
   /** One u64 watermark per priority level. */
   putDelivered(queueId: number, seqs: readonly number[]): void {

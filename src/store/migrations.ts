@@ -4,6 +4,7 @@
 // written by the previous version's code (test/store/migration-*.test.ts).
 
 import type { RootDatabase } from 'lmdb';
+import { migrateEntriesV2 } from './migrate-entries.js';
 
 export interface Migration {
   /** the layout version this step reads; it writes from + 1 */
@@ -23,5 +24,12 @@ export const MIGRATIONS: readonly Migration[] = [
     run(root) {
       root.openDB({ name: 'model', keyEncoding: 'binary' });
     },
+  },
+  {
+    from: 2,
+    // v3 keys queue entries by priority level and keeps, per queue, stored counts (so a start
+    // reads no messages), reference counts of shared bodies, and a block of reserved message ids.
+    describe: 'queue entries keyed by priority level, with stored counts, reference counts and reserved message ids',
+    run: migrateEntriesV2,
   },
 ];

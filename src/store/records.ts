@@ -6,9 +6,16 @@
 //   entry value:   u64 messageId ‖ u64 expiresAt (0 = never) ‖ u8 flags ‖ u32 bodySize
 //                  [‖ message record, when flags has ENTRY_INLINE]
 //
-// A message held by a single queue (the common case) is stored inline in its entry: one write to
-// store it and one delete to acknowledge it. A message held by several durable queues is stored
-// once in `messages` and referenced by id from each entry.
+// A message is stored inline in each entry that holds it: one write to store it and one delete to
+// acknowledge it, and a queue's range of entries holds everything about its messages (so purging
+// or deleting a queue is deleting a key range, never reading bodies). Only a large body (at least
+// SHARED_BODY_MIN bytes) held by several durable queues is stored once, in `messages`, referenced
+// by id from each entry; `shared` indexes those entries (queue ‖ level ‖ seq → message id) and
+// `refs` counts them per message, so the record goes with its last entry.
+//
+//   counts value:  per priority level: u64 count ‖ u64 bytes ‖ u64 headSeq — the queue's stored
+//                  persistent entries, and the lowest seq that may be live (raised by a purge)
+//   garbage value: u64 toSeq ‖ u8 flags — entries [fromSeq, toSeq) of a queue level to delete
 //
 // Topology records (exchanges, queues, bindings) are small and cold: stored as msgpack objects,
 // with AMQP argument tables kept as encoded table bytes so every type survives exactly.
@@ -24,6 +31,9 @@ export const ENTRY_TRANSIENT = 2;
 /** entry flag: the message record follows the entry header in the same value */
 export const ENTRY_INLINE = 4;
 const ENTRY_HEADER_SIZE = 21;
+/** Bodies at least this large, held by several durable queues, are stored once (as RabbitMQ's
+ *  message store does above queue_index_embed_msgs_below); smaller ones inline in each entry. */
+export const SHARED_BODY_MIN = 4096;
 
 export interface ExchangeRecord {
   id: number;
@@ -64,6 +74,7 @@ export interface StoredMessage {
 
 export interface StoredEntry {
   queueId: number;
+  level: number;
   seq: number;
   messageId: number;
   expiresAt: number;
@@ -150,4 +161,57 @@ function writeEntryHeader(buf: Buffer, messageId: number, expiresAt: number, fla
 
 export function decodeEntryValue(value: Buffer): { messageId: number; expiresAt: number; flags: number; bodySize: number } {
   return { messageId: readU64(value, 0), expiresAt: readU64(value, 8), flags: value[16]!, bodySize: value.readUInt32BE(17) };
+}
+
+/** One priority level's stored persistent entries. */
+export interface LevelCounts {
+  count: number;
+  bytes: number;
+  /** lowest seq that may be live: entries below it are garbage (a purge moved it up) */
+  headSeq: number;
+}
+
+const COUNTS_LEVEL_SIZE = 24;
+
+export function encodeCounts(levels: readonly LevelCounts[]): Buffer {
+  const buf = Buffer.allocUnsafe(COUNTS_LEVEL_SIZE * levels.length);
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i]!;
+    writeU64(buf, i * COUNTS_LEVEL_SIZE, l.count);
+    writeU64(buf, i * COUNTS_LEVEL_SIZE + 8, l.bytes);
+    writeU64(buf, i * COUNTS_LEVEL_SIZE + 16, l.headSeq);
+  }
+  return buf;
+}
+
+export function decodeCounts(buf: Buffer): LevelCounts[] {
+  const out: LevelCounts[] = [];
+  for (let o = 0; o + COUNTS_LEVEL_SIZE <= buf.length; o += COUNTS_LEVEL_SIZE) {
+    out.push({ count: readU64(buf, o), bytes: readU64(buf, o + 8), headSeq: readU64(buf, o + 16) });
+  }
+  return out;
+}
+
+/** garbage flag: the whole queue is gone — every level, every seq */
+export const GARBAGE_WHOLE_QUEUE = 1;
+/** garbage flag: only the queue's spill range (entries written to save memory before a restart) */
+export const GARBAGE_SPILL_ONLY = 2;
+
+export interface GarbageRange {
+  queueId: number;
+  level: number;
+  fromSeq: number;
+  toSeq: number;
+  flags: number;
+}
+
+export function encodeGarbage(toSeq: number, flags: number): Buffer {
+  const buf = Buffer.allocUnsafe(9);
+  writeU64(buf, 0, toSeq);
+  buf[8] = flags;
+  return buf;
+}
+
+export function decodeGarbage(buf: Buffer): { toSeq: number; flags: number } {
+  return { toSeq: readU64(buf, 0), flags: buf[8] ?? 0 };
 }

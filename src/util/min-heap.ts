@@ -59,53 +59,63 @@ export class MinHeap<T> {
   }
 }
 
-/** An item that remembers where it sits in an IndexedMinHeap (-1: in none). */
-export interface HeapSlot {
-  heapIndex: number;
-}
+/** An item that remembers where it sits in an IndexedMinHeap, under the property K (-1: in none). */
+export type HeapSlot<K extends string> = { [P in K]: number };
 
-export class IndexedMinHeap<T extends HeapSlot> {
-  private readonly items: T[] = [];
+/**
+ * K names the item's position property, so one item can sit in two heaps at once (a queue entry
+ * is in its queue's TTL heap under `heapIndex` and among requeued entries under `returnIndex`).
+ */
+export class IndexedMinHeap<T extends HeapSlot<K>, K extends string = 'heapIndex'> {
+  private readonly list: T[] = [];
 
-  constructor(private readonly before: (a: T, b: T) => boolean) {}
+  constructor(
+    private readonly before: (a: T, b: T) => boolean,
+    private readonly slot: K,
+  ) {}
 
   get size(): number {
-    return this.items.length;
+    return this.list.length;
   }
 
   peek(): T | undefined {
-    return this.items[0];
+    return this.list[0];
   }
 
-  /** Adds an item that is in no heap. */
+  /** The items, in no particular order (inspection). */
+  items(): readonly T[] {
+    return this.list;
+  }
+
+  /** Adds an item that is in no heap of this kind. */
   push(item: T): void {
-    this.items.push(item);
-    this.siftUp(item, this.items.length - 1);
+    this.list.push(item);
+    this.siftUp(item, this.list.length - 1);
   }
 
   pop(): T | undefined {
-    const top = this.items[0];
+    const top = this.list[0];
     if (top !== undefined) this.removeAt(0);
     return top;
   }
 
   /** Removes an item if it is in this heap; returns whether it was. */
   remove(item: T): boolean {
-    const i = item.heapIndex;
-    if (i < 0 || this.items[i] !== item) return false;
+    const i = item[this.slot];
+    if (i < 0 || this.list[i] !== item) return false;
     this.removeAt(i);
     return true;
   }
 
   clear(): void {
-    for (const item of this.items) item.heapIndex = -1;
-    this.items.length = 0;
+    for (const item of this.list) (item as HeapSlot<K>)[this.slot] = -1;
+    this.list.length = 0;
   }
 
   private removeAt(i: number): void {
-    const items = this.items;
+    const items = this.list;
     const gone = items[i]!;
-    gone.heapIndex = -1;
+    (gone as HeapSlot<K>)[this.slot] = -1;
     const last = items.pop()!;
     if (i === items.length) return; // it was the last one
     // The last item fills the hole and moves whichever way restores the order.
@@ -114,22 +124,24 @@ export class IndexedMinHeap<T extends HeapSlot> {
   }
 
   private siftUp(item: T, from: number): void {
-    const items = this.items;
+    const items = this.list;
+    const slot = this.slot;
     let i = from;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const p = items[parent]!;
       if (!this.before(item, p)) break;
       items[i] = p;
-      p.heapIndex = i;
+      (p as HeapSlot<K>)[slot] = i;
       i = parent;
     }
     items[i] = item;
-    item.heapIndex = i;
+    (item as HeapSlot<K>)[slot] = i;
   }
 
   private siftDown(item: T, from: number): void {
-    const items = this.items;
+    const items = this.list;
+    const slot = this.slot;
     const n = items.length;
     let i = from;
     for (;;) {
@@ -140,10 +152,10 @@ export class IndexedMinHeap<T extends HeapSlot> {
       const child = items[c]!;
       if (!this.before(child, item)) break;
       items[i] = child;
-      child.heapIndex = i;
+      (child as HeapSlot<K>)[slot] = i;
       i = c;
     }
     items[i] = item;
-    item.heapIndex = i;
+    (item as HeapSlot<K>)[slot] = i;
   }
 }

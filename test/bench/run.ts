@@ -1,7 +1,8 @@
 // `npm run bench`: benchmarks that are not tests.
 //
 //   npm run bench                      per-operation cost of queue operations at 10 k → 1 M messages
-//                                      (and 10 k consumers), then routing cost: topic exchange with
+//                                      (and consumers), start-up and purge time with 10 k → 1 M
+//                                      stored messages, then routing cost: topic exchange with
 //                                      100,000 bindings, ns/message
 //   npm run bench -- --compare S1,S2   also throughput against RabbitMQ with ../shared/bench
 //                                      (builds bin/warren first: run `npm ci` before)
@@ -18,7 +19,7 @@ import { Message } from '../../src/broker/message.js';
 import { Binding, type Destination } from '../../src/broker/binding.js';
 import { TopicExchange } from '../../src/broker/exchange/topic.js';
 import type { Queue } from '../../src/broker/queue/queue.js';
-import { printTable, queueBenchmarks } from './queue-ops.js';
+import { printTable, queueBenchmarks, storeBenchmarks } from './queue-ops.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -117,6 +118,8 @@ function compare(scenarios: string): void {
 
 const SIZES = [10_000, 100_000, 1_000_000];
 printTable('queue operations: cost per operation should not grow with N', SIZES, queueBenchmarks(SIZES));
+console.log('');
+printTable('store operations on a durable queue: whole-operation time should not grow with N', SIZES, await storeBenchmarks(SIZES));
 console.log('');
 routingBenchmark();
 const i = process.argv.indexOf('--compare');

@@ -55,7 +55,7 @@ describe('IndexedMinHeap', () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const h = new IndexedMinHeap<Item>(before);
+      const h = new IndexedMinHeap<Item>(before, 'heapIndex');
       const items = c.keys.map((k, i) => item(k, i));
       for (const i of items) h.push(i);
       for (const r of c.remove) expect(h.remove(items[r]!)).toBe(true);
@@ -67,7 +67,7 @@ describe('IndexedMinHeap', () => {
   }
 
   it('removing an item that is not in the heap does nothing', () => {
-    const h = new IndexedMinHeap<Item>(before);
+    const h = new IndexedMinHeap<Item>(before, 'heapIndex');
     const a = item(1, 0);
     const stranger = item(1, 1);
     h.push(a);
@@ -79,7 +79,7 @@ describe('IndexedMinHeap', () => {
   });
 
   it('clear forgets every position', () => {
-    const h = new IndexedMinHeap<Item>(before);
+    const h = new IndexedMinHeap<Item>(before, 'heapIndex');
     const items = [item(2, 0), item(1, 1)];
     for (const i of items) h.push(i);
     h.clear();
@@ -96,7 +96,7 @@ describe('IndexedMinHeap', () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
-        const h = new IndexedMinHeap<Item>(before);
+        const h = new IndexedMinHeap<Item>(before, 'heapIndex');
         let model: Item[] = [];
         let id = 0;
         for (const o of ops) {

@@ -5,6 +5,7 @@
 import type { FieldTable } from '../../protocol/field-table.js';
 import type { Binding, Destination } from '../binding.js';
 import type { Message } from '../message.js';
+import type { LevelCounts } from '../../store/records.js';
 import { NO_POLICY, policyAlternateExchange, type AppliedPolicy } from '../policies.js';
 
 export interface ExchangeOptions {
@@ -28,6 +29,8 @@ export abstract class Exchange {
   deleted = false;
   /** id in the store while durable (0 = not stored) */
   storeId = 0;
+  /** held messages the store keeps for this exchange (delayed exchanges; persistence.ts) */
+  readonly storedCounts: LevelCounts = { count: 0, bytes: 0, headSeq: 0 };
   /** the policy and operator policy in force (policies.ts) */
   appliedPolicy: AppliedPolicy = NO_POLICY;
   /** alternate-exchange from the policy; the argument wins over it */

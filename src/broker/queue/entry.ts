@@ -20,12 +20,18 @@ export class QueueEntry {
   stored = false;
   /** handed to LMDB; false while still in the write buffer (removal then costs nothing) */
   written = false;
-  /** paged-out copy of a transient message: dropped on restart */
+  /** written only to save memory (spill range: a transient message, or a non-durable queue) */
   transient = false;
-  /** position in the queue's expiry heap while ready with a TTL; -1 when not in it */
+  /** its message is a shared record (stored once for several queues), not inline */
+  shared = false;
+  /** position in the queue's expiry heap (out-of-order deadline); -1 when not in it */
   heapIndex = -1;
   /** quorum queues: times the message came back (nack/reject with requeue, consumer gone); sent as x-delivery-count */
   deliveryCount = 0;
+  /** position among its level's requeued entries; -1 when not requeued and ready */
+  returnIndex = -1;
+  /** its deadline follows queue order: expired from the head, not watched in the heap */
+  expiresInOrder = false;
 
   constructor(
     readonly queue: Queue,

@@ -1,8 +1,15 @@
-// Message TTL of one queue: its ready entries that have an expiry, in a heap ordered by deadline
-// (queue order among equals), and one timer for the soonest. Expired entries leave promptly,
-// wherever they sit in the queue. An entry is in the heap only while it is ready: taking it for
-// delivery (or dropping it) removes it at once, so a consumed message — body included — is never
-// held until its TTL passes, however long that TTL is.
+// Message TTL of one queue, with one timer. Entries with a deadline are of two kinds:
+//   - in order: arrivals whose deadline is no earlier than that of every arrival before them in
+//     their level (the x-message-ttl case: arrival plus the same TTL). Only the level's first
+//     arrival can be due first, so they cost nothing here: the timer is armed for the soonest
+//     head and expired heads are dropped in order.
+//   - out of order: anything else (a shorter per-message expiration, a requeued entry, a TTL
+//     lowered by a policy). These sit in a heap ordered by deadline (queue order among equals) and
+//     leave promptly, wherever they are in the queue.
+// An arrival without a deadline ends the in-order run of its level (until the level empties in
+// memory), since heads behind it would wait for it. An entry is in the heap only while it is ready:
+// taking it for delivery (or dropping it) removes it at once, so a consumed message — body
+// included — is never held until its deadline.
 
 import type { Logger } from '../../log.js';
 import { IndexedMinHeap } from '../../util/min-heap.js';
@@ -18,18 +25,28 @@ export interface ExpiringQueue {
   readonly name: string;
   readonly deleted: boolean;
   readonly messageCount: number;
-  /** a ready entry in the heap reached its deadline: take it out of the queue and discard it */
+  /** live entries of a level in memory */
+  levelCount(level: number): number;
+  /** calls f on each live arrival of a level held in memory */
+  forEachArrival(level: number, f: (entry: QueueEntry) => void): void;
+  /** a ready entry from the heap reached its deadline: take it out of the queue and discard it */
   expireEntry(entry: QueueEntry): void;
-  /** expire entries at the head whose deadline passed (requeued ones, not in the heap) */
-  expireHead(now: number): void;
+  /** the level-head arrival with the soonest deadline (0 deadlines aside), reading paged heads in */
+  soonestHead(): QueueEntry | undefined;
+  /** a level-head arrival reached its deadline: take it out of the queue and discard it */
+  expireArrival(entry: QueueEntry): void;
   /** something may now be deliverable */
   expiryDone(): void;
 }
 
 export class QueueExpiry {
-  private readonly heap = new IndexedMinHeap<QueueEntry>(
-    (a, b) => a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.seq < b.seq),
-  );
+  private readonly heap = new IndexedMinHeap<QueueEntry, 'heapIndex'>(before, 'heapIndex');
+  /** per level: arrivals so far are all in order (no deadline-less one among them) */
+  private readonly inOrder: boolean[];
+  /** per level: the deadline of the last in-order arrival */
+  private readonly lastDeadline: number[];
+  /** per level: in-order entries held in memory */
+  private readonly inOrderCount: number[];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
 
@@ -37,22 +54,76 @@ export class QueueExpiry {
     private readonly queue: ExpiringQueue,
     private readonly log: Logger,
     private readonly vhost: string,
-  ) {}
+    levels: number,
+  ) {
+    this.inOrder = new Array<boolean>(levels).fill(true);
+    this.lastDeadline = new Array<number>(levels).fill(0);
+    this.inOrderCount = new Array<number>(levels).fill(0);
+  }
 
-  /** Ready entries waiting for their deadline. */
+  /** Out-of-order entries watched in the heap. */
   get size(): number {
     return this.heap.size;
   }
 
-  /** Watches a ready entry with an expiry. */
-  track(entry: QueueEntry): void {
-    this.heap.push(entry);
-    if (this.timer === null || entry.expiresAt < this.timerAt) this.arm(entry.expiresAt);
+  /** Entries expired from the level heads, held in memory. */
+  get inOrderSize(): number {
+    let n = 0;
+    for (const c of this.inOrderCount) n += c;
+    return n;
   }
 
-  /** The entry left the ready list (delivered, dropped): forget it now. */
-  untrack(entry: QueueEntry): void {
+  /** An entry was appended to its level (enqueued, or read back from the store). */
+  arrived(entry: QueueEntry): void {
+    const level = entry.level;
+    if (this.queue.levelCount(level) === 1) {
+      // The only one in memory: a fresh run starts.
+      this.inOrder[level] = true;
+      this.lastDeadline[level] = 0;
+    }
+    const at = entry.expiresAt;
+    if (at === 0) {
+      this.inOrder[level] = false;
+      return;
+    }
+    if (this.inOrder[level] && at >= this.lastDeadline[level]!) {
+      entry.expiresInOrder = true;
+      this.lastDeadline[level] = at;
+      this.inOrderCount[level]!++;
+    } else this.heap.push(entry);
+    if (this.timer === null || at < this.timerAt) this.arm(at);
+  }
+
+  /** A requeued entry went back to its place. */
+  requeued(entry: QueueEntry, now: number): void {
+    const level = entry.level;
+    if (entry.expiresAt === 0) {
+      // It is back at the front of in-order entries that would now wait behind it: the heap
+      // takes them over (rare: a deadline-less entry requeued into a level with deadlines).
+      if (this.inOrderCount[level]! > 0) this.queue.forEachArrival(level, (e) => this.toHeap(e));
+      this.inOrder[level] = false;
+      return;
+    }
+    // Requeued entries are not arrivals: the heap watches them, due already or not.
+    this.heap.push(entry);
+    if (entry.expiresAt < now) this.runSoon(now);
+    else if (this.timer === null || entry.expiresAt < this.timerAt) this.arm(entry.expiresAt);
+  }
+
+  private toHeap(entry: QueueEntry): void {
+    if (!entry.expiresInOrder) return;
+    entry.expiresInOrder = false;
+    this.inOrderCount[entry.level]!--;
+    this.heap.push(entry);
+  }
+
+  /** The entry left the ready list (delivered, dropped, expired): forget it now. */
+  left(entry: QueueEntry): void {
     if (entry.heapIndex >= 0) this.heap.remove(entry);
+    else if (entry.expiresInOrder) {
+      entry.expiresInOrder = false;
+      this.inOrderCount[entry.level]!--;
+    }
   }
 
   /** Runs expiry as soon as possible (an entry already past its deadline came back). */
@@ -60,15 +131,19 @@ export class QueueExpiry {
     if (this.timer === null || this.timerAt > now) this.arm(now);
   }
 
-  /** Forgets every tracked entry (purge, delete). */
+  /** Forgets every tracked entry (purge, delete): the ready list is being emptied. */
   clear(): void {
     this.heap.clear();
+    this.inOrderCount.fill(0);
+    this.inOrder.fill(true);
+    this.lastDeadline.fill(0);
   }
 
+  /** Queue deleted. */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.heap.clear();
+    this.clear();
   }
 
   private arm(at: number): void {
@@ -88,35 +163,52 @@ export class QueueExpiry {
     } catch (err) {
       this.log.error({ err, queue: this.queue.name, vhost: this.vhost }, 'expiring messages failed');
       // Try again later rather than never: the entries are still due.
-      if (this.heap.size > 0 && this.timer === null) this.arm(Date.now() + 1000);
+      if (this.timer === null) this.arm(Date.now() + 1000);
     }
   };
 
-  /** Expires every ready entry whose time has come, wherever it sits in the queue. */
+  /**
+   * Expires every ready entry whose time has come, wherever it sits in the queue, in deadline order
+   * (queue order among equals) across the heap and the level heads.
+   */
   private expireDue(now: number): void {
     let budget = EXPIRY_BATCH;
+    let next = 0;
     for (;;) {
-      const next = this.heap.peek();
-      if (next === undefined) break;
-      if (next.state !== EntryState.Ready) {
-        this.heap.pop(); // defensive: entries are removed when they leave, so this is not expected
-        continue;
-      }
-      if (next.expiresAt >= now) {
-        this.arm(next.expiresAt);
+      const top = this.heap.peek();
+      const head = this.queue.soonestHead();
+      const topDue = top !== undefined && top.expiresAt < now;
+      const headDue = head !== undefined && head.expiresAt < now;
+      if (!topDue && !headDue) {
+        next = soonest(top, head);
         break;
       }
-      if (--budget === 0) {
+      if (budget === 0) {
         // Many expiring at once: let other work in between batches (and keep expiry order).
-        this.arm(now);
-        this.queue.expiryDone();
-        return;
+        next = now;
+        break;
       }
-      this.heap.pop();
-      this.queue.expireEntry(next);
+      budget--;
+      if (headDue && (!topDue || before(head, top!))) this.queue.expireArrival(head);
+      else {
+        this.heap.pop();
+        if (top!.state === EntryState.Ready) this.queue.expireEntry(top!);
+      }
     }
-    // Requeued entries whose expiry passed while they were unacked are not in the heap.
-    this.queue.expireHead(now);
+    if (next !== 0) this.arm(next);
     this.queue.expiryDone();
   }
+}
+
+function before(a: QueueEntry, b: QueueEntry): boolean {
+  return a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.seq < b.seq);
+}
+
+/** The sooner of two deadlines (0 when neither entry has one). */
+function soonest(a: QueueEntry | undefined, b: QueueEntry | undefined): number {
+  const x = a?.expiresAt ?? 0;
+  const y = b?.expiresAt ?? 0;
+  if (x === 0) return y;
+  if (y === 0) return x;
+  return Math.min(x, y);
 }

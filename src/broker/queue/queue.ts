@@ -1,19 +1,16 @@
 // A classic queue: ready messages (per priority level), consumers, and the rules that decide what
-// happens to a message here — TTL, length limits and overflow, dead-letter triggers, requeue in
-// original position, and paging. The queue does no socket I/O: the dispatcher pulls entries from
-// it and hands them to channels; expired and dropped messages go to the host for dead-lettering.
-//
-// Paging: a queue keeps at most PAGE_WINDOW entries in memory. Beyond that, new entries are only
-// written to the store (persistent messages are written anyway; transient ones only when memory is
-// over budget) and read back, in order, when the in-memory part runs low. Every paged entry has a
-// higher seq than every in-memory one, so order is preserved. Priority queues do not page.
+// happens to a message here — length limits and overflow, dead-letter triggers, requeue in
+// original position. TTL lives in expiry.ts, paging in paging.ts, the in-memory list in
+// ready-list.ts. The queue does no socket I/O: the dispatcher pulls entries from it and hands them
+// to channels; expired and dropped messages go to the host for dead-lettering.
 
 import type { FieldTable } from '../../protocol/field-table.js';
 import type { Logger } from '../../log.js';
+import type { LevelCounts } from '../../store/records.js';
 import type { Binding } from '../binding.js';
 import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
-import type { CommitWaiter, Persistence } from '../persistence.js';
+import type { Persistence } from '../persistence.js';
 import { parseQueueArguments, type QueueArguments } from './arguments.js';
 import { NO_POLICY, type AppliedPolicy } from '../policies.js';
 import type { QueueType } from './queue-types.js';
@@ -21,15 +18,12 @@ import { expirationMs } from '../expiration.js';
 import { ConsumerList, type Consumer } from './consumers.js';
 import { EntryState, QueueEntry } from './entry.js';
 import { QueueExpiry, type ExpiringQueue } from './expiry.js';
+import { QueuePaging } from './paging.js';
 import { ReadyList } from './ready-list.js';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
-/** In-memory entries, and bytes, above which new entries are paged to disk. */
-export const PAGE_WINDOW = 20_000;
-export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
-/** Entries read back per refill, when fewer than half the window are in memory. */
-const PAGE_BATCH = 1024;
+export { PAGE_WINDOW, PAGE_WINDOW_BYTES } from './paging.js';
 
 /** What a queue needs from its virtual host. */
 export interface QueueHost {
@@ -69,17 +63,6 @@ export interface QueueOptions {
   parsed: QueueArguments;
 }
 
-/** Re-runs dispatch once paged entries written by this queue are committed and readable. */
-class RefillWaiter implements CommitWaiter {
-  constructor(private readonly queue: Queue) {}
-  onCommitted(): void {
-    this.queue.refillCommitted();
-  }
-  onCommitFailed(): void {
-    this.queue.refillCommitted();
-  }
-}
-
 export class Queue implements ExpiringQueue {
   readonly kind = 'queue' as const;
   readonly durable: boolean;
@@ -99,6 +82,10 @@ export class Queue implements ExpiringQueue {
   deleted = false;
   /** id in the store (durable queues, or any queue once it pages); 0 = none */
   storeId = 0;
+  /** per priority level, the persistent entries the store holds for this queue (persistence.ts) */
+  readonly storedCounts: LevelCounts[];
+  /** some entries were spilled (written only to save memory): reads merge the spill range */
+  hasSpilled = false;
   /**
    * Per priority level, the highest seq that may have been delivered: on recovery, entries at or
    * below it come back redelivered. Within a level delivery follows seq order (requeued entries
@@ -106,14 +93,14 @@ export class Queue implements ExpiringQueue {
    */
   deliveredWatermarks: number[];
   private nextSeq = 1;
-  /** entries written to the store but not held in memory */
-  private pagedCount = 0;
-  private pagedBytes = 0;
-  /** seq from which the paged entries are read back */
-  private pageFromSeq = 0;
-  private waitingForCommit = false;
-  /** TTL: ready entries with an expiry, and the timer for the soonest */
+  /** the paged-out part, read back as the queue drains */
+  readonly paging: QueuePaging;
+  /** TTL: entries with a deadline, and the timer for the soonest */
   private readonly expiry: QueueExpiry;
+  /** per level, the seq from which ready entries may still pin a socket chunk (see unpin) */
+  readonly unpinFrom: number[];
+  /** registered with the memory gauge for unpinning */
+  unpinQueued = false;
   private idleTimer: NodeJS.Timeout | null = null;
   /** counters for metrics, read at scrape time */
   publishedTotal = 0;
@@ -131,21 +118,25 @@ export class Queue implements ExpiringQueue {
     this.autoDelete = options.autoDelete;
     this.args = options.args;
     this.options = options.parsed;
+    const levels = this.options.maxPriority + 1;
     this.ready = new ReadyList(this.options.maxPriority, host.memory);
-    this.deliveredWatermarks = new Array<number>(this.options.maxPriority + 1).fill(0);
+    this.deliveredWatermarks = new Array<number>(levels).fill(0);
+    this.storedCounts = Array.from({ length: levels }, () => ({ count: 0, bytes: 0, headSeq: 0 }));
+    this.unpinFrom = new Array<number>(levels).fill(0);
     this.consumers = new ConsumerList(this.options.singleActiveConsumer);
-    this.expiry = new QueueExpiry(this, host.log, host.name);
+    this.paging = new QueuePaging(this, levels);
+    this.expiry = new QueueExpiry(this, host.log, host.name, levels);
     this.touch();
   }
 
   /** Ready messages, in memory and paged out. */
   get messageCount(): number {
-    return this.ready.count + this.pagedCount;
+    return this.ready.count + this.paging.count;
   }
 
   /** Bytes of ready message bodies, in memory and paged out. */
   get messageBytes(): number {
-    return this.ready.bytes + this.pagedBytes;
+    return this.ready.bytes + this.paging.bytes;
   }
 
   /** The highest seq handed out so far. */
@@ -154,12 +145,12 @@ export class Queue implements ExpiringQueue {
   }
 
   get pagedOutCount(): number {
-    return this.pagedCount;
+    return this.paging.count;
   }
 
-  /** Ready entries whose TTL is being watched (in memory). */
+  /** Ready entries in memory whose deadline is watched: in the heap, or in order at the heads. */
   get expiringCount(): number {
-    return this.expiry.size;
+    return this.expiry.size + this.expiry.inOrderSize;
   }
 
   get consumerCount(): number {
@@ -175,9 +166,14 @@ export class Queue implements ExpiringQueue {
     return 'classic';
   }
 
-  private get persistence(): Persistence {
+  get persistence(): Persistence {
     return this.host.persistence;
   }
+
+  get memory(): MemoryGauge {
+    return this.host.memory;
+  }
+
 
   /** Whether a persistent message stored here must be written to disk. */
   get persistsMessages(): boolean {
@@ -195,19 +191,17 @@ export class Queue implements ExpiringQueue {
     this.publishedTotal++;
     const persistent = this.keepsOnDisk(message);
     let result = EnqueueResult.Accepted;
-    if (this.pagedCount > 0 || this.shouldPage(persistent)) {
+    if (this.paging.shouldPage(entry.level, persistent, this.persistence.durable)) {
       this.persistence.addEntry(entry, !persistent);
       if (persistent) result = EnqueueResult.AcceptedPendingCommit;
-      if (this.pagedCount === 0) this.pageFromSeq = entry.seq;
-      this.pagedCount++;
-      this.pagedBytes += message.bodySize;
+      else this.hasSpilled = true;
+      this.paging.page(entry, !persistent);
     } else {
       if (persistent && this.persistence.addEntry(entry, false)) result = EnqueueResult.AcceptedPendingCommit;
       this.ready.push(entry);
-      if (entry.expiresAt !== 0) {
-        if (entry.expiresAt <= message.publishedAt) this.deliverOrExpire(entry);
-        else this.expiry.track(entry);
-      }
+      if (!message.compacted) this.host.memory.notePinned(this);
+      if (entry.expiresAt !== 0 && entry.expiresAt <= message.publishedAt) this.deliverOrExpire(entry);
+      else this.expiry.arrived(entry);
     }
     if (opts.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
@@ -228,40 +222,43 @@ export class Queue implements ExpiringQueue {
     this.discard(entry, 'expired');
   }
 
-  private shouldPage(persistent: boolean): boolean {
-    if (this.options.maxPriority !== 0 || !this.persistence.durable) return false;
-    if (this.ready.count < PAGE_WINDOW && this.ready.bytes < PAGE_WINDOW_BYTES) return false;
-    return persistent || this.host.memory.overBudget;
+  /**
+   * Recovery: the store holds these persistent entries of each level (nothing is read now; they
+   * come into memory as the queue drains), and seqs up to lastSeq are taken.
+   */
+  restoreStored(levels: readonly LevelCounts[], lastSeq: number): void {
+    let next = lastSeq + 1;
+    for (let level = 0; level < this.storedCounts.length; level++) {
+      const c = levels[level];
+      if (c === undefined) continue;
+      const mine = this.storedCounts[level]!;
+      mine.count = c.count;
+      mine.bytes = c.bytes;
+      mine.headSeq = c.headSeq;
+      this.paging.restore(level, c.count, c.bytes, c.headSeq);
+      if (c.headSeq > next) next = c.headSeq;
+    }
+    if (next > this.nextSeq) this.nextSeq = next;
   }
 
-  /** Re-adds an entry recovered from the store (restart), keeping its seq and flags. */
-  restoreEntry(entry: QueueEntry): void {
-    if (entry.seq >= this.nextSeq) this.nextSeq = entry.seq + 1;
-    this.ready.push(entry);
-    if (entry.expiresAt !== 0) this.expiry.track(entry);
-  }
-
-  /** Recovery: entries from fromSeq on stay on disk and are read back as the queue drains. */
-  restorePaged(count: number, bytes: number, fromSeq: number, lastSeq: number): void {
-    this.pagedCount = count;
-    this.pagedBytes = bytes;
-    this.pageFromSeq = fromSeq;
-    if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
+  /** Reads the head of the queue into memory (start-up warm-up: arms TTL timers). */
+  warmUp(): void {
+    this.paging.topUp();
+    this.expiry.runSoon(Date.now());
   }
 
   /** Takes the next deliverable entry (skipping and dead-lettering expired ones). */
   take(now: number): QueueEntry | undefined {
     for (;;) {
-      if (this.pagedCount > 0 && this.ready.count < PAGE_BATCH) this.refill();
+      this.paging.topUp();
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
+      this.expiry.left(entry);
       if (entry.expiresAt !== 0 && entry.expiresAt < now) {
-        this.expiry.untrack(entry);
         entry.state = EntryState.Done;
         this.discard(entry, 'expired');
         continue;
       }
-      if (entry.heapIndex >= 0) this.expiry.untrack(entry);
       entry.state = EntryState.Unacked;
       this.unackedCount++;
       this.deliveredTotal++;
@@ -282,10 +279,10 @@ export class Queue implements ExpiringQueue {
    */
   takeForMove(now: number): QueueEntry | undefined {
     for (;;) {
-      if (this.pagedCount > 0 && this.ready.count < PAGE_BATCH) this.refill();
+      this.paging.topUp();
       const entry = this.ready.shift();
       if (entry === undefined) return undefined;
-      if (entry.heapIndex >= 0) this.expiry.untrack(entry);
+      this.expiry.left(entry);
       entry.state = EntryState.Done;
       if (entry.expiresAt !== 0 && entry.expiresAt < now) {
         this.discard(entry, 'expired');
@@ -299,7 +296,7 @@ export class Queue implements ExpiringQueue {
   returnUnmoved(entry: QueueEntry): void {
     entry.state = EntryState.Ready;
     this.ready.putBack(entry);
-    if (entry.expiresAt !== 0) this.expiry.track(entry);
+    this.expiry.requeued(entry, Date.now());
     this.host.queueReady(this);
   }
 
@@ -310,34 +307,36 @@ export class Queue implements ExpiringQueue {
 
   /** Whether paged entries are waiting for a commit before they can be read back. */
   get refillPending(): boolean {
-    return this.waitingForCommit;
+    return this.paging.waitingForCommit;
   }
 
-  /** Reads the next paged entries back into memory. */
-  private refill(): void {
-    if (this.waitingForCommit) return;
-    const entries = this.persistence.loadEntries(this, this.pageFromSeq, PAGE_BATCH);
-    for (const entry of entries) {
-      this.pagedCount--;
-      this.pagedBytes -= entry.message.bodySize;
-      this.pageFromSeq = entry.seq + 1;
-      this.ready.push(entry);
-      if (entry.expiresAt !== 0) this.expiry.track(entry);
+  /**
+   * A policy changed this queue's effective settings (policies.ts), live. As RabbitMQ: a new TTL
+   * applies to messages enqueued from now on (those already here keep their expiry), length limits
+   * apply at once (drop-head drops or dead-letters the excess now), x-expires restarts, and the
+   * dead-letter exchange is read at each dead-lettering. Priorities and single-active-consumer
+   * cannot come from policies.
+   */
+  applyOptions(options: QueueArguments): void {
+    const expiresChanged = options.expiresMs !== this.options.expiresMs;
+    this.options = options;
+    if (this.deleted) return;
+    if (expiresChanged) {
+      this.stopIdleTimer();
+      this.touch();
     }
-    if (this.pagedCount <= 0) {
-      this.pagedCount = 0;
-      this.pagedBytes = 0;
-    } else if (entries.length === 0) {
-      // The entries are written but not committed yet: try again after the commit.
-      this.waitingForCommit = true;
-      this.persistence.afterCommit(new RefillWaiter(this));
-    }
+    if (options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
+    if (this.messageCount > 0) this.host.queueReady(this);
   }
 
-  /** Called when the batch holding paged entries is committed. */
-  refillCommitted(): void {
-    this.waitingForCommit = false;
-    if (!this.deleted) this.host.queueReady(this);
+  /** QueuePaging: entries it waited for are committed and readable. */
+  pagedReadable(): void {
+    this.host.queueReady(this);
+  }
+
+  /** QueuePaging: an entry came back into memory. */
+  entryLoaded(entry: QueueEntry): void {
+    this.expiry.arrived(entry);
   }
 
   /** An unacked entry was acknowledged (or delivered with no-ack): it leaves the queue. */
@@ -368,11 +367,10 @@ export class Queue implements ExpiringQueue {
     }
     entry.state = EntryState.Ready;
     entry.redelivered = true;
+    // Back in the queue for who knows how long: it must not keep a socket read chunk alive.
+    entry.message.unpin();
     this.ready.putBack(entry);
-    if (entry.expiresAt !== 0) {
-      if (entry.expiresAt < now) this.expiry.runSoon(now);
-      else this.expiry.track(entry);
-    }
+    this.expiry.requeued(entry, now);
     if (this.options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
   }
@@ -382,26 +380,7 @@ export class Queue implements ExpiringQueue {
     return parseQueueArguments(this.args, this.name, this.host.name);
   }
 
-  /**
-   * A policy changed this queue's effective settings (policies.ts), live. As RabbitMQ: a new TTL
-   * applies to messages enqueued from now on (those already here keep their expiry), length limits
-   * apply at once (drop-head drops or dead-letters the excess now), x-expires restarts, and the
-   * dead-letter exchange is read at each dead-lettering. Priorities and single-active-consumer
-   * cannot come from policies.
-   */
-  applyOptions(options: QueueArguments): void {
-    const expiresChanged = options.expiresMs !== this.options.expiresMs;
-    this.options = options;
-    if (this.deleted) return;
-    if (expiresChanged) {
-      this.stopIdleTimer();
-      this.touch();
-    }
-    if (options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
-    if (this.messageCount > 0) this.host.queueReady(this);
-  }
-
-  /** Removes all ready messages; returns how many. Unacked ones stay. */
+  /** Removes all ready messages; returns how many. Unacked ones stay. Paged ones are not read. */
   purge(): number {
     const count = this.messageCount;
     if (this.persistsMessages && count > 0) this.persistence.noteSyncWrite();
@@ -410,22 +389,12 @@ export class Queue implements ExpiringQueue {
   }
 
   private dropAllReady(): void {
+    this.expiry.clear();
     for (const entry of this.ready.drain()) {
       entry.state = EntryState.Done;
       if (entry.stored) this.persistence.removeEntry(entry);
     }
-    while (this.pagedCount > 0) {
-      const entries = this.persistence.loadEntries(this, this.pageFromSeq, PAGE_BATCH);
-      if (entries.length === 0) break; // not committed yet: dropped at restart as an orphan
-      for (const entry of entries) {
-        this.pageFromSeq = entry.seq + 1;
-        this.persistence.removeEntry(entry);
-        this.pagedCount--;
-      }
-    }
-    this.pagedCount = 0;
-    this.pagedBytes = 0;
-    this.expiry.clear();
+    this.paging.dropAll();
   }
 
   addConsumer(consumer: Consumer): void {
@@ -456,12 +425,17 @@ export class Queue implements ExpiringQueue {
     this.idleTimer.unref();
   }
 
-  /** The queue is deleted: timers stop and its ready messages are dropped (and unstored). */
+  /**
+   * The queue is deleted: timers stop and its messages are dropped. In-memory ones are forgotten;
+   * whatever the store holds for the queue is swept as a whole (persistence.forgetQueue).
+   */
   destroy(): void {
     this.deleted = true;
     this.stopIdleTimer();
     this.expiry.stop();
-    this.dropAllReady();
+    for (const entry of this.ready.drain()) entry.state = EntryState.Done;
+    this.paging.forget();
+    this.persistence.forgetQueue(this);
   }
 
   levelFor(message: Message): number {
@@ -482,6 +456,16 @@ export class Queue implements ExpiringQueue {
     return ttl === undefined ? 0 : message.publishedAt + ttl;
   }
 
+  /** ExpiringQueue: live entries of a level in memory. */
+  levelCount(level: number): number {
+    return this.ready.levelCount(level);
+  }
+
+  /** ExpiringQueue: each live arrival of a level in memory. */
+  forEachArrival(level: number, f: (entry: QueueEntry) => void): void {
+    this.ready.forEachArrival(level, f);
+  }
+
   /** ExpiringQueue: a ready entry's deadline passed (it is already out of the heap). */
   expireEntry(entry: QueueEntry): void {
     entry.state = EntryState.Done;
@@ -494,16 +478,31 @@ export class Queue implements ExpiringQueue {
     if (this.messageCount > 0) this.host.queueReady(this);
   }
 
-  /** ExpiringQueue: drops expired entries at the head (requeued after their deadline passed). */
-  expireHead(now: number): void {
-    for (;;) {
-      const head = this.ready.peek();
-      if (head === undefined || head.expiresAt === 0 || head.expiresAt >= now) return;
-      this.ready.shift();
-      this.expiry.untrack(head);
-      head.state = EntryState.Done;
-      this.discard(head, 'expired');
+  /**
+   * ExpiringQueue: the level-head arrival with the soonest deadline. Arrivals with a deadline in
+   * queue order (x-message-ttl) are only ever due at a head, so this is all expiry looks at for
+   * them; an empty level with paged entries reads its next batch first.
+   */
+  soonestHead(): QueueEntry | undefined {
+    let best: QueueEntry | undefined;
+    for (let level = this.ready.levelCountTotal - 1; level >= 0; level--) {
+      if (this.ready.levelCount(level) === 0) {
+        if (this.paging.levels[level]!.count === 0) continue;
+        this.paging.refill(level);
+      }
+      const head = this.ready.peekArrival(level);
+      if (head === undefined || head.expiresAt === 0) continue;
+      if (best === undefined || head.expiresAt < best.expiresAt || (head.expiresAt === best.expiresAt && head.seq < best.seq)) best = head;
     }
+    return best;
+  }
+
+  /** ExpiringQueue: a level-head arrival's deadline passed. */
+  expireArrival(entry: QueueEntry): void {
+    this.ready.shiftArrival(entry.level);
+    this.expiry.left(entry);
+    entry.state = EntryState.Done;
+    this.discard(entry, 'expired');
   }
 
   // ---- Length limits ------------------------------------------------------------------------------
@@ -522,10 +521,10 @@ export class Queue implements ExpiringQueue {
       (maxLength !== undefined && this.messageCount > maxLength) ||
       (maxLengthBytes !== undefined && this.messageBytes > maxLengthBytes)
     ) {
-      if (this.pagedCount > 0 && this.ready.count === 0) this.refill();
+      this.paging.topUp();
       const head = this.ready.shift();
       if (head === undefined) break;
-      this.expiry.untrack(head);
+      this.expiry.left(head);
       head.state = EntryState.Done;
       this.discard(head, 'maxlen');
     }
@@ -563,4 +562,3 @@ export class Queue implements ExpiringQueue {
     this.idleTimer = null;
   }
 }
-
