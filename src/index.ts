@@ -57,7 +57,9 @@ function readDefinitionsFile(path: string): unknown {
 
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
   const { logger, ...overrides } = options;
-  const config: BrokerConfig = { ...DEFAULT_CONFIG, ...overrides };
+  // Embedded, Warren logs nothing and opens no management port unless asked (logLevel or logger,
+  // managementPort); the warren command passes its flags (defaults: info, 15672).
+  const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, ...overrides };
   const log = logger ?? createLogger(config.logLevel);
   const definitions = config.loadDefinitions === '' ? null : readDefinitionsFile(config.loadDefinitions);
   mkdirSync(config.dataDir, { recursive: true });
