@@ -6,12 +6,13 @@ import { hostname } from 'node:os';
 import { LOG_LEVELS } from './log.js';
 import type { LevelWithSilent } from 'pino';
 import { parseMemoryWatermark, parseSize, type MemoryWatermark } from './broker/resources.js';
+import type { CertLoginFrom, TlsMinVersion, TlsVerify } from './tls/tls-settings.js';
 
 export interface BrokerConfig {
   /** address to listen on */
   bind: string;
-  /** AMQP port; 0 picks a free port (tests) */
-  port: number;
+  /** AMQP port; 0 picks a free port (embedders, tests); null: no plain AMQP listener (`--port 0`) */
+  port: number | null;
   /** folder for the LMDB environment */
   dataDir: string;
   logLevel: LevelWithSilent;
@@ -40,6 +41,21 @@ export interface BrokerConfig {
   vmMemoryHighWatermark: MemoryWatermark;
   /** disk alarm: free space of the data folder's file system below this many bytes */
   diskFreeLimitBytes: number;
+  /** AMQPS port, used when tlsCert is set; 0 picks a free port; null: no AMQPS listener */
+  tlsPort: number | null;
+  /** PEM files: server certificate (chain), its private key, CA certificates for client certificates */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  tlsCa: string | null;
+  /** 'peer': ask clients for a certificate and check it against tlsCa */
+  tlsVerify: TlsVerify;
+  /** with tlsVerify 'peer': refuse clients that present no certificate */
+  tlsFailIfNoPeerCert: boolean;
+  tlsMinVersion: TlsMinVersion;
+  /** OpenSSL cipher list; null keeps Node's defaults */
+  tlsCiphers: string | null;
+  /** where SASL EXTERNAL takes the user name from in a client certificate */
+  tlsCertLoginFrom: CertLoginFrom;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -63,6 +79,15 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   managementBind: '127.0.0.1',
   vmMemoryHighWatermark: { fraction: 0.4 },
   diskFreeLimitBytes: 50_000_000,
+  tlsPort: 5671,
+  tlsCert: null,
+  tlsKey: null,
+  tlsCa: null,
+  tlsVerify: 'none',
+  tlsFailIfNoPeerCert: false,
+  tlsMinVersion: 'TLSv1.2',
+  tlsCiphers: null,
+  tlsCertLoginFrom: 'common_name',
 };
 
 export class ConfigError extends Error {}
@@ -71,15 +96,17 @@ interface OptionSpec {
   key: keyof BrokerConfig;
   flag: string;
   env: string;
-  kind: 'string' | 'int' | 'level' | 'address' | 'list' | 'size' | 'watermark';
+  /** port: a number where 0 turns the listener off; choice: one of `choices`; bool: flag alone means true */
+  kind: 'string' | 'int' | 'level' | 'address' | 'list' | 'size' | 'watermark' | 'port' | 'choice' | 'bool';
   help: string;
   min?: number;
   max?: number;
+  choices?: readonly string[];
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'bind', flag: '--bind', env: 'WARREN_BIND', kind: 'address', help: 'address to listen on' },
-  { key: 'port', flag: '--port', env: 'WARREN_PORT', kind: 'int', min: 0, max: 65535, help: 'AMQP port' },
+  { key: 'port', flag: '--port', env: 'WARREN_PORT', kind: 'port', min: 0, max: 65535, help: 'AMQP port (0 = no plain AMQP listener)' },
   { key: 'dataDir', flag: '--data-dir', env: 'WARREN_DATA_DIR', kind: 'string', help: 'folder for durable data (LMDB)' },
   { key: 'logLevel', flag: '--log-level', env: 'WARREN_LOG_LEVEL', kind: 'level', help: LOG_LEVELS.join('|') },
   { key: 'defaultUser', flag: '--default-user', env: 'WARREN_DEFAULT_USER', kind: 'string', help: 'user created on first start' },
@@ -146,6 +173,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'size',
     help: 'disk alarm below this much free space for the data folder (bytes, or 50MB, 1GB, 2GiB)',
   },
+  { key: 'tlsPort', flag: '--tls-port', env: 'WARREN_TLS_PORT', kind: 'port', min: 0, max: 65535, help: 'AMQPS port, used when --tls-cert is set (0 = none)' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'WARREN_TLS_CERT', kind: 'string', help: 'PEM file: server certificate (and chain); turns TLS on' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'WARREN_TLS_KEY', kind: 'string', help: "PEM file: the server certificate's private key" },
+  { key: 'tlsCa', flag: '--tls-ca', env: 'WARREN_TLS_CA', kind: 'string', help: 'PEM file: CA certificates client certificates must chain to' },
+  {
+    key: 'tlsVerify',
+    flag: '--tls-verify',
+    env: 'WARREN_TLS_VERIFY',
+    kind: 'choice',
+    choices: ['none', 'peer'],
+    help: 'none|peer: ask clients for a certificate and verify it',
+  },
+  {
+    key: 'tlsFailIfNoPeerCert',
+    flag: '--tls-fail-if-no-peer-cert',
+    env: 'WARREN_TLS_FAIL_IF_NO_PEER_CERT',
+    kind: 'bool',
+    help: 'with --tls-verify peer: refuse clients without a certificate',
+  },
+  {
+    key: 'tlsMinVersion',
+    flag: '--tls-min-version',
+    env: 'WARREN_TLS_MIN_VERSION',
+    kind: 'choice',
+    choices: ['TLSv1.2', 'TLSv1.3'],
+    help: 'oldest TLS version accepted',
+  },
+  { key: 'tlsCiphers', flag: '--tls-ciphers', env: 'WARREN_TLS_CIPHERS', kind: 'string', help: "OpenSSL cipher list (default: Node's)" },
+  {
+    key: 'tlsCertLoginFrom',
+    flag: '--tls-cert-login-from',
+    env: 'WARREN_TLS_CERT_LOGIN_FROM',
+    kind: 'choice',
+    choices: ['common_name', 'distinguished_name'],
+    help: 'SASL EXTERNAL user name: the certificate CN or its whole subject DN',
+  },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[keyof BrokerConfig] {
@@ -182,13 +245,24 @@ function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[ke
       }
       return watermark;
     }
+    case 'choice':
+      if (!(spec.choices ?? []).includes(raw)) {
+        throw new ConfigError(`${source} must be one of ${(spec.choices ?? []).join(', ')} (got '${raw}')`);
+      }
+      return raw as BrokerConfig[keyof BrokerConfig];
+    case 'bool':
+      if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+      if (raw === 'false' || raw === '0' || raw === 'no') return false;
+      throw new ConfigError(`${source} must be true or false (got '${raw}')`);
+    case 'port':
     case 'int': {
       if (!/^\d+$/.test(raw)) throw new ConfigError(`${source} must be a whole number (got '${raw}')`);
       const n = Number(raw);
       if (n < (spec.min ?? 0) || n > (spec.max ?? Number.MAX_SAFE_INTEGER)) {
         throw new ConfigError(`${source} must be between ${spec.min} and ${spec.max} (got ${raw})`);
       }
-      return n;
+      // On the command line a port of 0 turns the listener off (embedders pass 0 for "any free port").
+      return spec.kind === 'port' && n === 0 ? null : n;
     }
   }
 }
@@ -211,6 +285,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Br
     if (!spec) throw new ConfigError(`unknown option '${arg}' (see --help)`);
     let value: string | undefined;
     if (eq > 0) value = arg.slice(eq + 1);
+    else if (spec.kind === 'bool') value = 'true';
     else value = argv[++i];
     if (value === undefined) throw new ConfigError(`option ${name} needs a value (see --help)`);
     set(spec, value, name);
@@ -230,10 +305,13 @@ export function usage(): string {
     const def = DEFAULT_CONFIG[o.key];
     const shown = Array.isArray(def)
       ? def.join(',')
-      : typeof def === 'object'
-        ? String('fraction' in def ? def.fraction : def.bytes)
-        : String(def);
-    lines.push(`  ${(o.flag + ' <value>').padEnd(28)} ${o.env.padEnd(26)} ${o.help} (default: ${shown})`);
+      : def === null
+        ? 'none'
+        : typeof def === 'object'
+          ? String('fraction' in def ? def.fraction : def.bytes)
+          : String(def);
+    const name = o.kind === 'bool' ? o.flag : `${o.flag} <value>`;
+    lines.push(`  ${name.padEnd(28)} ${o.env.padEnd(26)} ${o.help} (default: ${shown})`);
   }
   lines.push('  --help                       show this text');
   return lines.join('\n');

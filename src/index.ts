@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { AdminError } from './broker/admin.js';
 import { Broker } from './broker/broker.js';
-import { DEFAULT_CONFIG, type BrokerConfig } from './config.js';
+import { ConfigError, DEFAULT_CONFIG, type BrokerConfig } from './config.js';
 import { AmqpServer } from './connection/server.js';
 import { createLogger, type Logger } from './log.js';
 import { DurablePersistence } from './broker/persistence.js';
@@ -18,6 +18,7 @@ import { ModelStore } from './store/model-store.js';
 import { WARREN_VERSION } from './version.js';
 import { join } from 'node:path';
 import { startManagement, type ManagementHandle } from './management/index.js';
+import { checkTlsConfig, TlsSettings } from './tls/tls-settings.js';
 
 export type { BrokerConfig } from './config.js';
 export { DEFAULT_CONFIG } from './config.js';
@@ -28,14 +29,24 @@ export interface StartOptions extends Partial<BrokerConfig> {
 }
 
 export interface RunningBroker {
-  /** the port actually listened on (useful with port 0) */
+  /** the plain AMQP port actually listened on (useful with port 0); 0 when that listener is off */
   readonly port: number;
+  /** the AMQPS port actually listened on; 0 when there is no AMQPS listener */
+  readonly tlsPort: number;
   readonly config: BrokerConfig;
   /** the broker model, for tests and tooling */
   readonly broker: Broker;
+  /** the AMQP listeners (plain and TLS) and their connections */
   readonly server: AmqpServer;
   /** the management HTTP API, or null when --management-port is 0 */
   readonly management: ManagementHandle | null;
+  /** certificate, key and CA files in use; null without TLS */
+  readonly tls: TlsSettings | null;
+  /**
+   * Re-reads the TLS certificate, key and CA files (bin/warren does it on SIGHUP); established
+   * connections are untouched. Throws (keeping the previous files) when the new ones are unusable.
+   */
+  reloadTls(): void;
   /** stop accepting, close clients with 320 CONNECTION_FORCED, flush and close storage */
   close(): Promise<void>;
 }
@@ -60,6 +71,11 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   // Embedded, Warren logs nothing and opens no management port unless asked (logLevel or logger,
   // managementPort); the warren command passes its flags (defaults: info, 15672).
   const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, ...overrides };
+  // TLS files are read before anything else starts, so a wrong path fails fast with its reason.
+  const tls = checkTlsConfig(config) ? new TlsSettings(config) : null;
+  if (config.port === null && (tls === null || config.tlsPort === null)) {
+    throw new ConfigError('no listener: --port 0 turns the plain AMQP listener off, so give --tls-cert and --tls-key for AMQPS');
+  }
   const log = logger ?? createLogger(config.logLevel);
   const definitions = config.loadDefinitions === '' ? null : readDefinitionsFile(config.loadDefinitions);
   mkdirSync(config.dataDir, { recursive: true });
@@ -84,35 +100,38 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   broker.resources.start();
   const server = new AmqpServer(broker);
   const startedAt = Date.now();
-  let port: number;
+  let port = 0;
+  let tlsPort = 0;
+  let management: ManagementHandle | null = null;
   try {
-    port = await server.listen(config.bind, config.port);
+    if (config.port !== null) port = await server.listen(config.bind, config.port);
+    if (tls !== null && config.tlsPort !== null) tlsPort = await server.listenTls(config.bind, config.tlsPort, tls);
+    log.info({ bind: config.bind, port: port || null, tlsPort: tlsPort || null, dataDir: config.dataDir }, 'listening');
+    warmUpQueues(broker, log);
+    if (config.managementPort !== 0) {
+      management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, startedAt });
+      log.info({ bind: config.managementBind, port: management.port }, 'management API listening');
+    }
   } catch (err) {
+    await server.close();
     broker.resources.stop();
     await persistence.close();
     throw err;
   }
-  log.info({ bind: config.bind, port, dataDir: config.dataDir }, 'listening');
-  warmUpQueues(broker, log);
-  let management: ManagementHandle | null = null;
-  if (config.managementPort !== 0) {
-    try {
-      management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, startedAt });
-    } catch (err) {
-      await server.close();
-      broker.resources.stop();
-      await persistence.close();
-      throw err;
-    }
-    log.info({ bind: config.managementBind, port: management.port }, 'management API listening');
-  }
   let closing: Promise<void> | null = null;
   return {
     port,
+    tlsPort,
     config,
     broker,
     server,
     management,
+    tls,
+    reloadTls() {
+      if (tls === null) throw new ConfigError('TLS is not configured (no --tls-cert): nothing to reload');
+      tls.reload();
+      log.info({ cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa }, 'TLS certificates reloaded');
+    },
     close() {
       closing ??= (async () => {
         await management?.close();

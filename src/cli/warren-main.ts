@@ -1,5 +1,6 @@
-// `warren`: parse flags and environment, start the broker, print where it listens, and shut down
-// cleanly on SIGINT/SIGTERM. A bad flag or a busy port gives one line on stderr and exit code 1.
+// `warren`: parse flags and environment, start the broker, print where it listens, re-read TLS
+// certificates on SIGHUP, and shut down cleanly on SIGINT/SIGTERM. A bad flag or a busy port
+// gives one line on stderr and exit code 1.
 
 import { ConfigError, parseConfig, usage } from '../config.js';
 import { startBroker } from '../index.js';
@@ -26,12 +27,14 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`warren: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  process.stdout.write(
-    `warren: listening on amqp://${config.bind.includes(':') ? `[${config.bind}]` : config.bind}:${running.port}/ (data in ${config.dataDir})\n`,
-  );
+  const host = config.bind.includes(':') ? `[${config.bind}]` : config.bind;
+  const urls: string[] = [];
+  if (running.port !== 0) urls.push(`amqp://${host}:${running.port}/`);
+  if (running.tlsPort !== 0) urls.push(`amqps://${host}:${running.tlsPort}/`);
+  process.stdout.write(`warren: listening on ${urls.join(' and ')} (data in ${config.dataDir})\n`);
   if (running.management !== null) {
-    const host = config.managementBind.includes(':') ? `[${config.managementBind}]` : config.managementBind;
-    process.stdout.write(`warren: management API on http://${host}:${running.management.port}/api/\n`);
+    const mhost = config.managementBind.includes(':') ? `[${config.managementBind}]` : config.managementBind;
+    process.stdout.write(`warren: management API on http://${mhost}:${running.management.port}/api/\n`);
   }
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.
@@ -51,6 +54,19 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  // SIGHUP re-reads the TLS certificate, key and CA files (renewed certificates) without dropping
+  // anyone; unusable new files are reported and the previous ones stay in use.
+  process.on('SIGHUP', () => {
+    if (running.tls === null) {
+      running.broker.log.info('SIGHUP: no TLS configured, nothing to reload');
+      return;
+    }
+    try {
+      running.reloadTls();
+    } catch (err) {
+      running.broker.log.error({ reason: (err as Error).message }, 'TLS reload failed; the previous certificates stay in use');
+    }
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

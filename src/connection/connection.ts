@@ -4,6 +4,7 @@
 // which only close-ok (or close) is read and everything else is dropped.
 
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Broker } from '../broker/broker.js';
 import type { ConnectionState, GatedConnection, ReadGate } from '../broker/resources.js';
 import type { QueueOwner } from '../broker/queue/queue.js';
@@ -56,6 +57,7 @@ import {
 import { Channel } from './channel.js';
 import { LOCALES, MECHANISMS, parseCredentials, serverProperties, validateNegotiated } from './handshake.js';
 import { Outbound } from './outbound.js';
+import { certificateLoginName, offersExternal, tlsDetails, type TlsDetails } from '../tls/connection-info.js';
 
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
 /** The pre-standard way to ask for 0-9-1 (class 1, instance 1, 0-9); RabbitMQ accepts it too. */
@@ -93,6 +95,10 @@ export class Connection implements QueueOwner, GatedConnection {
   readonly channels = new Map<number, Channel>();
   readonly connectedAt = Date.now();
   readonly peer: string;
+  /** TLS protocol, cipher and client certificate; null for a plain TCP connection */
+  readonly tls: TlsDetails | null;
+  /** SASL mechanisms offered in connection.start (EXTERNAL only with a verified client certificate) */
+  private readonly mechanisms: string;
   user: User | null = null;
   vhost: VHost | null = null;
   clientProperties: FieldTable = {};
@@ -130,6 +136,8 @@ export class Connection implements QueueOwner, GatedConnection {
     this.channelMax = config.channelMax === 0 ? 65535 : config.channelMax;
     this.frameMax = config.frameMax;
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.tls = socket instanceof TLSSocket ? tlsDetails(socket) : null;
+    this.mechanisms = offersExternal(this.tls) ? `${MECHANISMS} EXTERNAL` : MECHANISMS;
     this.log = broker.log.child({ conn: this.id, peer: this.peer });
     this.outbound = new Outbound(socket, broker.dispatcher);
     this.parser = new FrameParser(config.frameMax, this.onFrame);
@@ -216,7 +224,7 @@ export class Connection implements QueueOwner, GatedConnection {
       versionMajor: 0,
       versionMinor: 9,
       serverProperties: serverProperties(this.broker.config),
-      mechanisms: Buffer.from(MECHANISMS),
+      mechanisms: Buffer.from(this.mechanisms),
       locales: Buffer.from(LOCALES),
     });
     this.outbound.flush();
@@ -380,19 +388,30 @@ export class Connection implements QueueOwner, GatedConnection {
         authenticationFailureClose: table['authentication_failure_close'] === true,
       };
     }
-    if (!MECHANISMS.split(' ').includes(mechanism)) {
+    if (!this.mechanisms.split(' ').includes(mechanism)) {
       return this.failHandshake(`unknown authentication mechanism '${mechanism}'`);
     }
     this.authMechanism = mechanism;
-    const credentials = parseCredentials(mechanism, response);
-    if (credentials === undefined) return this.failHandshake(`malformed ${mechanism} response`);
-    const user = this.broker.users.authenticate(credentials.username, credentials.password);
+    let username: string;
+    let user: User | undefined;
+    if (mechanism === 'EXTERNAL') {
+      // The verified client certificate names the user (as rabbitmq_auth_mechanism_ssl); no password.
+      const fromCertificate = certificateLoginName(this.tls, this.broker.config.tlsCertLoginFrom);
+      if (fromCertificate === null) return this.failHandshake('EXTERNAL login refused: no name found in the client certificate');
+      username = fromCertificate;
+      user = this.broker.users.get(username);
+    } else {
+      const credentials = parseCredentials(mechanism, response);
+      if (credentials === undefined) return this.failHandshake(`malformed ${mechanism} response`);
+      username = credentials.username;
+      user = this.broker.users.authenticate(username, credentials.password);
+    }
     if (!user || !this.mayConnectFrom(user.name)) {
       const reason = user ? 'user may only connect via localhost' : 'invalid credentials';
       if (!this.capabilities.authenticationFailureClose) {
-        return this.failHandshake(`${mechanism} login refused: user '${credentials.username}' - ${reason}`);
+        return this.failHandshake(`${mechanism} login refused: user '${username}' - ${reason}`);
       }
-      this.log.warn({ user: credentials.username, mechanism, reason }, 'login refused');
+      this.log.warn({ user: username, mechanism, reason }, 'login refused');
       const err = new ConnectionAccessRefused(
         `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
       );

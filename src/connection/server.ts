@@ -1,25 +1,36 @@
-// The AMQP listener: accepts sockets, creates a Connection for each, keeps the registry of live
-// connections, and closes them all on shutdown with connection.close 320 CONNECTION_FORCED.
+// The AMQP listeners (plain TCP, and AMQPS when TLS is configured): accept sockets, create a
+// Connection for each, keep one registry of live connections whichever listener they came from,
+// and close them all on shutdown with connection.close 320 CONNECTION_FORCED.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Broker } from '../broker/broker.js';
+import type { TlsSettings } from '../tls/tls-settings.js';
 import { Connection } from './connection.js';
+import { createAmqpsListener } from './tls-listener.js';
 
 export class AmqpServer {
+  /** every open AMQP connection, plain and TLS (connection.tls tells them apart) */
   readonly connections = new Set<Connection>();
-  private readonly server: Server;
+  private readonly listeners: Server[] = [];
 
-  constructor(private readonly broker: Broker) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+  constructor(private readonly broker: Broker) {}
+
+  /** Starts the plain AMQP listener; rejects with a readable error if the address is taken. */
+  listen(host: string, port: number): Promise<number> {
+    return this.start(createServer({ noDelay: true }, (socket) => this.accept(socket)), host, port, '--port');
   }
 
-  /** Starts listening; rejects with a readable error if the address is taken. */
-  listen(host: string, port: number): Promise<number> {
+  /** Starts an AMQPS listener with these certificates. */
+  listenTls(host: string, port: number, tls: TlsSettings): Promise<number> {
+    return this.start(createAmqpsListener(tls, this.broker, (socket) => this.accept(socket)), host, port, '--tls-port');
+  }
+
+  private start(server: Server, host: string, port: number, portFlag: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        this.server.off('listening', onListening);
+        server.off('listening', onListening);
         if (err.code === 'EADDRINUSE') {
-          reject(new Error(`port ${port} on ${host} is already in use: stop the other process or choose another --port`));
+          reject(new Error(`port ${port} on ${host} is already in use: stop the other process or choose another ${portFlag}`));
         } else if (err.code === 'EADDRNOTAVAIL') {
           reject(new Error(`cannot listen on ${host}: no such local address (check --bind)`));
         } else if (err.code === 'EACCES') {
@@ -27,14 +38,15 @@ export class AmqpServer {
         } else reject(err);
       };
       const onListening = (): void => {
-        this.server.off('error', onError);
-        this.server.on('error', (err) => this.broker.log.error({ err }, 'listener error'));
-        const addr = this.server.address();
+        server.off('error', onError);
+        server.on('error', (err) => this.broker.log.error({ err }, 'listener error'));
+        this.listeners.push(server);
+        const addr = server.address();
         resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
       };
-      this.server.once('error', onError);
-      this.server.once('listening', onListening);
-      this.server.listen({ host, port, backlog: 1024 });
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host, port, backlog: 1024 });
     });
   }
 
@@ -49,7 +61,7 @@ export class AmqpServer {
 
   /** Stops accepting, tells every client the broker is going away, and waits (briefly) for them. */
   async close(reason = 'broker shutdown'): Promise<void> {
-    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const stopped = Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     for (const c of [...this.connections]) c.forceClose(reason);
     this.broker.dispatcher.run();
     const deadline = Date.now() + 2000;

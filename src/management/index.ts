@@ -35,6 +35,8 @@ export interface ManagementDeps {
   config: BrokerConfig;
   log: Logger;
   amqpPort: number;
+  /** the AMQPS port, 0 when there is none */
+  amqpTlsPort: number;
   startedAt: number;
 }
 
@@ -112,10 +114,10 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
     rates,
     connections: () => amqp.connections,
     listeners(): ListenerInfo[] {
-      return [
-        { protocol: 'amqp', ip_address: config.bind, port: deps.amqpPort },
-        { protocol: 'http', ip_address: config.managementBind, port: httpPort },
-      ];
+      const amqpListeners: ListenerInfo[] = [];
+      if (deps.amqpPort !== 0) amqpListeners.push({ protocol: 'amqp', ip_address: config.bind, port: deps.amqpPort });
+      if (deps.amqpTlsPort !== 0) amqpListeners.push({ protocol: 'amqp/ssl', ip_address: config.bind, port: deps.amqpTlsPort });
+      return [...amqpListeners, { protocol: 'http', ip_address: config.managementBind, port: httpPort }];
     },
     hasVhostAccess: (user, vhost) => broker.permissions.mayAccessVhost(user, vhost),
     checkPermission: (user, vhost, access, kind, name) => broker.permissions.check(user, vhost, access, kind, name),

@@ -48,7 +48,7 @@ export class ChildBroker {
       const timer = setTimeout(() => reject(new Error(`warren did not start in 15 s:\n${output.join('')}`)), 15_000);
       const onData = (chunk: Buffer): void => {
         output.push(chunk.toString());
-        if (output.join('').includes('listening on amqp://')) {
+        if (/listening on amqps?:\/\//.test(output.join(''))) {
           clearTimeout(timer);
           resolve();
         }

@@ -7,6 +7,7 @@ import type { Consumer } from '../../broker/queue/consumers.js';
 import type { ManagementContext } from '../context.js';
 import { tableToJson } from '../json.js';
 import type { Row } from '../listing.js';
+import { rabbitTlsFields } from '../../tls/connection-info.js';
 
 function hostOf(address: string | undefined): string {
   if (address === undefined) return '';
@@ -32,6 +33,7 @@ export function connectionRow(ctx: ManagementContext, c: Connection): Row {
   const props = tableToJson(c.clientProperties);
   const userProvided = props['connection_name'];
   const rates = ctx.rates;
+  const tls = rabbitTlsFields(c.tls);
   const row: Row = {
     auth_mechanism: c.authMechanism,
     channel_max: c.channelMax,
@@ -42,9 +44,9 @@ export function connectionRow(ctx: ManagementContext, c: Connection): Row {
     host: hostOf(s.localAddress),
     name: connectionName(c),
     node: ctx.nodeName,
-    peer_cert_issuer: null,
-    peer_cert_subject: null,
-    peer_cert_validity: null,
+    peer_cert_issuer: tls.peer_cert_issuer,
+    peer_cert_subject: tls.peer_cert_subject,
+    peer_cert_validity: tls.peer_cert_validity,
     peer_host: hostOf(s.remoteAddress),
     peer_port: s.remotePort ?? 0,
     port: s.localPort ?? 0,
@@ -54,11 +56,11 @@ export function connectionRow(ctx: ManagementContext, c: Connection): Row {
     send_oct: c.outbound.bytesWritten,
     send_oct_details: rates.details(c, 'send_oct'),
     send_pend: 0,
-    ssl: false,
-    ssl_cipher: null,
-    ssl_hash: null,
-    ssl_key_exchange: null,
-    ssl_protocol: null,
+    ssl: tls.ssl,
+    ssl_cipher: tls.ssl_cipher,
+    ssl_hash: tls.ssl_hash,
+    ssl_key_exchange: tls.ssl_key_exchange,
+    ssl_protocol: tls.ssl_protocol,
     state: c.managementState,
     timeout: c.heartbeatSec,
     type: 'network',

@@ -153,6 +153,11 @@ export function nodeRow(ctx: ManagementContext): Row {
     auth_mechanisms: [
       { name: 'PLAIN', description: 'SASL PLAIN authentication mechanism', enabled: true },
       { name: 'AMQPLAIN', description: 'QPid AMQPLAIN mechanism', enabled: true },
+      {
+        name: 'EXTERNAL',
+        description: 'TLS peer verification-based authentication plugin. Used in combination with the EXTERNAL SASL mechanism.',
+        enabled: ctx.config.tlsCert !== null && ctx.config.tlsVerify === 'peer',
+      },
     ],
     applications: [{ name: 'warren', description: 'Warren AMQP 0-9-1 broker', version: WARREN_VERSION }],
     contexts: contexts(ctx),
