@@ -21,6 +21,8 @@ export interface QueueRow {
   consumers?: number;
   consumer_utilisation?: number | null;
   head_message_timestamp?: number | null;
+  /** Warren's own: ms the head message has waited since it was published (null: none ready). */
+  warren_head_message_age_ms?: number | null;
   message_stats?: Record<string, unknown>;
   idle_since?: string;
   memory?: number;

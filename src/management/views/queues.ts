@@ -29,6 +29,11 @@ export function queueMessageStats(ctx: ManagementContext, q: Queue): Row | undef
   return stats;
 }
 
+function headMessageAgeMs(q: Queue): number | null {
+  const head = q.ready.count === 0 ? undefined : q.ready.peek();
+  return head === undefined ? null : Math.max(0, Date.now() - head.message.publishedAt);
+}
+
 export function queueRow(ctx: ManagementContext, q: Queue): Row {
   const r = ctx.rates;
   const ready = q.messageCount;
@@ -53,6 +58,10 @@ export function queueRow(ctx: ManagementContext, q: Queue): Row {
     exclusive: q.exclusive,
     exclusive_consumer_tag: exclusiveConsumer?.tag ?? null,
     head_message_timestamp: null,
+    // Warren's own (not in RabbitMQ): how long the message at the head of the queue has waited
+    // since it was published, in ms; null when none is ready. The web UI's "oldest message"
+    // column, and a sort key to find the queues that are backing up.
+    warren_head_message_age_ms: headMessageAgeMs(q),
     message_bytes: q.messageBytes,
     message_bytes_paged_out: q.messageBytes - q.ready.bytes,
     message_bytes_ram: q.ready.bytes,

@@ -11,8 +11,12 @@ import { fmtDuration, fmtNum, fmtRate, num } from '../format.js';
 import { parseArguments, queueFeatures, queuePath, useVhostNames, type QueueRow } from '../model.js';
 import { href } from '../router.js';
 
-/** Age of the oldest ready message, from the head message's timestamp (seconds) when the API has it. */
+/**
+ * Age of the message at the head of the queue: Warren reports it (warren_head_message_age_ms);
+ * RabbitMQ only has the head message's timestamp property (seconds), when the publisher set one.
+ */
 export function oldestAge(q: QueueRow): string {
+  if (typeof q.warren_head_message_age_ms === 'number') return fmtDuration(q.warren_head_message_age_ms);
   const ts = q.head_message_timestamp;
   if (typeof ts !== 'number') return '–';
   return fmtDuration(Date.now() - ts * 1000);
@@ -29,7 +33,7 @@ const COLUMNS: Column<QueueRow>[] = [
   { key: 'unacked', label: 'Unacked', sort: 'messages_unacknowledged', numeric: true, render: (q) => fmtNum(q.messages_unacknowledged) },
   { key: 'messages', label: 'Total', sort: 'messages', numeric: true, render: (q) => fmtNum(q.messages) },
   { key: 'consumers', label: 'Consumers', sort: 'consumers', numeric: true, render: (q) => fmtNum(q.consumers) },
-  { key: 'oldest', label: 'Oldest message', render: oldestAge, numeric: true },
+  { key: 'oldest', label: 'Oldest message', sort: 'warren_head_message_age_ms', render: oldestAge, numeric: true },
   { key: 'incoming', label: 'Incoming', sort: 'message_stats.publish_details.rate', numeric: true, render: (q) => fmtRate(num(q, 'message_stats.publish_details.rate') ?? 0) },
   { key: 'deliver', label: 'Deliver / get', sort: 'message_stats.deliver_get_details.rate', numeric: true, render: (q) => fmtRate(num(q, 'message_stats.deliver_get_details.rate') ?? 0) },
   { key: 'ack', label: 'Ack', sort: 'message_stats.ack_details.rate', numeric: true, render: (q) => fmtRate(num(q, 'message_stats.ack_details.rate') ?? 0) },
