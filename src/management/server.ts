@@ -71,11 +71,6 @@ export class ManagementServer {
       if (this.staticHandler !== null && this.staticHandler(req, res)) return;
       throw notFound();
     }
-    if (path === '/api' || path === '/api/') {
-      res.writeHead(301, { location: '/api/index.html', 'content-length': 0 });
-      res.end();
-      return;
-    }
     const { route, params } = this.router.match(req.method ?? 'GET', path);
     const caller = this.authenticate(req);
     caller.require(route.requirement);
