@@ -88,7 +88,27 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
         recv += c.bytesRead;
         send += c.outbound.bytesWritten;
       }
-      visit(v, { ...queueTotals([v]), recv_oct: recv, send_oct: send });
+      let publish = 0;
+      for (const c of amqp.connections) if (c.vhost === v) for (const ch of c.channels.values()) publish += ch.publishedTotal;
+      let deliver = 0;
+      let ack = 0;
+      let redeliver = 0;
+      for (const q of v.queues.values()) {
+        deliver += q.deliveredTotal;
+        ack += q.ackedTotal;
+        redeliver += q.redeliveredTotal;
+      }
+      visit(v, {
+        ...queueTotals([v]),
+        recv_oct: recv,
+        send_oct: send,
+        publish,
+        deliver_get: deliver,
+        ack,
+        redeliver,
+        drop_unroutable: v.unroutableDropped,
+        return_unroutable: v.unroutableReturned,
+      });
       for (const q of v.queues.values()) {
         visit(q, {
           publish: q.publishedTotal,

@@ -14,6 +14,13 @@ interface Sample {
 
 export const SAMPLE_INTERVAL_MS = 5000;
 
+/**
+ * Levels rather than counters: their rate goes negative when they fall (a queue draining shows
+ * messages_details.rate < 0, as on RabbitMQ). Counters never report a negative rate (a sum over
+ * live objects drops when one is deleted; that is not traffic).
+ */
+const LEVELS = new Set(['messages', 'messages_ready', 'messages_unacknowledged']);
+
 export class RateSampler {
   /** weak: a deleted queue or closed connection takes its samples with it */
   private readonly samples = new WeakMap<object, Sample>();
@@ -42,7 +49,9 @@ export class RateSampler {
         const seconds = (now - previous.at) / 1000;
         for (const key in values) {
           const before = previous.values[key];
-          if (before !== undefined) rates[key] = Math.max(0, (values[key]! - before) / seconds);
+          if (before === undefined) continue;
+          const rate = (values[key]! - before) / seconds;
+          rates[key] = LEVELS.has(key) ? rate : Math.max(0, rate);
         }
       }
       this.samples.set(owner, { at: now, values, rates });

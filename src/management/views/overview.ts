@@ -174,15 +174,34 @@ export function vhostRow(ctx: ManagementContext, v: VHost): Row {
   const tags = [...v.tags];
   let recv = 0;
   let send = 0;
+  let publish = 0;
   for (const c of ctx.connections()) {
     if (c.vhost !== v) continue;
     recv += c.bytesRead;
     send += c.outbound.bytesWritten;
+    for (const ch of c.channels.values()) publish += ch.publishedTotal;
   }
+  let deliver = 0;
+  let ack = 0;
+  let redeliver = 0;
+  for (const q of v.queues.values()) {
+    deliver += q.deliveredTotal;
+    ack += q.ackedTotal;
+    redeliver += q.redeliveredTotal;
+  }
+  const totals: Totals = {
+    publish,
+    deliver_get: deliver,
+    ack,
+    redeliver,
+    drop_unroutable: v.unroutableDropped,
+    return_unroutable: v.unroutableReturned,
+  };
   return {
     cluster_state: { [ctx.nodeName]: 'running' },
     default_queue_type: v.defaultQueueType ?? 'undefined',
     description,
+    message_stats: messageStats(ctx, v, totals),
     ...queueTotalsRow(ctx, v, t),
     metadata: { description, tags },
     name: v.name,
