@@ -56,6 +56,8 @@ export interface BrokerConfig {
   tlsCiphers: string | null;
   /** where SASL EXTERNAL takes the user name from in a client certificate */
   tlsCertLoginFrom: CertLoginFrom;
+  /** HTTPS port of the management API, used when tlsCert is set (0 = off) */
+  managementTlsPort: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -88,6 +90,7 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   tlsMinVersion: 'TLSv1.2',
   tlsCiphers: null,
   tlsCertLoginFrom: 'common_name',
+  managementTlsPort: 15671,
 };
 
 export class ConfigError extends Error {}
@@ -208,6 +211,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'choice',
     choices: ['common_name', 'distinguished_name'],
     help: 'SASL EXTERNAL user name: the certificate CN or its whole subject DN',
+  },
+  {
+    key: 'managementTlsPort',
+    flag: '--management-tls-port',
+    env: 'WARREN_MANAGEMENT_TLS_PORT',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    help: 'management API over HTTPS, used when --tls-cert is set (0 = off)',
   },
 ];
 

@@ -69,8 +69,9 @@ function readDefinitionsFile(path: string): unknown {
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
   const { logger, ...overrides } = options;
   // Embedded, Warren logs nothing and opens no management port unless asked (logLevel or logger,
-  // managementPort); the warren command passes its flags (defaults: info, 15672).
-  const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, ...overrides };
+  // managementPort, managementTlsPort); the warren command passes its flags (defaults: info, 15672,
+  // 15671 when TLS is configured).
+  const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, managementTlsPort: 0, ...overrides };
   // TLS files are read before anything else starts, so a wrong path fails fast with its reason.
   const tls = checkTlsConfig(config) ? new TlsSettings(config) : null;
   if (config.port === null && (tls === null || config.tlsPort === null)) {
@@ -108,9 +109,9 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     if (tls !== null && config.tlsPort !== null) tlsPort = await server.listenTls(config.bind, config.tlsPort, tls);
     log.info({ bind: config.bind, port: port || null, tlsPort: tlsPort || null, dataDir: config.dataDir }, 'listening');
     warmUpQueues(broker, log);
-    if (config.managementPort !== 0) {
-      management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, startedAt });
-      log.info({ bind: config.managementBind, port: management.port }, 'management API listening');
+    if (config.managementPort !== 0 || (tls !== null && config.managementTlsPort !== 0)) {
+      management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, tls, startedAt });
+      log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
     }
   } catch (err) {
     await server.close();

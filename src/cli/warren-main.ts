@@ -34,7 +34,10 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.write(`warren: listening on ${urls.join(' and ')} (data in ${config.dataDir})\n`);
   if (running.management !== null) {
     const mhost = config.managementBind.includes(':') ? `[${config.managementBind}]` : config.managementBind;
-    process.stdout.write(`warren: management API on http://${mhost}:${running.management.port}/api/\n`);
+    const apis: string[] = [];
+    if (running.management.port !== 0) apis.push(`http://${mhost}:${running.management.port}/api/`);
+    if (running.management.tlsPort !== 0) apis.push(`https://${mhost}:${running.management.tlsPort}/api/`);
+    process.stdout.write(`warren: management API on ${apis.join(' and ')}\n`);
   }
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.

@@ -5,6 +5,7 @@ import type { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config.js';
 import type { AmqpServer } from '../connection/server.js';
 import type { Logger } from '../log.js';
+import type { TlsSettings } from '../tls/tls-settings.js';
 import type { ListenerInfo, ManagementContext } from './context.js';
 import { defaultNodeName } from './context.js';
 import { RateSampler, type Visit } from './rates.js';
@@ -23,7 +24,10 @@ import { queueTotals, type Totals } from './views/overview.js';
 export { ManagementServer } from './server.js';
 
 export interface ManagementHandle {
+  /** the HTTP port, 0 when only HTTPS is on */
   readonly port: number;
+  /** the HTTPS port, 0 when off */
+  readonly tlsPort: number;
   readonly server: ManagementServer;
   readonly context: ManagementContext;
   close(): Promise<void>;
@@ -37,6 +41,8 @@ export interface ManagementDeps {
   amqpPort: number;
   /** the AMQPS port, 0 when there is none */
   amqpTlsPort: number;
+  /** certificates for the HTTPS listener (--management-tls-port); null without TLS */
+  tls: TlsSettings | null;
   startedAt: number;
 }
 
@@ -74,6 +80,7 @@ function totalsSource(ctx: () => ManagementContext): TotalsSource {
 export async function startManagement(deps: ManagementDeps): Promise<ManagementHandle> {
   const { broker, amqp, config, log } = deps;
   let httpPort = 0;
+  let httpsPort = 0;
   let context: ManagementContext;
   const totals = totalsSource(() => context);
   const rates = new RateSampler((visit: Visit) => {
@@ -137,7 +144,10 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
       const amqpListeners: ListenerInfo[] = [];
       if (deps.amqpPort !== 0) amqpListeners.push({ protocol: 'amqp', ip_address: config.bind, port: deps.amqpPort });
       if (deps.amqpTlsPort !== 0) amqpListeners.push({ protocol: 'amqp/ssl', ip_address: config.bind, port: deps.amqpTlsPort });
-      return [...amqpListeners, { protocol: 'http', ip_address: config.managementBind, port: httpPort }];
+      const httpListeners: ListenerInfo[] = [];
+      if (httpPort !== 0) httpListeners.push({ protocol: 'http', ip_address: config.managementBind, port: httpPort });
+      if (httpsPort !== 0) httpListeners.push({ protocol: 'https', ip_address: config.managementBind, port: httpsPort });
+      return [...amqpListeners, ...httpListeners];
     },
     hasVhostAccess: (user, vhost) => broker.permissions.mayAccessVhost(user, vhost),
     checkPermission: (user, vhost, access, kind, name) => broker.permissions.check(user, vhost, access, kind, name),
@@ -158,10 +168,19 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
     log,
   );
   server.staticHandler = serveUi;
-  httpPort = await server.listen(config.managementBind, config.managementPort);
+  try {
+    if (config.managementPort !== 0) httpPort = await server.listen(config.managementBind, config.managementPort);
+    if (deps.tls !== null && config.managementTlsPort !== 0) {
+      httpsPort = await server.listenTls(config.managementBind, config.managementTlsPort, deps.tls);
+    }
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   rates.start();
   return {
     port: httpPort,
+    tlsPort: httpsPort,
     server,
     context,
     async close() {

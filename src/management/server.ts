@@ -13,12 +13,17 @@ import { Reply, type ApiRequest, type Method, type Router } from './router.js';
 import type { UserDirectory } from './context.js';
 
 import type { StaticHandler } from './static.js';
+import type { Server as HttpsServer } from 'node:https';
+import type { TlsSettings } from '../tls/tls-settings.js';
+import { createGuardedHttpsServer } from '../tls/tls-server.js';
 
 /** Largest request body accepted (definitions files can be big, but not unbounded). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 export class ManagementServer {
   private readonly server: Server;
+  /** the HTTPS listener (--management-tls-port), when TLS is configured */
+  private tlsServer: HttpsServer | null = null;
   /** the web UI (its static assets); non-API paths it does not serve are 404 */
   staticHandler: StaticHandler | null = null;
 
@@ -27,39 +32,62 @@ export class ManagementServer {
     private readonly users: UserDirectory,
     private readonly log: Logger,
   ) {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
-    });
-    this.server.keepAliveTimeout = 5000;
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 60_000;
+    this.server = createServer(this.onRequest);
+    this.setTimeouts(this.server);
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+  };
+
+  private setTimeouts(server: Server): void {
+    server.keepAliveTimeout = 5000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 60_000;
   }
 
   /** Starts listening; rejects with a readable message if the port is taken. */
   listen(host: string, port: number): Promise<number> {
+    return this.start(this.server, host, port, '--management-port');
+  }
+
+  /** Starts the HTTPS listener (same API, same UI) with Warren's TLS settings. */
+  listenTls(host: string, port: number, tls: TlsSettings): Promise<number> {
+    this.tlsServer = createGuardedHttpsServer(tls, this.log, 'management https', {}, this.onRequest);
+    this.setTimeouts(this.tlsServer);
+    return this.start(this.tlsServer, host, port, '--management-tls-port');
+  }
+
+  private start(server: Server, host: string, port: number, portFlag: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         if (err.code === 'EADDRINUSE') {
-          reject(new Error(`management port ${port} on ${host} is already in use: stop the other process or choose another --management-port (0 turns the API off)`));
+          reject(new Error(`management port ${port} on ${host} is already in use: stop the other process or choose another ${portFlag} (0 turns it off)`));
         } else if (err.code === 'EADDRNOTAVAIL') {
           reject(new Error(`cannot listen on ${host}: no such local address (check --management-bind)`));
         } else reject(err);
       };
-      this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', onError);
-        this.server.on('error', (err) => this.log.error({ err }, 'management listener error'));
-        const addr = this.server.address();
+      server.once('error', onError);
+      server.listen({ host, port }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.log.error({ err }, 'management listener error'));
+        const addr = server.address();
         resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
       });
     });
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    const servers = this.tlsServer === null ? [this.server] : [this.server, this.tlsServer];
+    return Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    ).then(() => undefined);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -95,6 +95,10 @@ export class TlsSettings {
     this.options = this.load();
   }
 
+  get handshakeTimeoutMs(): number {
+    return this.config.handshakeTimeoutMs;
+  }
+
   get verifyPeer(): boolean {
     return this.config.tlsVerify === 'peer';
   }
