@@ -233,7 +233,7 @@ export class VHost implements QueueHost {
     this.exchanges.set(ex.name, ex);
     if (ex instanceof DelayedMessageExchange) {
       ex.onDue = this.releaseDelayed;
-      ex.attach(this.persistence, this.memory);
+      ex.attach(this.persistence, this.memory, this.log);
     }
   }
 

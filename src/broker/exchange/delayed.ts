@@ -13,6 +13,7 @@
 import { PreconditionFailed } from '../../protocol/errors.js';
 import { MinHeap } from '../../util/min-heap.js';
 import type { Binding, Destination } from '../binding.js';
+import type { Logger } from '../../log.js';
 import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
 import type { CommitWaiter, Persistence } from '../persistence.js';
@@ -83,6 +84,7 @@ export class DelayedMessageExchange extends Exchange {
   private timerAt = 0;
   private persistence: Persistence | null = null;
   private memory: MemoryGauge | null = null;
+  private log: Logger | null = null;
   /** set by the vhost: routes messages whose time has come */
   onDue: (exchange: DelayedMessageExchange, due: DelayedMessage) => void = () => {};
 
@@ -101,10 +103,11 @@ export class DelayedMessageExchange extends Exchange {
     this.inner = factory(type, vhost, name, { ...options, args: {} });
   }
 
-  /** The vhost gives the exchange its storage and the broker's memory gauge. */
-  attach(persistence: Persistence, memory: MemoryGauge): void {
+  /** The vhost gives the exchange its storage, the broker's memory gauge and a logger. */
+  attach(persistence: Persistence, memory: MemoryGauge, log: Logger): void {
     this.persistence = persistence;
     this.memory = memory;
+    this.log = log;
   }
 
   get delayedType(): string {
@@ -256,10 +259,20 @@ export class DelayedMessageExchange extends Exchange {
     this.timer.unref();
   }
 
-  /** Timer callback: releases what is due (the vhost guards each release). */
+  /** Timer callback: never lets an error escape into the event loop; tries again in a second. */
   private readonly release = (): void => {
     this.timer = null;
     if (this.deleted) return;
+    try {
+      this.releaseDue();
+    } catch (err) {
+      this.log?.error({ err, vhost: this.vhost, exchange: this.name }, 'releasing delayed messages failed; trying again in a second');
+      if (this.timer === null) this.arm(Date.now() + 1000);
+    }
+  };
+
+  /** Releases what is due (the vhost guards each message's routing), reading paged ones in. */
+  private releaseDue(): void {
     const now = Date.now();
     for (;;) {
       if (this.pagedCount > 0 && this.held.size < LOAD_BATCH) this.loadMore();
@@ -276,5 +289,5 @@ export class DelayedMessageExchange extends Exchange {
       this.heldBytes -= next.message.bodySize;
       this.onDue(this, next);
     }
-  };
+  }
 }

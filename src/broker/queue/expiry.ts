@@ -49,6 +49,8 @@ export class QueueExpiry {
   private readonly inOrderCount: number[];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
+  /** an entry with a deadline has arrived (until then arrivals cost a single check) */
+  private seenDeadline = false;
 
   constructor(
     private readonly queue: ExpiringQueue,
@@ -76,6 +78,13 @@ export class QueueExpiry {
   /** An entry was appended to its level (enqueued, or read back from the store). */
   arrived(entry: QueueEntry): void {
     const level = entry.level;
+    if (!this.seenDeadline) {
+      // The fast path of queues whose messages have no deadline: nothing to watch.
+      if (entry.expiresAt === 0) return;
+      this.seenDeadline = true;
+      // Arrivals held so far have none: an in-order run starts only in a level with no other entry.
+      for (let l = 0; l < this.inOrder.length; l++) this.inOrder[l] = this.queue.levelCount(l) <= (l === level ? 1 : 0);
+    }
     if (this.queue.levelCount(level) === 1) {
       // The only one in memory: a fresh run starts.
       this.inOrder[level] = true;
