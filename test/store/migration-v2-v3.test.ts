@@ -2,7 +2,8 @@
 // layout-v2, made by fixtures/make-layout-v2.mjs). Layout 3 keys queue entries by priority level
 // and keeps stored counts, shared-body reference counts and reserved message ids. The folder holds:
 //   plain  3 persistent messages (plain-0 delivered, not acked, before the stop), 2 held for it
-//          by the durable delayed exchange dx (due in an hour)
+//          by the durable delayed exchange dx (due an hour after the fixture was made: by now
+//          they are due, and released into plain as soon as the broker starts)
 //   prio   x-max-priority 5: prio-0..4 with priorities 0, 3, 5, 9, 1
 //   f1, f2 bound to fanout 'fan': 'fan-small' and a 5,000-byte body, each stored once and shared
 //   mix    9 persistent 1 MiB bodies (A..I), 2 transient ones paged to disk (t, u), then Z
@@ -18,7 +19,7 @@ import { open } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DelayedMessageExchange } from '../../src/broker/exchange/delayed.js';
 import { LAYOUT_VERSION } from '../../src/store/lmdb-store.js';
-import { startTestBroker, tempDir, type TestBroker } from '../support/broker.js';
+import { startTestBroker, tempDir, waitFor, type TestBroker } from '../support/broker.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'layout-v2');
 const folders: string[] = [];
@@ -77,17 +78,23 @@ describe('layout 2 → 3 migration', () => {
     const broker = await start(dir);
     const vhost = broker.broker.vhosts.get('/')!;
     // Counts are there before anything is read.
-    const counts = Object.fromEntries(['plain', 'prio', 'f1', 'f2', 'mix'].map((q) => [q, vhost.queues.get(q)!.messageCount]));
-    expect(counts).toEqual({ plain: 3, prio: 5, f1: 2, f2: 2, mix: 10 });
+    const counts = Object.fromEntries(['prio', 'f1', 'f2', 'mix'].map((q) => [q, vhost.queues.get(q)!.messageCount]));
+    expect(counts).toEqual({ prio: 5, f1: 2, f2: 2, mix: 10 });
     const dx = vhost.exchanges.get('dx');
     expect(dx).toBeInstanceOf(DelayedMessageExchange);
-    expect((dx as DelayedMessageExchange).heldCount).toBe(2);
+    // The two delayed messages are held (counted) or, being due, already released into plain.
+    const plain = vhost.queues.get('plain')!;
+    expect(plain.messageCount + (dx as DelayedMessageExchange).heldCount).toBe(5);
+    await waitFor(() => plain.messageCount === 5, 'the due delayed messages to be released');
+    expect((dx as DelayedMessageExchange).heldCount).toBe(0);
 
-    expect(await drain(broker.url, 'plain')).toEqual([
+    const fromPlain = await drain(broker.url, 'plain');
+    expect(fromPlain.slice(0, 3)).toEqual([
       ['plain-0', true],
       ['plain-1', false],
       ['plain-2', false],
     ]);
+    expect(fromPlain.slice(3).map(([b]) => b).sort()).toEqual(['delayed-0', 'delayed-1']);
     // By priority level (9 is capped at 5), in arrival order within a level.
     expect((await drain(broker.url, 'prio')).map(([b]) => b)).toEqual(['prio-2', 'prio-3', 'prio-1', 'prio-4', 'prio-0']);
     const fan = [['fan-small', false], ['L×5000', false]];
@@ -107,6 +114,6 @@ describe('layout 2 → 3 migration', () => {
     const again = await start(dir);
     expect(again.broker.vhosts.get('/')!.queues.get('f2')!.messageCount).toBe(2);
     expect(await drain(again.url, 'f2')).toEqual(fan);
-    expect(((again.broker.vhosts.get('/')!.exchanges.get('dx')) as DelayedMessageExchange).heldCount).toBe(2);
+    expect(((again.broker.vhosts.get('/')!.exchanges.get('dx')) as DelayedMessageExchange).heldCount).toBe(0);
   });
 });
