@@ -180,5 +180,23 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
     throw badRequest('not_json');
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw badRequest('not_json');
+  if (nestingDepth(parsed) > MAX_JSON_DEPTH) throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   return parsed as Record<string, unknown>;
+}
+
+/** Deeper bodies are refused: nothing legitimate nests this far, and the model recurses on it. */
+export const MAX_JSON_DEPTH = 64;
+
+/** How deeply a parsed JSON value nests (iteratively: a hostile body cannot overflow the stack here). */
+function nestingDepth(root: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > max) max = depth;
+    if (max > MAX_JSON_DEPTH) return max;
+    for (const v of Object.values(value as Record<string, unknown>)) stack.push([v, depth + 1]);
+  }
+  return max;
 }
