@@ -21,6 +21,7 @@ function PolicyList({ kind }: { kind: 'policies' | 'operator-policies' }): VNode
   const [editing, setEditing] = useState<PolicyRow | undefined>(undefined);
   const [outcome, run] = useAction();
   const label = kind === 'policies' ? 'policy' : 'operator policy';
+  const Label = kind === 'policies' ? 'Policy' : 'Operator policy';
   return html`<div data-kind=${kind}>
     <${ErrorBox} error=${policies.error} />
     <${SimpleTable} id=${kind} rows=${policies.data} rowKey=${(p: PolicyRow) => `${p.vhost}\u0000${p.name}`} filterText=${(p: PolicyRow) => `${p.name} ${p.pattern}`}
@@ -36,7 +37,7 @@ function PolicyList({ kind }: { kind: 'policies' | 'operator-policies' }): VNode
           <${ConfirmButton} label="Delete" confirm="Yes, delete" onConfirm=${() => run(async () => {
             await api(`/${kind}/${seg(p.vhost)}/${seg(p.name)}`, { method: 'DELETE' });
             policies.reload();
-            return `${label} “${p.name}” deleted.`;
+            return `${Label} “${p.name}” deleted.`;
           })} /></span>` },
       ]} />
     <${OutcomeLine} outcome=${outcome} />
@@ -49,7 +50,7 @@ function PolicyList({ kind }: { kind: 'policies' | 'operator-policies' }): VNode
             pattern: text(d, 'pattern'), 'apply-to': text(d, 'apply_to'), priority: Number(text(d, 'priority')) || 0,
             definition: parseArguments(text(d, 'definition')),
           } });
-          return `${label} “${name}” set.`;
+          return `${Label} “${name}” set.`;
         }}>
         <${Field} label="Vhost"><${VhostSelect} vhosts=${vhosts} value=${editing?.vhost} /><//>
         <${Field} label="Name"><input name="name" required value=${editing?.name ?? ''} /><//>
