@@ -247,6 +247,26 @@ describe('exchanges', () => {
   });
 });
 
+describe('other queue types', () => {
+  it('a policy over quorum queues and streams: quorum queues take its limits, streams keep their own settings', async () => {
+    const quorum = uniqueName('typed-quorum');
+    const stream = uniqueName('typed-stream');
+    const ch = await conn.createChannel();
+    await ch.assertQueue(quorum, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.assertQueue(stream, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    await ch.close();
+    await admin().putPolicy('/', 'typed', { pattern: '^typed-', definition: { 'max-length': 2, 'message-ttl': 60000 } });
+    expect(queue(quorum).appliedPolicy.policy).toBe('typed');
+    expect(queue(quorum).options).toMatchObject({ maxLength: 2, messageTtlMs: 60000 });
+    expect(queue(stream).appliedPolicy.policy).toBe('typed');
+    expect(queue(stream).options.maxLength).toBeUndefined();
+    await fill(quorum, 3, { 'x-queue-type': 'quorum' });
+    expect(await count(quorum)).toBe(2);
+    await admin().deletePolicy('/', 'typed');
+    expect(queue(quorum).options.maxLength).toBeUndefined();
+  });
+});
+
 describe('persistence', () => {
   it('policies and operator policies survive a restart and apply to recovered queues', async () => {
     const name = uniqueName('kept');
@@ -265,6 +285,13 @@ describe('persistence', () => {
       { vhost: '/', name: 'kept-op', pattern: '^kept-', 'apply-to': 'all', definition: { 'max-length': 2 }, priority: 0 },
     ]);
     expect(queue(name).appliedPolicy).toEqual({ policy: 'kept', operatorPolicy: 'kept-op', definition: { 'max-length': 2 } });
+    // Quorum queues and streams recovered under a matching policy start fine.
+    await admin().putPolicy('/', 'everything', { pattern: '.*', definition: { 'max-length-bytes': 1000000 } });
+    await conn.close();
+    await b.close();
+    b = await startTestBroker({ dataDir });
+    conn = await amqp.connect(b.url);
+    expect(admin().getPolicy('/', 'everything')).toBeDefined();
     await fill(name, 2);
     expect(await count(name)).toBe(2);
   });
