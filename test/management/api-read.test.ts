@@ -295,4 +295,25 @@ describe('health checks', () => {
     expect(missing.body).toMatchObject({ status: 'failed', reason: 'No active listener', missing: 1 });
     expect((await api.get('/api/health/checks/port-listener/abc')).body).toEqual({ error: 'bad_request', reason: 'Invalid port' });
   });
+
+  it('fails with 503 while an alarm is in effect, and recovers', async () => {
+    if (target.warren === null) return; // an alarm cannot be raised on demand on RabbitMQ
+    const resources = target.warren.broker.resources;
+    const node = (await api.get('/api/overview')).body.node;
+    resources.setAlarm('storage', true);
+    try {
+      const alarms = await api.get('/api/health/checks/alarms');
+      expect(alarms.status).toBe(503);
+      expect(alarms.body).toEqual({ status: 'failed', reason: 'resource alarm(s) in effect in the cluster', alarms: [{ node, resource: 'disk' }] });
+      expect((await api.get('/api/health/checks/local-alarms')).status).toBe(503);
+      const ready = await api.get('/api/health/checks/ready-to-serve-clients');
+      expect(ready.status).toBe(503);
+      expect(ready.body.status).toBe('failed');
+      expect((await api.get('/api/nodes')).body[0].disk_free_alarm).toBe(true);
+    } finally {
+      resources.setAlarm('storage', false);
+    }
+    expect((await api.get('/api/health/checks/alarms')).body).toEqual({ status: 'ok' });
+    expect((await api.get('/api/health/checks/ready-to-serve-clients')).body).toEqual({ status: 'ok' });
+  });
 });
