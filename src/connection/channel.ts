@@ -468,6 +468,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       this.connection,
     );
     this.lastQueueName = queue.name;
+    if (queue.exclusiveOwner === this.connection) this.connection.ownsExclusiveQueue(queue);
     if (!m.noWait) {
       this.reply({
         id: M.QUEUE_DECLARE_OK,

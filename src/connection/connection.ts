@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Broker } from '../broker/broker.js';
 import type { ConnectionState, GatedConnection, ReadGate } from '../broker/resources.js';
-import type { QueueOwner } from '../broker/queue/queue.js';
+import type { Queue, QueueOwner } from '../broker/queue/queue.js';
 import type { User } from '../broker/users.js';
 import type { VHost } from '../broker/vhost.js';
 import type { Logger } from '../log.js';
@@ -146,11 +146,38 @@ export class Connection implements QueueOwner, GatedConnection {
     socket.on('data', this.onData);
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.teardown('socket closed'));
-    socket.on('drain', () => this.onDrain());
+    socket.on('drain', () => this.guard('socket drain', this.onDrain));
     this.handshakeTimer = setTimeout(() => {
       this.log.warn({ timeoutMs: config.handshakeTimeoutMs }, 'handshake timed out; closing connection');
-      this.destroy();
+      this.guard('handshake timeout', this.destroy);
     }, config.handshakeTimeoutMs);
+  }
+
+  /**
+   * Runs a timer or socket callback of this connection. A bug in it must not take the process
+   * down: it is logged with its stack and closes this connection (541 INTERNAL_ERROR) only.
+   */
+  private guard(what: string, f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.internalError(err, what);
+    }
+  }
+
+  /** An unexpected error: log the stack, close this connection with 541; never throws. */
+  private internalError(err: unknown, where: string, channel = 0): void {
+    this.log.error({ err, in: where, channel }, 'internal error; closing connection');
+    try {
+      this.closeWithError(new InternalError('an internal error occurred; see the broker log'));
+    } catch (closeErr) {
+      this.log.error({ err: closeErr }, 'closing after an internal error failed; dropping the connection');
+      try {
+        this.socket.destroy();
+      } catch {
+        // the socket is beyond help; teardown runs from its 'close' event
+      }
+    }
   }
 
   get isOpen(): boolean {
@@ -173,19 +200,27 @@ export class Connection implements QueueOwner, GatedConnection {
     this.lastReadAt = Date.now();
     this.bytesRead += chunk.length;
     if (this.state === State.Closed || this.discardInput) return;
-    if (this.state === State.AwaitingHeader) {
-      const rest = this.readProtocolHeader(chunk);
-      if (rest === null || rest.length === 0) return;
-      chunk = rest;
+    try {
+      if (this.state === State.AwaitingHeader) {
+        const rest = this.readProtocolHeader(chunk);
+        if (rest === null || rest.length === 0) return;
+        chunk = rest;
+      }
+      this.processInput(chunk);
+    } catch (err) {
+      this.internalError(err, 'reading');
     }
-    this.processInput(chunk);
   };
 
   /** Input held back while reading was paused (alarm, flow control) is processed now. */
   private readonly continueInput = (): void => {
     this.resumeScheduled = false;
     if (this.state === State.Closed || this.discardInput || !this.gate.reading) return;
-    this.processInput(null);
+    try {
+      this.processInput(null);
+    } catch (err) {
+      this.internalError(err, 'reading');
+    }
   };
 
   /** Parses a chunk (or, with null, what the parser held while paused), then runs the dispatcher. */
@@ -373,7 +408,7 @@ export class Connection implements QueueOwner, GatedConnection {
     this.log.warn({ ...fields, reason }, 'handshake failed; closing connection');
     this.state = State.Closed;
     this.discardInput = true;
-    this.closeTimer = setTimeout(() => this.destroy(), HANDSHAKE_FAILURE_DELAY_MS);
+    this.closeTimer = setTimeout(() => this.guard('handshake failure', this.destroy), HANDSHAKE_FAILURE_DELAY_MS);
     this.closeTimer.unref();
   }
 
@@ -474,20 +509,23 @@ export class Connection implements QueueOwner, GatedConnection {
   private startHeartbeats(): void {
     if (this.heartbeatSec === 0) return;
     const intervalMs = this.heartbeatSec * 1000;
-    this.heartbeatTimer = setInterval(() => {
-      const now = Date.now();
-      // Not reading (alarm, flow control) is not the peer's silence: RabbitMQ pauses this check too.
-      if (this.gate.reading && now - this.lastReadAt > 2 * intervalMs) {
-        this.log.warn({ heartbeatSec: this.heartbeatSec }, 'missed heartbeats from client; closing connection');
-        this.destroy();
-        return;
-      }
-      if (now - this.outbound.lastWriteAt >= intervalMs / 2) {
-        this.outbound.writeRaw(HEARTBEAT_FRAME);
-        this.outbound.flush();
-      }
-    }, intervalMs / 2);
+    this.heartbeatTimer = setInterval(() => this.guard('heartbeat', () => this.heartbeat(intervalMs)), intervalMs / 2);
     this.heartbeatTimer.unref();
+  }
+
+  /** Every half interval: drop a silent peer, or send a heartbeat if we have been quiet. */
+  private heartbeat(intervalMs: number): void {
+    const now = Date.now();
+    // Not reading (alarm, flow control) is not the peer's silence: RabbitMQ pauses this check too.
+    if (this.gate.reading && now - this.lastReadAt > 2 * intervalMs) {
+      this.log.warn({ heartbeatSec: this.heartbeatSec }, 'missed heartbeats from client; closing connection');
+      this.destroy();
+      return;
+    }
+    if (now - this.outbound.lastWriteAt >= intervalMs / 2) {
+      this.outbound.writeRaw(HEARTBEAT_FRAME);
+      this.outbound.flush();
+    }
   }
 
   // ---- Errors and closing -------------------------------------------------------------------------
@@ -505,8 +543,7 @@ export class Connection implements QueueOwner, GatedConnection {
       this.closeWithError(err);
       return;
     }
-    this.log.error({ err, channel: channelId }, 'internal error; closing connection');
-    this.closeWithError(new InternalError('an internal error occurred; see the broker log'));
+    this.internalError(err, 'frame', channelId);
   }
 
   /** Sends connection.close for an error and waits (briefly) for close-ok. */
@@ -539,7 +576,7 @@ export class Connection implements QueueOwner, GatedConnection {
     this.outbound.flush();
     this.state = State.Closing;
     this.releaseChannels();
-    this.closeTimer = setTimeout(() => this.destroy(), closeAfterMs);
+    this.closeTimer = setTimeout(() => this.guard('close timeout', this.destroy), closeAfterMs);
     this.closeTimer.unref();
   }
 
@@ -579,25 +616,36 @@ export class Connection implements QueueOwner, GatedConnection {
     }
   }
 
-  private onDrain(): void {
+  private readonly onDrain = (): void => {
     for (const channel of this.channels.values()) channel.onConnectionDrained();
-  }
+  };
 
   /** Closes the socket now. */
-  destroy(): void {
+  readonly destroy = (): void => {
     this.state = State.Closed;
     this.socket.destroy();
     this.teardown('destroyed');
-  }
+  };
 
-  private releaseChannels(): void {
-    for (const channel of this.channels.values()) channel.release();
+  private readonly releaseChannels = (): void => {
+    // Each channel on its own: one that fails to give back its messages does not strand the others'.
+    for (const channel of this.channels.values()) {
+      try {
+        channel.release();
+      } catch (err) {
+        this.log.error({ err, channel: channel.id }, 'releasing a channel failed');
+      }
+    }
     this.channels.clear();
-  }
+  };
 
   private tornDown = false;
 
-  /** Frees everything this connection holds; runs once, whichever way the connection ended. */
+  /**
+   * Frees everything this connection holds; runs once, whichever way the connection ended. Runs
+   * from the socket's 'close' event, where nothing may throw: each step is guarded on its own, so
+   * a bug in one (requeueing, dead-lettering, dispatching) is logged and the others still run.
+   */
   private teardown(reason: string): void {
     if (this.tornDown) return;
     this.tornDown = true;
@@ -605,18 +653,50 @@ export class Connection implements QueueOwner, GatedConnection {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.releaseChannels();
-    this.broker.resources.release(this.gate);
-    if (this.vhost !== null) {
-      this.vhost.connections.delete(this);
-      for (const queue of [...this.vhost.queues.values()]) {
-        if (queue.exclusiveOwner === this) this.vhost.removeQueue(queue);
+    this.teardownStep('releasing channels', this.releaseChannels);
+    this.teardownStep('releasing the read gate', () => this.broker.resources.release(this.gate));
+    this.teardownStep('deleting exclusive queues', this.removeExclusiveQueues);
+    this.log.debug({ reason }, 'connection closed');
+    this.teardownStep('unregistering', () => this.onClosed(this));
+    this.teardownStep('dispatching', () => this.broker.dispatcher.run());
+  }
+
+  private teardownStep(what: string, f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.log.error({ err, in: what }, 'internal error while closing a connection; carrying on');
+    }
+  }
+
+  /** Exclusive queues declared on this connection (deleted ones are swept out as it grows). */
+  private readonly exclusiveQueues = new Set<Queue>();
+
+  /** A channel declared (or redeclared) an exclusive queue of this connection. */
+  ownsExclusiveQueue(queue: Queue): void {
+    if (this.exclusiveQueues.has(queue)) return;
+    // Keeps the set bounded by live queues: sweep deleted ones whenever the size doubles.
+    const size = this.exclusiveQueues.size;
+    if (size >= 64 && (size & (size - 1)) === 0) {
+      for (const q of this.exclusiveQueues) if (q.deleted) this.exclusiveQueues.delete(q);
+    }
+    this.exclusiveQueues.add(queue);
+  }
+
+  /** On close: this connection's exclusive queues go, without looking at any other queue. */
+  private readonly removeExclusiveQueues = (): void => {
+    const vhost = this.vhost;
+    if (vhost === null) return;
+    vhost.connections.delete(this);
+    for (const queue of this.exclusiveQueues) {
+      try {
+        if (!queue.deleted) vhost.removeQueue(queue);
+      } catch (err) {
+        this.log.error({ err, queue: queue.name }, 'deleting an exclusive queue failed');
       }
     }
-    this.log.debug({ reason }, 'connection closed');
-    this.onClosed(this);
-    this.broker.dispatcher.run();
-  }
+    this.exclusiveQueues.clear();
+  };
 
   /** A channel finished closing and its number may be reused. */
   channelClosed(channel: Channel): void {

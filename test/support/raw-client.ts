@@ -71,7 +71,8 @@ export class RawClient {
 
   static open(port: number): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => resolve(new RawClient(socket)));
+      // No Nagle: hand-built frames go out as written (else each small write may wait ~40 ms).
+      const socket = connect({ host: '127.0.0.1', port, noDelay: true }, () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
   }
