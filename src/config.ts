@@ -203,7 +203,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     choices: ['TLSv1.2', 'TLSv1.3'],
     help: 'oldest TLS version accepted',
   },
-  { key: 'tlsCiphers', flag: '--tls-ciphers', env: 'WARREN_TLS_CIPHERS', kind: 'string', help: "OpenSSL cipher list (default: Node's)" },
+  { key: 'tlsCiphers', flag: '--tls-ciphers', env: 'WARREN_TLS_CIPHERS', kind: 'string', help: "OpenSSL cipher list (none: Node's defaults)" },
   {
     key: 'tlsCertLoginFrom',
     flag: '--tls-cert-login-from',
