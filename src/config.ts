@@ -321,7 +321,7 @@ export function usage(): string {
         ? 'none'
         : typeof def === 'object'
           ? String('fraction' in def ? def.fraction : def.bytes)
-          : String(def);
+          : String(def) || 'none';
     const name = o.kind === 'bool' ? o.flag : `${o.flag} <value>`;
     lines.push(`  ${name.padEnd(28)} ${o.env.padEnd(26)} ${o.help} (default: ${shown})`);
   }
