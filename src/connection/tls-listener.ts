@@ -11,7 +11,14 @@ export function createAmqpsListener(tls: TlsSettings, broker: Broker, accept: (s
   const server = createTlsServer({ ...tls.serverOptions(), noDelay: true });
   guardTlsServer(server, tls, broker.log, 'amqps');
   server.on('secureConnection', (socket: TLSSocket) => {
-    if (!socket.destroyed) accept(socket);
+    if (socket.destroyed) return;
+    try {
+      accept(socket);
+    } catch (err) {
+      // A bug in setting up one connection must not take the listener (or the process) down.
+      broker.log.error({ err, listener: 'amqps' }, 'cannot set up TLS connection; closing it');
+      socket.destroy();
+    }
   });
   return server;
 }

@@ -23,7 +23,12 @@ function peerOf(socket: Socket): string {
 export function guardTlsServer(server: TlsServer, tls: TlsSettings, log: Logger, listener: string): void {
   tls.attach(server);
   server.prependListener('secureConnection', (socket: TLSSocket) => {
-    const refusal = tls.checkPeer(socket);
+    let refusal: string | null;
+    try {
+      refusal = tls.checkPeer(socket);
+    } catch (err) {
+      refusal = `the client certificate could not be checked (${(err as Error).message})`;
+    }
     if (refusal === null) return;
     log.warn({ listener, peer: peerOf(socket), reason: refusal }, 'TLS client certificate refused; closing connection');
     socket.destroy();
