@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { waitFor } from '../support/wait.js';
@@ -118,6 +118,7 @@ describe('web UI forms in headless Chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export button[type=submit]')]);
     expect(download.suggestedFilename()).toMatch(/^warren-definitions-\d{4}-\d{2}-\d{2}\.json$/);
     const dir = mkdtempSync(path.join(tmpdir(), 'warren-ui-defs-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, download.suggestedFilename());
     await download.saveAs(file);
     const exported = JSON.parse(readFileSync(file, 'utf8')) as { queues: { name: string; vhost: string; durable: boolean }[]; users: { name: string }[] };
