@@ -58,6 +58,10 @@ export interface BrokerConfig {
   tlsCertLoginFrom: CertLoginFrom;
   /** HTTPS port of the management API, used when tlsCert is set (0 = off) */
   managementTlsPort: number;
+  /** Prometheus listener port; 0 = off (the embedded broker's default) */
+  prometheusPort: number;
+  /** address of the Prometheus listener; '' = the AMQP bind address */
+  prometheusBind: string;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -91,6 +95,8 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   tlsCiphers: null,
   tlsCertLoginFrom: 'common_name',
   managementTlsPort: 15671,
+  prometheusPort: 15692,
+  prometheusBind: '',
 };
 
 export class ConfigError extends Error {}
@@ -221,6 +227,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 65535,
     help: 'management API over HTTPS, used when --tls-cert is set (0 = off)',
   },
+  {
+    key: 'prometheusPort',
+    flag: '--prometheus-port',
+    env: 'WARREN_PROMETHEUS_PORT',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    help: 'Prometheus metrics port: /metrics, /metrics/per-object, /metrics/detailed (0 = off)',
+  },
+  { key: 'prometheusBind', flag: '--prometheus-bind', env: 'WARREN_PROMETHEUS_BIND', kind: 'address', help: 'address of the metrics listener ("" = the --bind address)' },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[keyof BrokerConfig] {

@@ -15,6 +15,7 @@ import { recover, warmUpQueues } from './broker/recovery.js';
 import { removeOrphanStreamFolders } from './broker/stream/stream-folders.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import { ModelStore } from './store/model-store.js';
+import { MetricsServer } from './metrics/server.js';
 import { WARREN_VERSION } from './version.js';
 import { join } from 'node:path';
 import { startManagement, type ManagementHandle } from './management/index.js';
@@ -26,6 +27,8 @@ export { DEFAULT_CONFIG } from './config.js';
 export interface StartOptions extends Partial<BrokerConfig> {
   /** a logger to use instead of one built from logLevel */
   logger?: Logger;
+  /** open the Prometheus listener on a free port (read it back from `metrics.port`); for tests */
+  metricsOnFreePort?: boolean;
 }
 
 export interface RunningBroker {
@@ -40,6 +43,8 @@ export interface RunningBroker {
   readonly server: AmqpServer;
   /** the management HTTP API, or null when --management-port is 0 */
   readonly management: ManagementHandle | null;
+  /** the Prometheus listener, when one was asked for (prometheusPort ≠ 0) */
+  readonly metrics: MetricsServer | null;
   /** certificate, key and CA files in use; null without TLS */
   readonly tls: TlsSettings | null;
   /**
@@ -67,11 +72,11 @@ function readDefinitionsFile(path: string): unknown {
 }
 
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
-  const { logger, ...overrides } = options;
-  // Embedded, Warren logs nothing and opens no management port unless asked (logLevel or logger,
-  // managementPort, managementTlsPort); the warren command passes its flags (defaults: info, 15672,
-  // 15671 when TLS is configured).
-  const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, managementTlsPort: 0, ...overrides };
+  const { logger, metricsOnFreePort, ...overrides } = options;
+  // Embedded, Warren logs nothing and opens no management or Prometheus port unless asked (logLevel
+  // or logger, managementPort, managementTlsPort, prometheusPort or metricsOnFreePort); the warren
+  // command passes its flags (defaults: info, 15672, 15671 when TLS is configured, 15692).
+  const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, managementTlsPort: 0, prometheusPort: 0, ...overrides };
   // TLS files are read before anything else starts, so a wrong path fails fast with its reason.
   const tls = checkTlsConfig(config) ? new TlsSettings(config) : null;
   if (config.port === null && (tls === null || config.tlsPort === null)) {
@@ -83,6 +88,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
   const persistence = new DurablePersistence(store, log);
   const broker = new Broker(config, persistence, log, new ModelStore(store));
+  persistence.commitStats = broker.stats;
   persistence.onFailure = (error) => broker.storageFailed(error);
   broker.admin.load();
   const recovered = recover(broker, persistence, log);
@@ -104,6 +110,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   let port = 0;
   let tlsPort = 0;
   let management: ManagementHandle | null = null;
+  let metrics: MetricsServer | null = null;
   try {
     if (config.port !== null) port = await server.listen(config.bind, config.port);
     if (tls !== null && config.tlsPort !== null) tlsPort = await server.listenTls(config.bind, config.tlsPort, tls);
@@ -113,7 +120,13 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
       management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, tls, startedAt });
       log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
     }
+    if (config.prometheusPort !== 0 || metricsOnFreePort === true) {
+      const metricsBind = config.prometheusBind || config.bind;
+      metrics = await MetricsServer.start(metricsBind, config.prometheusPort, { broker, connections: server, log }, broker.resources);
+      log.info({ bind: metricsBind, port: metrics.port }, 'Prometheus metrics listening');
+    }
   } catch (err) {
+    await management?.close();
     await server.close();
     broker.resources.stop();
     await persistence.close();
@@ -127,6 +140,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     broker,
     server,
     management,
+    metrics,
     tls,
     reloadTls() {
       if (tls === null) throw new ConfigError('TLS is not configured (no --tls-cert): nothing to reload');
@@ -135,6 +149,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     },
     close() {
       closing ??= (async () => {
+        await metrics?.close();
         await management?.close();
         await server.close();
         broker.resources.stop();

@@ -13,6 +13,7 @@ import { Policies } from './policies.js';
 import { Admin } from './admin.js';
 import { NotAllowed } from '../protocol/errors.js';
 import type { ModelStore } from '../store/model-store.js';
+import { BrokerStats } from './stats.js';
 import { VHost, type VHostServices } from './vhost.js';
 import { Resources } from './resources.js';
 
@@ -35,6 +36,8 @@ export class Broker implements VHostServices {
   readonly connections = new Set<BrokerConnection>();
   /** alarms, flow control and each connection's reading state */
   readonly resources: Resources;
+  /** totals that never go backwards, read by the metrics collectors */
+  readonly stats = new BrokerStats();
 
   constructor(
     readonly config: BrokerConfig,

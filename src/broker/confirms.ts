@@ -5,14 +5,29 @@
 // holds back acks for later ones, so `multiple` never covers an unconfirmed message.
 
 import { Deque } from '../util/deque.js';
+import type { PlainHistogram } from './stats.js';
+
+/** Where a confirmed message is counted (the publishing channel's counters for its exchange). */
+export interface ConfirmCounter {
+  confirmed: number;
+}
 
 class PendingConfirm {
   constructor(
     readonly seq: number,
     /** commits still awaited */
     public waits: number,
+    readonly counter: ConfirmCounter,
+    /** epoch ms the publish arrived, for the confirm-latency histogram */
+    readonly publishedAt: number,
   ) {}
   nacked = false;
+}
+
+/** Broker-wide total of confirmed messages (never goes backwards). */
+export interface ConfirmTotals {
+  messagesConfirmed: number;
+  readonly confirmLatency: PlainHistogram;
 }
 
 export interface ConfirmSink {
@@ -31,7 +46,10 @@ export class ConfirmTracker {
   /** seqs waiting for the current store batch */
   private batch: PendingConfirm[] = [];
 
-  constructor(private readonly sink: ConfirmSink) {}
+  constructor(
+    private readonly sink: ConfirmSink,
+    private readonly totals: ConfirmTotals,
+  ) {}
 
   /** Next publish sequence number. */
   next(): number {
@@ -43,24 +61,29 @@ export class ConfirmTracker {
   }
 
   /** The message is safe now. */
-  confirmNow(seq: number): void {
-    if (this.pending.length === 0) this.ackUpTo = seq;
-    else this.pending.push(new PendingConfirm(seq, 0));
+  confirmNow(seq: number, counter: ConfirmCounter, publishedAt: number): void {
+    if (this.pending.length === 0) {
+      this.ackUpTo = seq;
+      counter.confirmed++;
+      this.totals.messagesConfirmed++;
+      // Acked in this turn of the event loop: the fastest bucket.
+      this.totals.confirmLatency.observe(0);
+    } else this.pending.push(new PendingConfirm(seq, 0, counter, publishedAt));
   }
 
   /** The message is refused: nack it now. Later acks with `multiple` may cover it harmlessly. */
-  nackNow(seq: number): void {
+  nackNow(seq: number, counter: ConfirmCounter, publishedAt: number): void {
     this.sink.sendNack(seq, false);
     if (this.pending.length > 0) {
-      const p = new PendingConfirm(seq, 0);
+      const p = new PendingConfirm(seq, 0, counter, publishedAt);
       p.nacked = true;
       this.pending.push(p);
     }
   }
 
   /** The message is safe once the current store batch commits. */
-  awaitCommit(seq: number): void {
-    const p = new PendingConfirm(seq, 1);
+  awaitCommit(seq: number, counter: ConfirmCounter, publishedAt: number): void {
+    const p = new PendingConfirm(seq, 1, counter, publishedAt);
     this.pending.push(p);
     this.batch.push(p);
   }
@@ -100,13 +123,20 @@ export class ConfirmTracker {
   }
 
   private advance(): void {
+    let now = 0;
     for (;;) {
       const head = this.pending.peek();
       if (head === undefined || head.waits > 0) break;
       this.pending.shift();
       // Never ack a nacked seq by itself; a later ack with `multiple` may span it, which is fine
       // because the client no longer counts it as outstanding.
-      if (!head.nacked) this.ackUpTo = head.seq;
+      if (!head.nacked) {
+        this.ackUpTo = head.seq;
+        head.counter.confirmed++;
+        this.totals.messagesConfirmed++;
+        if (now === 0) now = Date.now();
+        this.totals.confirmLatency.observe((now - head.publishedAt) / 1000);
+      }
     }
   }
 }

@@ -48,6 +48,7 @@ import type { Binding } from './binding.js';
 import type { Exchange } from './exchange/exchange.js';
 import { Message } from './message.js';
 import { QueueEntry } from './queue/entry.js';
+import type { PlainHistogram } from './stats.js';
 import type { Queue } from './queue/queue.js';
 
 /** Told when the writes made before it was registered are on disk, or could not be written. */
@@ -265,6 +266,11 @@ export class DurablePersistence implements Persistence {
   noteSyncWrite(): void {
     this.syncWrites++;
   }
+
+  /** where commit time and batch size are counted (the broker's stats), once the broker exists */
+  commitStats: { readonly storeCommitSeconds: PlainHistogram; readonly storeCommitEntries: PlainHistogram } | null = null;
+  /** entries handed to LMDB since the last commit was observed */
+  private entriesInBatch = 0;
 
   /** told once per failed write batch (the broker blocks publishers) */
   onFailure: (error: Error) => void = () => {};
@@ -547,6 +553,7 @@ export class DurablePersistence implements Persistence {
       if (queue.deleted) continue;
       const message = entry.message;
       entry.written = true;
+      this.entriesInBatch++;
       const spill = entry.transient;
       const queueId = spill ? (queue.storeId | SPILL_BIT) >>> 0 : queue.storeId;
       const flags = (entry.redelivered ? ENTRY_REDELIVERED : 0) | (spill ? ENTRY_TRANSIENT : 0);
@@ -765,9 +772,16 @@ export class DurablePersistence implements Persistence {
     const waiters = this.waiters;
     this.waiters = [];
     const errorBefore = this.lastError;
+    const startedAt = performance.now();
+    const entries = this.entriesInBatch;
+    this.entriesInBatch = 0;
     this.whenAllFlushed().then(
       () => {
         this.flushesInFlight--;
+        if (this.commitStats !== null) {
+          this.commitStats.storeCommitSeconds.observe((performance.now() - startedAt) / 1000);
+          this.commitStats.storeCommitEntries.observe(entries);
+        }
         this.trimRefCache();
         // A failed batch rejects its own promise; `flushed` may still resolve for later ones.
         const failed = this.lastError !== null && this.lastError !== errorBefore ? this.lastError : null;

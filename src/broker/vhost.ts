@@ -16,6 +16,8 @@ import type { Logger } from '../log.js';
 import type { Persistence } from './persistence.js';
 import type { MemoryGauge } from './memory.js';
 import type { Resources } from './resources.js';
+import type { BrokerStats } from './stats.js';
+import { RateLimitedWarning } from '../log.js';
 import { Binding, type Destination } from './binding.js';
 import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
 import { createExchange, isKnownExchangeType } from './exchange/types.js';
@@ -39,6 +41,8 @@ export interface VHostServices {
   readonly config: { readonly dataDir: string };
   /** flow control: told of each enqueue, to hold publishers of queues that fall behind */
   readonly resources: Resources;
+  /** broker totals that never go backwards (metrics) */
+  readonly stats: BrokerStats;
   /** a queue has work for the dispatcher */
   queueReady(queue: Queue): void;
   /** deliver from this queue right now (as of time now) */
@@ -145,6 +149,9 @@ export class VHost implements QueueHost {
   readonly connections = new Set<VHostConnection>();
   /** set once the vhost is being deleted: nothing new may be created in it */
   deleted = false;
+  /** per-message warnings, at most one line per queue per minute (with how many were held back) */
+  private readonly deadLetterTargetMissing: RateLimitedWarning;
+  private readonly deadLetterCycle: RateLimitedWarning;
 
   constructor(
     readonly name: string,
@@ -156,6 +163,8 @@ export class VHost implements QueueHost {
       this.exchanges.set(exName, createExchange(type, name, exName, { durable: true, autoDelete: false, internal: false, args: {} }));
     }
     this.router = new Router((n) => this.exchanges.get(n));
+    this.deadLetterTargetMissing = new RateLimitedWarning(services.log, 'dead-letter exchange missing; messages dropped');
+    this.deadLetterCycle = new RateLimitedWarning(services.log, 'dead-letter cycle detected; messages dropped');
   }
 
   get persistence(): Persistence {
@@ -168,6 +177,10 @@ export class VHost implements QueueHost {
 
   get log(): Logger {
     return this.services.log;
+  }
+
+  get stats(): BrokerStats {
+    return this.services.stats;
   }
 
   /** Where streams keep their segment files (one folder per stream, named by its store id). */
@@ -351,17 +364,20 @@ export class VHost implements QueueHost {
       this.checkExclusiveAccess(existing, owner);
       this.assertQueueEquivalent(existing, d);
       existing.touch();
+      this.stats.queuesDeclared++;
       return existing;
     }
     const spec = validateDeclare(d, name, this.name, this.log);
     this.checkQueueLimit(name);
     const applied = this.services.policies.match(this.name, 'queue', name);
     const queue = createQueue(this, name, d, spec, owner, this.streamsDir);
+    this.stats.queuesCreated++;
     queue.appliedPolicy = applied;
     // Streams take no settings from policies here; classic and quorum queues do.
     if (spec.type !== 'stream') queue.options = queueOptionsWithPolicy(queue.options, d.args, applied.definition);
     this.queues.set(name, queue);
     if (queue.durable && !queue.exclusive) this.persistence.saveQueue(queue);
+    this.stats.queuesDeclared++;
     return queue;
   }
 
@@ -419,6 +435,7 @@ export class VHost implements QueueHost {
     if (q.deleted) return 0;
     const count = q.messageCount;
     this.queues.delete(q.name);
+    this.retireQueueCounters(q);
     for (const b of [...q.bindings]) this.dropBinding(b);
     for (const c of [...q.consumers.all]) {
       q.consumers.remove(c);
@@ -427,6 +444,15 @@ export class VHost implements QueueHost {
     q.destroy();
     if (q.durable && !q.exclusive) this.persistence.deleteQueue(q);
     return count;
+  }
+
+  /** A deleted queue's counters live on in the broker's totals, so they never go backwards. */
+  private retireQueueCounters(q: Queue): void {
+    const stats = this.stats;
+    stats.queuesDeleted++;
+    stats.deletedQueuesPublished += q.publishedTotal;
+    stats.deletedQueuesDiskReads += q.diskReadsTotal;
+    stats.deletedQueuesDiskWrites += q.diskWritesTotal;
   }
 
   // ---- Publishing ---------------------------------------------------------------------------------
@@ -489,7 +515,7 @@ export class VHost implements QueueHost {
   }
 
   queueExpired(queue: Queue): void {
-    this.log.info({ vhost: this.name, queue: queue.name }, 'queue expired (x-expires)');
+    this.log.info({ vhost: this.name, queue: queue.name, expiresMs: queue.options.expiresMs }, 'queue deleted: unused for its x-expires time');
     this.removeQueue(queue);
   }
 
@@ -498,7 +524,7 @@ export class VHost implements QueueHost {
     if (dlxName === undefined) return;
     const dlx = this.exchanges.get(dlxName);
     if (dlx === undefined) {
-      this.log.warn({ vhost: this.name, queue: queue.name, exchange: dlxName }, 'dead-letter exchange missing; message dropped');
+      this.deadLetterTargetMissing.note(queue.name, { vhost: this.name, queue: queue.name, exchange: dlxName });
       return;
     }
     const now = Date.now();
@@ -510,7 +536,7 @@ export class VHost implements QueueHost {
     const cycling = findDeadLetterCycles(reason, deaths, list);
     for (const q of list) {
       if (cycling.has(q)) {
-        this.log.warn({ vhost: this.name, queue: q.name }, 'dead-letter cycle detected; message dropped');
+        this.deadLetterCycle.note(q.name, { vhost: this.name, queue: q.name });
         continue;
       }
       q.enqueue(copy, now);

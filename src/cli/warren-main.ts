@@ -39,6 +39,10 @@ export async function main(argv: string[]): Promise<void> {
     if (running.management.tlsPort !== 0) apis.push(`https://${mhost}:${running.management.tlsPort}/api/`);
     process.stdout.write(`warren: management API on ${apis.join(' and ')}\n`);
   }
+  if (running.metrics !== null) {
+    const host = config.prometheusBind || config.bind;
+    process.stdout.write(`warren: Prometheus metrics on http://${host.includes(':') ? `[${host}]` : host}:${running.metrics.port}/metrics\n`);
+  }
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.
   process.on('unhandledRejection', (reason) => {

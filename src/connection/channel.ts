@@ -16,6 +16,12 @@ import { PublishAccess, type Access } from '../broker/permissions.js';
 import { checkConsume, checkGet, rejectRefusal } from '../broker/queue/consume-rules.js';
 import { redeliveryMessage } from '../broker/queue/quorum-queue.js';
 import {
+  ChannelExchangeCounters,
+  ChannelObjectCounters,
+  ChannelQueueCounters,
+  type BrokerStats,
+} from '../broker/stats.js';
+import {
   PUBLISH_PENDING_COMMIT,
   PUBLISH_REJECTED,
   PUBLISH_ROUTED,
@@ -105,8 +111,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private lastQueueName = '';
   /** direct reply-to: this channel's consumer of amq.rabbitmq.reply-to, if any */
   private replyConsumer: { tag: string; tagBytes: Buffer; key: string } | null = null;
-  /** counters for metrics */
+  /** counters for metrics (read at scrape time) */
   publishedTotal = 0;
+  private readonly stats: BrokerStats;
+  readonly exchangeCounters = new ChannelObjectCounters<Exchange, ChannelExchangeCounters>((e) => new ChannelExchangeCounters(e));
+  readonly queueCounters = new ChannelObjectCounters<Queue, ChannelQueueCounters>((q) => new ChannelQueueCounters(q));
   /** output held back until durable writes behind a reply are committed (see holdOutput) */
   private held: Outbound | null = null;
   private holds = 0;
@@ -118,7 +127,35 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   constructor(
     readonly connection: Connection,
     readonly id: number,
-  ) {}
+  ) {
+    this.stats = connection.broker.stats;
+    this.stats.channelsOpened++;
+  }
+
+  /** Whether consumers or unacked messages, basic.qos limits: for the metrics snapshot. */
+  get consumerPrefetchCount(): number {
+    return this.consumerPrefetch;
+  }
+
+  get channelPrefetchCount(): number {
+    return this.channelPrefetch;
+  }
+
+  get unconfirmedCount(): number {
+    return this.confirms?.unconfirmedCount ?? 0;
+  }
+
+  get uncommittedMessages(): number {
+    return this.tx?.publishes.length ?? 0;
+  }
+
+  get uncommittedAcks(): number {
+    return this.tx?.acks.length ?? 0;
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
 
   /** Settings and counts the management API reports (read when asked; nothing kept per message). */
   get info(): ChannelInfo {
@@ -305,8 +342,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   /** Sends channel.close for a soft error; frames are dropped until close-ok. */
   closeWithError(err: AmqpException): void {
     if (this.closing) return;
-    this.connection.log.info(
-      { channel: this.id, replyCode: err.replyCode, replyText: err.replyText },
+    this.connection.log.warn(
+      { channel: this.id, user: this.connection.userName, vhost: this.connection.vhost?.name, replyCode: err.replyCode, replyText: err.replyText },
       'closing channel on error',
     );
     this.out.writeMethod(this.id, {
@@ -333,6 +370,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   release(): void {
     if (this.released) return;
     this.released = true;
+    this.stats.channelsClosed++;
     this.assembler.reset();
     // Acks inside an uncommitted transaction never happened: those messages are requeued too.
     if (this.tx !== null) for (const a of this.tx.acks) this.unacked.restore(a.deliveries);
@@ -563,13 +601,27 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     checkGet(queue);
     queue.touch();
     const entry = queue.take(Date.now());
+    const counters = this.queueCounters.for(queue);
     if (entry === undefined) {
+      this.stats.getEmpty++;
+      counters.getEmpty++;
       this.out.writeMethod(this.id, { id: M.BASIC_GET_EMPTY, reserved1: '' });
       return;
     }
     const tag = ++this.deliveryTag;
-    if (m.noAck) queue.settle(entry);
-    else this.unacked.add(new UnackedDelivery(tag, entry, null));
+    if (entry.redelivered) {
+      this.stats.redelivered++;
+      counters.redelivered++;
+    }
+    if (m.noAck) {
+      this.stats.deliveredGetAutoAck++;
+      counters.getAutoAck++;
+      queue.settle(entry);
+    } else {
+      this.stats.deliveredGetManualAck++;
+      counters.getManualAck++;
+      this.unacked.add(new UnackedDelivery(tag, entry, null));
+    }
     // Quorum queues: basic.get-ok always carries x-delivery-count (0 the first time), as RabbitMQ.
     const message = queue.type === 'quorum' ? redeliveryMessage(entry) : entry.message;
     this.out.writeMethodWithContent(
@@ -597,9 +649,18 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   /** ConsumerChannel: writes one delivery (the entry is already out of the queue). */
   deliver(consumer: Consumer, entry: QueueEntry): void {
     const tag = ++this.deliveryTag;
+    const counters = this.queueCounters.for(entry.queue);
+    if (entry.redelivered) {
+      this.stats.redelivered++;
+      counters.redelivered++;
+    }
     if (consumer.noAck) {
+      this.stats.deliveredConsumeAutoAck++;
+      counters.deliveredAutoAck++;
       entry.queue.settle(entry);
     } else {
+      this.stats.deliveredConsumeManualAck++;
+      counters.deliveredManualAck++;
       this.unacked.add(new UnackedDelivery(tag, entry, consumer));
       consumer.unacked++;
     }
@@ -653,8 +714,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private settle(deliveries: UnackedDelivery[]): void {
+    this.stats.acknowledged += deliveries.length;
     for (let i = 0; i < deliveries.length; i++) {
       const d = deliveries[i]!;
+      this.queueCounters.for(d.entry.queue).acked++;
       d.entry.queue.settle(d.entry);
       if (d.consumer !== null) {
         d.consumer.unacked--;
@@ -736,6 +799,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     }
     const extraKeys = message.hasHeaders ? routingHeaders(message) : null;
     this.publishedTotal++;
+    const stats = this.stats;
+    stats.messagesReceived++;
+    stats.messageSizes.observe(content.bodySize);
+    const counters = this.exchangeCounters.for(exchange);
+    counters.published++;
     if (this.tx !== null) {
       this.tx.publishes.push({ exchange, message, extraKeys, mandatory: m.mandatory });
       return;
@@ -743,19 +811,31 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const seq = this.confirms !== null ? this.confirms.next() : 0;
     const flags = vhost.publish(exchange, message, extraKeys, now);
     this.connection.gate.afterPublish((flags & PUBLISH_PENDING_COMMIT) !== 0);
-    if ((flags & PUBLISH_ROUTED) === 0) {
-      if (m.mandatory) this.basicReturn(message);
-      else vhost.unroutableDropped++;
-    }
+    this.countRouting(flags, m.mandatory, counters);
+    if ((flags & PUBLISH_ROUTED) === 0 && m.mandatory) this.basicReturn(message);
     if (this.confirms === null) return;
-    if (flags & PUBLISH_REJECTED) this.confirms.nackNow(seq);
-    else if (flags & PUBLISH_PENDING_COMMIT) this.confirms.awaitCommit(seq);
-    else this.confirms.confirmNow(seq);
+    stats.messagesReceivedConfirm++;
+    if (flags & PUBLISH_REJECTED) this.confirms.nackNow(seq, counters, now);
+    else if (flags & PUBLISH_PENDING_COMMIT) this.confirms.awaitCommit(seq, counters, now);
+    else this.confirms.confirmNow(seq, counters, now);
     this.scheduleFlush();
   }
 
+  /** Routed, returned (mandatory) or dropped: counted for the broker and for this channel. */
+  private countRouting(flags: number, mandatory: boolean, counters: ChannelExchangeCounters): void {
+    if ((flags & PUBLISH_ROUTED) !== 0) this.stats.messagesRouted++;
+    else if (mandatory) {
+      this.stats.unroutableReturned++;
+      this.vhost.unroutableReturned++;
+      counters.unroutableReturned++;
+    } else {
+      this.stats.unroutableDropped++;
+      this.vhost.unroutableDropped++;
+      counters.unroutableDropped++;
+    }
+  }
+
   private basicReturn(message: Message): void {
-    this.vhost.unroutableReturned++;
     this.out.writeMethodWithContent(
       this.id,
       { id: M.BASIC_RETURN, replyCode: 312, replyText: 'NO_ROUTE', exchange: message.exchange, routingKey: message.routingKey },
@@ -768,7 +848,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   private confirmSelect(nowait: boolean): void {
     if (this.tx !== null) throw new PreconditionFailed(`cannot switch from tx to confirm mode`);
-    this.confirms ??= new ConfirmTracker(this);
+    this.confirms ??= new ConfirmTracker(this, this.stats);
     if (!nowait) this.out.writeMethod(this.id, { id: M.CONFIRM_SELECT_OK });
   }
 
@@ -813,6 +893,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     let pendingCommit = false;
     for (const p of tx.publishes) {
       const flags = this.vhost.publish(p.exchange, p.message, p.extraKeys, now);
+      this.countRouting(flags, p.mandatory, this.exchangeCounters.for(p.exchange));
       if ((flags & PUBLISH_ROUTED) === 0 && p.mandatory) this.basicReturn(p.message);
       if (flags & PUBLISH_PENDING_COMMIT) pendingCommit = true;
     }

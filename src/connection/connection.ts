@@ -126,6 +126,10 @@ export class Connection implements QueueOwner, GatedConnection {
   /** whether this connection is read: alarms and flow control pause it (see broker/resources.ts) */
   readonly gate: ReadGate;
   private resumeScheduled = false;
+  /** socket reads (RabbitMQ's recv_cnt) */
+  readsCount = 0;
+  /** why the connection ended, for the log line when it goes */
+  private closeReason: string | null = null;
 
   constructor(
     readonly broker: Broker,
@@ -147,7 +151,9 @@ export class Connection implements QueueOwner, GatedConnection {
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.teardown('socket closed'));
     socket.on('drain', () => this.guard('socket drain', this.onDrain));
+    this.log.info('connection accepted');
     this.handshakeTimer = setTimeout(() => {
+      this.closeReason = 'handshake timed out';
       this.log.warn({ timeoutMs: config.handshakeTimeoutMs }, 'handshake timed out; closing connection');
       this.guard('handshake timeout', this.destroy);
     }, config.handshakeTimeoutMs);
@@ -199,6 +205,7 @@ export class Connection implements QueueOwner, GatedConnection {
   private readonly onData = (chunk: Buffer): void => {
     this.lastReadAt = Date.now();
     this.bytesRead += chunk.length;
+    this.readsCount++;
     if (this.state === State.Closed || this.discardInput) return;
     try {
       if (this.state === State.AwaitingHeader) {
@@ -367,7 +374,7 @@ export class Connection implements QueueOwner, GatedConnection {
     if (this.state !== State.Open) return this.onHandshakeMethod(method);
     switch (method.id) {
       case CONNECTION_CLOSE:
-        this.log.debug({ replyCode: method.replyCode, replyText: method.replyText }, 'client closed connection');
+        this.closeReason = `client closed the connection: ${method.replyCode} ${method.replyText}`;
         this.outbound.writeMethod(0, { id: CONNECTION_CLOSE_OK });
         this.outbound.flush();
         this.state = State.Closed;
@@ -405,6 +412,7 @@ export class Connection implements QueueOwner, GatedConnection {
    * negotiating); the socket closes after a pause that slows down password guessing.
    */
   private failHandshake(reason: string, fields: Record<string, unknown> = {}): void {
+    this.closeReason = `handshake failed: ${reason}`;
     this.log.warn({ ...fields, reason }, 'handshake failed; closing connection');
     this.state = State.Closed;
     this.discardInput = true;
@@ -501,7 +509,8 @@ export class Connection implements QueueOwner, GatedConnection {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.outbound.writeMethod(0, { id: CONNECTION_OPEN_OK, reserved1: '' });
-    this.log.info({ user: this.userName, vhost: vhostName }, 'connection opened');
+    this.broker.stats.connectionsOpened++;
+    this.log.info({ user: this.userName, vhost: vhostName, client: clientSummary(this.clientProperties) }, 'connection opened');
   }
 
   // ---- Heartbeats ---------------------------------------------------------------------------------
@@ -518,6 +527,7 @@ export class Connection implements QueueOwner, GatedConnection {
     const now = Date.now();
     // Not reading (alarm, flow control) is not the peer's silence: RabbitMQ pauses this check too.
     if (this.gate.reading && now - this.lastReadAt > 2 * intervalMs) {
+      this.closeReason = 'missed heartbeats from client';
       this.log.warn({ heartbeatSec: this.heartbeatSec }, 'missed heartbeats from client; closing connection');
       this.destroy();
       return;
@@ -572,6 +582,7 @@ export class Connection implements QueueOwner, GatedConnection {
   /** Sends connection.close and closes the socket on close-ok, or after closeAfterMs at the latest. */
   private sendClose(replyCode: number, replyText: string, classId: number, methodId: number, closeAfterMs = CLOSE_OK_TIMEOUT_MS): void {
     if (this.state === State.Closing || this.state === State.Closed) return;
+    this.closeReason ??= `closed by the broker: ${replyCode} ${replyText}`;
     this.outbound.writeMethod(0, { id: CONNECTION_CLOSE, replyCode, replyText, classId, methodId });
     this.outbound.flush();
     this.state = State.Closing;
@@ -656,7 +667,11 @@ export class Connection implements QueueOwner, GatedConnection {
     this.teardownStep('releasing channels', this.releaseChannels);
     this.teardownStep('releasing the read gate', () => this.broker.resources.release(this.gate));
     this.teardownStep('deleting exclusive queues', this.removeExclusiveQueues);
-    this.log.debug({ reason }, 'connection closed');
+    this.teardownStep('counting', () => this.countClosed());
+    this.log.info(
+      { reason: this.closeReason ?? reason, user: this.userName, vhost: this.vhost?.name, client: clientSummary(this.clientProperties), durationMs: Date.now() - this.connectedAt },
+      'connection closed',
+    );
     this.teardownStep('unregistering', () => this.onClosed(this));
     this.teardownStep('dispatching', () => this.broker.dispatcher.run());
   }
@@ -698,8 +713,29 @@ export class Connection implements QueueOwner, GatedConnection {
     this.exclusiveQueues.clear();
   };
 
+  /** The connection's byte and read/write counts live on in the broker's totals once it is gone. */
+  private countClosed(): void {
+    const stats = this.broker.stats;
+    if (this.user !== null && this.vhost !== null) stats.connectionsClosed++;
+    stats.closedConnectionBytesIn += this.bytesRead;
+    stats.closedConnectionBytesOut += this.outbound.bytesWritten;
+    stats.closedConnectionReads += this.readsCount;
+    stats.closedConnectionWrites += this.outbound.writesCount;
+  }
+
   /** A channel finished closing and its number may be reused. */
   channelClosed(channel: Channel): void {
     if (this.channels.get(channel.id) === channel) this.channels.delete(channel.id);
   }
+}
+
+/** The client properties worth a log line: who the client is, not the whole table. */
+function clientSummary(props: FieldTable): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['connection_name', 'product', 'version', 'platform']) {
+    const v = props[key];
+    if (typeof v === 'string') out[key] = v.length > 200 ? v.slice(0, 200) : v;
+    else if (Buffer.isBuffer(v)) out[key] = v.toString('utf8', 0, Math.min(v.length, 200));
+  }
+  return out;
 }

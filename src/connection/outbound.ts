@@ -35,6 +35,8 @@ export class Outbound {
   private marked = false;
   /** counters for metrics */
   bytesWritten = 0;
+  /** socket writes (RabbitMQ's send_cnt) */
+  writesCount = 0;
   /** epoch ms of the last write, for heartbeats */
   lastWriteAt = Date.now();
 
@@ -149,6 +151,7 @@ export class Outbound {
       socket.uncork();
     }
     this.bytesWritten += this.queuedBytes;
+    this.writesCount++;
     chunks.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = Date.now();

@@ -130,6 +130,12 @@ export class LmdbStore {
     });
   }
 
+  /** When this data folder's store was created (from its layout record); '' if unknown. */
+  get createdAt(): string {
+    const info = this.meta.get('layout') as LayoutInfo | undefined;
+    return info?.createdAt ?? '';
+  }
+
   /** Refuses a data folder written with another layout, so nothing is ever misread; migrates older ones. */
   private checkLayout(writtenBy: string): void {
     const info = this.meta.get('layout') as LayoutInfo | undefined;

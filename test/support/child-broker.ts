@@ -37,8 +37,9 @@ export class ChildBroker {
   /** Starts bin/warren and waits until it prints that it listens (or fails). */
   static async start(dataDir: string, port?: number, extraArgs: string[] = []): Promise<ChildBroker> {
     const p = port ?? (await freePort());
-    // The management API is off unless a test passes --management-port (a free one).
-    const args = [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', '--management-port', '0', ...extraArgs];
+    // The management API and the Prometheus listener are off unless a test passes their port flag.
+    const metricsOff = extraArgs.includes('--prometheus-port') ? [] : ['--prometheus-port', '0'];
+    const args = [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', '--management-port', '0', ...metricsOff, ...extraArgs];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -132,6 +132,7 @@ export class QueuePaging {
     if (l.count === 0) return 0;
     const q = this.queue;
     const entries = q.persistence.loadEntries(q, level, l.fromSeq, PAGE_BATCH, PAGE_BATCH_BYTES);
+    q.diskReadsTotal += entries.length;
     for (const entry of entries) {
       const size = entry.message.bodySize;
       l.count--;

@@ -11,6 +11,7 @@ import type { Binding } from '../binding.js';
 import type { MemoryGauge } from '../memory.js';
 import type { Message } from '../message.js';
 import type { Persistence } from '../persistence.js';
+import { DeadLetterCounts, type BrokerStats } from '../stats.js';
 import { parseQueueArguments, type QueueArguments } from './arguments.js';
 import { NO_POLICY, type AppliedPolicy } from '../policies.js';
 import type { QueueType } from './queue-types.js';
@@ -31,6 +32,8 @@ export interface QueueHost {
   readonly log: Logger;
   readonly persistence: Persistence;
   readonly memory: MemoryGauge;
+  /** broker-level totals (dead-lettered messages are counted there too) */
+  readonly stats: BrokerStats;
   /** the queue has ready messages and maybe a consumer able to take them */
   queueReady(queue: Queue): void;
   /** hand ready messages to consumers right now, as of time now (TTL 0: deliverable now or never) */
@@ -107,6 +110,13 @@ export class Queue implements ExpiringQueue {
   deliveredTotal = 0;
   ackedTotal = 0;
   redeliveredTotal = 0;
+  /** bytes of message bodies delivered and not yet acknowledged */
+  unackedBytes = 0;
+  /** entries written to the store / read back from it (paging) */
+  diskWritesTotal = 0;
+  diskReadsTotal = 0;
+  /** messages that left without an ack (expired, rejected, over the limit); created on the first */
+  deadLettered: DeadLetterCounts | null = null;
 
   constructor(
     readonly host: QueueHost,
@@ -193,11 +203,15 @@ export class Queue implements ExpiringQueue {
     let result = EnqueueResult.Accepted;
     if (this.paging.shouldPage(entry.level, persistent, this.persistence.durable)) {
       this.persistence.addEntry(entry, !persistent);
+      this.diskWritesTotal++;
       if (persistent) result = EnqueueResult.AcceptedPendingCommit;
       else this.hasSpilled = true;
       this.paging.page(entry, !persistent);
     } else {
-      if (persistent && this.persistence.addEntry(entry, false)) result = EnqueueResult.AcceptedPendingCommit;
+      if (persistent && this.persistence.addEntry(entry, false)) {
+        result = EnqueueResult.AcceptedPendingCommit;
+        this.diskWritesTotal++;
+      }
       this.ready.push(entry);
       if (!message.compacted) this.host.memory.notePinned(this);
       if (entry.expiresAt !== 0 && entry.expiresAt <= message.publishedAt) this.deliverOrExpire(entry);
@@ -261,6 +275,7 @@ export class Queue implements ExpiringQueue {
       }
       entry.state = EntryState.Unacked;
       this.unackedCount++;
+      this.unackedBytes += entry.message.bodySize;
       this.deliveredTotal++;
       if (entry.redelivered) this.redeliveredTotal++;
       if (entry.stored && entry.seq > this.deliveredWatermarks[entry.level]!) {
@@ -344,6 +359,7 @@ export class Queue implements ExpiringQueue {
     if (entry.state !== EntryState.Unacked) return;
     entry.state = EntryState.Done;
     this.unackedCount--;
+    this.unackedBytes -= entry.message.bodySize;
     this.ackedTotal++;
     if (entry.stored) this.persistence.removeEntry(entry);
   }
@@ -353,6 +369,7 @@ export class Queue implements ExpiringQueue {
     if (entry.state !== EntryState.Unacked) return;
     entry.state = EntryState.Done;
     this.unackedCount--;
+    this.unackedBytes -= entry.message.bodySize;
     this.discard(entry, 'rejected');
   }
 
@@ -360,6 +377,7 @@ export class Queue implements ExpiringQueue {
   requeue(entry: QueueEntry, now: number): void {
     if (entry.state !== EntryState.Unacked) return;
     this.unackedCount--;
+    this.unackedBytes -= entry.message.bodySize;
     if (this.deleted) {
       entry.state = EntryState.Done;
       if (entry.stored) this.persistence.removeEntry(entry);
@@ -543,7 +561,10 @@ export class Queue implements ExpiringQueue {
   }
 
   private deadLetterOrDrop(message: Message, reason: DeadLetterReason): void {
-    if (this.options.deadLetterExchange !== undefined) this.host.deadLetter(this, message, reason);
+    const hasDeadLetterExchange = this.options.deadLetterExchange !== undefined;
+    (this.deadLettered ??= new DeadLetterCounts()).count(reason, hasDeadLetterExchange);
+    this.host.stats.deadLettered.count(reason, hasDeadLetterExchange);
+    if (hasDeadLetterExchange) this.host.deadLetter(this, message, reason);
   }
 
   /** x-expires timer: never lets an error escape into the event loop. */

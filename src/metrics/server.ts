@@ -1,0 +1,189 @@
+// The Prometheus endpoint: a second HTTP listener (--prometheus-port, default 15692) answering
+// RabbitMQ's paths — /metrics (aggregated), /metrics/per-object, /metrics/detailed?family=…&vhost=…
+// — from families held in prom-client registries and read at scrape time. Scrapes run one at a time
+// (each reads one snapshot of the model), and the text is streamed in slices so that a scrape of
+// tens of thousands of queues never holds the event loop for more than a couple of milliseconds.
+
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import { Registry } from 'prom-client';
+import type { Broker } from '../broker/broker.js';
+import { DurablePersistence } from '../broker/persistence.js';
+import { HttpListener, sendText } from '../http/listener.js';
+import type { Logger } from '../log.js';
+import { WARREN_VERSION } from '../version.js';
+import { ExpositionWriter, writeFamilies, type Family } from './exposition.js';
+import { diskFreeBytes, maxFds, openFds, residentMemoryBytes } from './process-stats.js';
+import {
+  DETAILED_GROUPS,
+  aggregatedFamilies,
+  detailedFamilies,
+  perObjectFamilies,
+  type DetailedGroup,
+  type NodeReadings,
+  type ScrapeContext,
+} from './rabbitmq-families.js';
+import { Snapshot, type ConnectionSource } from './snapshot.js';
+import { warrenAggregatedFamilies, warrenPerObjectFamilies } from './warren-families.js';
+
+const CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+const PROM_CLIENT_VERSION = '15';
+
+export type Endpoint = 'aggregated' | 'per-object' | 'detailed';
+
+export interface MetricsOptions {
+  broker: Broker;
+  connections: ConnectionSource;
+  log: Logger;
+}
+
+/** The alarm figures, as the resource module (broker/resources.ts) keeps them. */
+export interface ResourceReadings {
+  readonly memoryLimitBytes: number;
+  readonly diskFreeLimitBytes: number;
+  readonly memoryAlarm: boolean;
+  readonly diskAlarm: boolean;
+}
+
+/** A stable id for this data folder: derived from when its store was created and where it is. */
+function clusterPermanentId(broker: Broker): string {
+  const persistence = broker.persistence;
+  const seed = persistence instanceof DurablePersistence ? `${persistence.store.path}|${persistence.store.createdAt}` : broker.config.dataDir;
+  return `warren-cluster-id-${createHash('sha256').update(seed).digest('base64url').slice(0, 22)}`;
+}
+
+/** Everything /metrics* can report, independent of HTTP (tests and the scrape benchmark use it). */
+export class MetricsCollector implements ScrapeContext {
+  private current: Snapshot | null = null;
+  private readonly aggregated = new Registry();
+  private readonly perObject = new Registry();
+  private readonly node: NodeReadings;
+  /** scrapes run one after another: each reads its own snapshot through this.current */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly options: MetricsOptions,
+    resources: ResourceReadings,
+  ) {
+    const { broker } = options;
+    const dataDir = broker.config.dataDir;
+    const startedAt = broker.stats.startedAt;
+    this.node = {
+      nodeName: `warren@${hostname()}`,
+      clusterName: broker.config.clusterName,
+      clusterId: clusterPermanentId(broker),
+      buildLabels: [
+        ['rabbitmq_version', WARREN_VERSION],
+        ['prometheus_plugin_version', WARREN_VERSION],
+        ['prometheus_client_version', PROM_CLIENT_VERSION],
+        ['erlang_version', process.versions.node],
+        ['product_name', 'Warren'],
+        ['product_version', WARREN_VERSION],
+      ],
+      residentMemoryBytes,
+      openFds,
+      maxFds,
+      diskFreeBytes: () => diskFreeBytes(dataDir),
+      memoryLimitBytes: () => resources.memoryLimitBytes,
+      diskFreeLimitBytes: () => resources.diskFreeLimitBytes,
+      memoryAlarm: () => resources.memoryAlarm,
+      diskAlarm: () => resources.diskAlarm,
+      uptimeSeconds: () => (Date.now() - startedAt) / 1000,
+      startTimeSeconds: () => Math.floor(startedAt / 1000),
+    };
+    for (const f of [...aggregatedFamilies(this, this.node), ...warrenAggregatedFamilies(this)]) this.aggregated.registerMetric(f as never);
+    for (const f of [...perObjectFamilies(this, this.node), ...warrenPerObjectFamilies(this)]) this.perObject.registerMetric(f as never);
+  }
+
+  snapshot(): Snapshot {
+    if (this.current === null) throw new Error('metrics read outside a scrape');
+    return this.current;
+  }
+
+  /**
+   * Renders one endpoint into the response (or, with out = null, into the returned text). Resolves
+   * with the text (when collected) and the longest synchronous slice, in ms.
+   */
+  render(endpoint: Endpoint, query: URLSearchParams, out: ServerResponse | null): Promise<{ text: string; longestSliceMs: number; bytes: number }> {
+    const run = async (): Promise<{ text: string; longestSliceMs: number; bytes: number }> => {
+      const vhosts = query.getAll('vhost');
+      this.current = new Snapshot(this.options.broker, this.options.connections, endpoint === 'detailed' && vhosts.length > 0 ? new Set(vhosts) : null);
+      try {
+        const w = new ExpositionWriter(out);
+        await writeFamilies(this.families(endpoint, query), w);
+        const text = w.finish();
+        return { text, longestSliceMs: w.longestSliceMs, bytes: w.bytes };
+      } finally {
+        this.current = null;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private families(endpoint: Endpoint, query: URLSearchParams): Family[] {
+    if (endpoint === 'aggregated') return this.aggregated.getMetricsAsArray() as unknown as Family[];
+    if (endpoint === 'per-object') return this.perObject.getMetricsAsArray() as unknown as Family[];
+    const asked = new Set<DetailedGroup>();
+    for (const f of query.getAll('family')) if ((DETAILED_GROUPS as readonly string[]).includes(f)) asked.add(f as DetailedGroup);
+    return detailedFamilies(this, this.node, asked);
+  }
+}
+
+const PATHS: Readonly<Record<string, Endpoint>> = {
+  '/metrics': 'aggregated',
+  '/metrics/': 'aggregated',
+  '/metrics/per-object': 'per-object',
+  '/metrics/detailed': 'detailed',
+};
+
+/** The HTTP side: routes RabbitMQ's paths to the collector. */
+export class MetricsServer {
+  private constructor(
+    private readonly listener: HttpListener,
+    readonly collector: MetricsCollector,
+  ) {}
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  static async start(host: string, port: number, options: MetricsOptions, resources: ResourceReadings): Promise<MetricsServer> {
+    const collector = new MetricsCollector(options, resources);
+    const listener = await HttpListener.listen(host, port, {
+      name: 'Prometheus metrics',
+      portFlag: '--prometheus-port',
+      bindFlag: '--prometheus-bind',
+      log: options.log,
+      handler: (req, res) => serve(collector, req, res),
+    });
+    return new MetricsServer(listener, collector);
+  }
+
+  close(): Promise<void> {
+    return this.listener.close();
+  }
+}
+
+async function serve(collector: MetricsCollector, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const endpoint = PATHS[url.pathname];
+  if (endpoint === undefined) {
+    sendText(res, 404, 'Not found: the metrics are at /metrics, /metrics/per-object and /metrics/detailed?family=…\n');
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendText(res, 405, 'Method not allowed: use GET\n', { Allow: 'GET, HEAD' });
+    return;
+  }
+  if (req.method === 'HEAD') {
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPE });
+    res.end();
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': CONTENT_TYPE });
+  await collector.render(endpoint, url.searchParams, res);
+  res.end();
+}
