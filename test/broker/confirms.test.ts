@@ -5,6 +5,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { ConfirmTracker } from '../../src/broker/confirms.js';
+import { BrokerStats } from '../../src/broker/stats.js';
+
+/** Where confirmed messages are counted (the channel's per-exchange counter in the broker). */
+const counter = { confirmed: 0 };
 
 type Step =
   | 'now' // publish, safe at once
@@ -57,15 +61,18 @@ const CASES: Case[] = [
 
 function run(steps: Step[]): string[] {
   const frames: string[] = [];
-  const tracker = new ConfirmTracker({
-    sendAck: (tag, multiple) => frames.push(`ack ${tag}${multiple ? ' multiple' : ''}`),
-    sendNack: (tag, multiple) => frames.push(`nack ${tag}${multiple ? ' multiple' : ''}`),
-  });
+  const tracker = new ConfirmTracker(
+    {
+      sendAck: (tag, multiple) => frames.push(`ack ${tag}${multiple ? ' multiple' : ''}`),
+      sendNack: (tag, multiple) => frames.push(`nack ${tag}${multiple ? ' multiple' : ''}`),
+    },
+    new BrokerStats(),
+  );
   const batches: ReturnType<ConfirmTracker['takeBatch']>[] = [];
   for (const step of steps) {
-    if (step === 'now') tracker.confirmNow(tracker.next());
-    else if (step === 'refuse') tracker.nackNow(tracker.next());
-    else if (step === 'store') tracker.awaitCommit(tracker.next());
+    if (step === 'now') tracker.confirmNow(tracker.next(), counter, Date.now());
+    else if (step === 'refuse') tracker.nackNow(tracker.next(), counter, Date.now());
+    else if (step === 'store') tracker.awaitCommit(tracker.next(), counter, Date.now());
     else if (step === 'batch') {
       const b = tracker.takeBatch();
       if (b !== null) batches.push(b);
@@ -87,13 +94,16 @@ describe('ConfirmTracker', () => {
   });
 
   it('unconfirmedCount counts only what waits for the store', () => {
-    const t = new ConfirmTracker({ sendAck: () => {}, sendNack: () => {} });
-    t.confirmNow(t.next());
+    const stats = new BrokerStats();
+    const t = new ConfirmTracker({ sendAck: () => {}, sendNack: () => {} }, stats);
+    t.confirmNow(t.next(), counter, Date.now());
     expect(t.unconfirmedCount).toBe(0);
-    t.awaitCommit(t.next());
-    t.confirmNow(t.next());
+    t.awaitCommit(t.next(), counter, Date.now());
+    t.confirmNow(t.next(), counter, Date.now());
     expect(t.unconfirmedCount).toBe(2);
     t.committed(t.takeBatch()!);
     expect(t.unconfirmedCount).toBe(0);
+    // Every confirmed message is counted once, with its latency.
+    expect([stats.messagesConfirmed, stats.confirmLatency.count]).toEqual([3, 3]);
   });
 });

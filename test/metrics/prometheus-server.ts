@@ -96,6 +96,11 @@ export class PrometheusServer {
     return server;
   }
 
+  /** What Prometheus printed (warnings and errors), for failure messages. */
+  get log(): string {
+    return this.output.join('');
+  }
+
   /** An instant query; throws with Prometheus' error text when the expression is refused. */
   async query(expr: string): Promise<InstantSample[]> {
     const res = await fetch(`${this.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -123,7 +128,7 @@ export class PrometheusServer {
       const body = (await res.json()) as { data: { activeTargets: { health: string; lastScrape: string }[] } };
       const targets = body.data.activeTargets;
       return targets.length > 0 && targets.every((t) => t.health === 'up' && Date.parse(t.lastScrape) > since);
-    }, 'prometheus to scrape every target', timeoutMs);
+    }, `prometheus to scrape every target (its log: ${this.log.slice(-500)})`, timeoutMs);
   }
 
   async stop(): Promise<void> {
