@@ -165,11 +165,14 @@ export class StreamLog {
   private writtenEnd = 0;
   /** offsets below this are on disk (fdatasync'ed) */
   private syncedEnd = 0;
+  private syncing = false;
+  private syncWaiters: { target: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private chunk: Buffer = Buffer.allocUnsafe(0);
   private chunkPos = 0;
   private batch: BatchPart[] = [];
   private batchEnd = 0;
   private writeScheduled = false;
+  private writing = false;
   /** every file operation runs in this chain, one after another */
   private chain: Promise<void> = Promise.resolve();
   private readonly readHead = Buffer.allocUnsafe(INDEX_ENTRY);
@@ -443,11 +446,17 @@ export class StreamLog {
     return segment;
   }
 
-  /** Hands the batch to the file system (queued behind earlier file operations). */
+  /**
+   * Hands the batch to the file system (queued behind earlier file operations). One write at a
+   * time: appends that arrive while a write is in flight go together in the next one, so a busy
+   * stream writes large batches however its publishers' frames are cut.
+   */
   private readonly writeBatch = (): void => {
     this.writeScheduled = false;
+    if (this.writing) return; // the write in flight takes the batch when it is done
     const parts = this.batch;
     if (parts.length === 0) return;
+    this.writing = true;
     this.batch = [];
     const end = this.batchEnd;
     this.enqueue(async () => {
@@ -459,7 +468,12 @@ export class StreamLog {
         part.segment.writtenSize = part.filePos + byteLength(part.records);
       }
       this.writtenEnd = end;
+      this.writing = false;
       this.onWritten();
+      this.maybeSync();
+      if (this.batch.length > 0) this.writeBatch();
+    }).catch(() => {
+      this.writing = false; // failed: already logged; waiters are told by maybeSync
     });
   };
 
@@ -472,30 +486,65 @@ export class StreamLog {
       return op();
     });
     this.chain = next.catch((err: unknown) => {
-      if (this.failed === null) {
-        this.failed = err instanceof Error ? err : new Error(String(err));
-        this.log.error({ err: this.failed, dir: this.dir }, 'stream write failed: publishing to this stream is refused until Warren is restarted with the disk problem fixed');
-      }
+      this.fail(err);
+      this.maybeSync(); // waiters hear about the failure
     });
     return next;
   }
 
   /**
    * Makes everything appended so far durable; resolves when it is, rejects when it could not be.
-   * Returns null when there is nothing to wait for.
+   * Returns null when there is nothing to wait for. Group commit: one fdatasync at a time, and
+   * the next one covers everything written while the previous ran, for all who asked meanwhile.
    */
   sync(): Promise<void> | null {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (this.end === this.syncedEnd && this.batch.length === 0) return null;
     const target = this.end;
     this.writeBatch();
-    return this.enqueue(async () => {
-      if (this.syncedEnd >= target) return;
-      const dirty = this.segments.filter((s) => s.dirty && !s.deleted);
-      for (const s of dirty) s.dirty = false;
-      await Promise.all(dirty.map((s) => datasyncAsync(s.fd)));
-      this.syncedEnd = Math.max(this.syncedEnd, this.writtenEnd);
+    return new Promise<void>((resolve, reject) => {
+      this.syncWaiters.push({ target, resolve, reject });
+      this.maybeSync();
     });
+  }
+
+  /** Starts an fdatasync when none is running and someone waits for written data. */
+  private maybeSync(): void {
+    if (this.syncing || this.syncWaiters.length === 0) return;
+    if (this.failed !== null) {
+      for (const w of this.syncWaiters.splice(0)) w.reject(this.failed);
+      return;
+    }
+    // Only data already written can be synced; the write in flight calls back here when done.
+    if (this.writtenEnd <= this.syncedEnd) return;
+    this.syncing = true;
+    const upTo = this.writtenEnd;
+    const dirty = this.segments.filter((s) => s.dirty && !s.deleted);
+    for (const s of dirty) s.dirty = false;
+    Promise.all(dirty.map((s) => datasyncAsync(s.fd))).then(
+      () => {
+        this.syncing = false;
+        this.syncedEnd = Math.max(this.syncedEnd, upTo);
+        const waiting = this.syncWaiters;
+        this.syncWaiters = [];
+        for (const w of waiting) {
+          if (w.target <= this.syncedEnd) w.resolve();
+          else this.syncWaiters.push(w);
+        }
+        this.maybeSync();
+      },
+      (err: unknown) => {
+        this.syncing = false;
+        this.fail(err);
+        for (const w of this.syncWaiters.splice(0)) w.reject(this.failed!);
+      },
+    );
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed !== null) return;
+    this.failed = err instanceof Error ? err : new Error(String(err));
+    this.log.error({ err: this.failed, dir: this.dir }, 'stream write failed: publishing to this stream is refused until Warren is restarted with the disk problem fixed');
   }
 
   // ---- Reading ------------------------------------------------------------------------------------
@@ -661,6 +710,7 @@ export class StreamLog {
     }
     this.closed = true;
     await this.chain;
+    while (this.syncing) await new Promise((r) => setTimeout(r, 1));
     for (const s of this.segments) {
       if (s.deleted) continue;
       s.deleted = true;
