@@ -12,9 +12,9 @@
 //           ‖ exchange ‖ u8 routing key length ‖ routing key ‖ u32 properties length
 //           ‖ properties ‖ body
 //
-// Appends are encoded into large write buffers and handed to the file system together, once per
-// event-loop turn (a "batch"); sync() makes everything appended so far durable (write + fdatasync)
-// and is what publisher confirms wait for. Records stay readable from memory by the caller (its
+// Appends are encoded into large write buffers and handed to the file system together, one write
+// at a time (a "batch"); sync() resolves once everything appended so far is written, and is what
+// publisher confirms wait for (as on RabbitMQ: written, not fdatasync'ed; see sync()). Records stay readable from memory by the caller (its
 // tail cache) until written; reads of written records are short synchronous preads, so memory
 // does not grow with the length of the stream: only one small object per segment is kept.
 // Old data is removed by whole segments (retention by size and by age). On open, the tail of each
@@ -54,6 +54,8 @@ export const DEFAULT_SEGMENT_BYTES = 500_000_000;
 /** Segment positions are u32 in the index. */
 const MAX_SEGMENT_BYTES = 4_000_000_000;
 const OFFSETS_FILE = 'offsets.json';
+/** Written segments are fdatasync'ed this long after a write (and at close). */
+export const SYNC_DELAY_MS = 200;
 
 const TWO_32 = 4294967296;
 function writeU64(buf: Buffer, at: number, v: number): void {
@@ -164,9 +166,10 @@ export class StreamLog {
   /** offsets below this are in the files (readable with read()) */
   private writtenEnd = 0;
   /** offsets below this are on disk (fdatasync'ed) */
-  private syncedEnd = 0;
-  private syncing = false;
-  private syncWaiters: { target: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private writeWaiters: { target: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private durabilityTimer: NodeJS.Timeout | null = null;
+  /** the background fdatasync, awaited before a segment's files are closed */
+  private syncInFlight: Promise<void> = Promise.resolve();
   private chunk: Buffer = Buffer.allocUnsafe(0);
   private chunkPos = 0;
   private batch: BatchPart[] = [];
@@ -242,7 +245,6 @@ export class StreamLog {
     this.end = last === undefined ? 0 : last.endOffset;
     if (last === undefined) this.segments.push(this.openSegment(0, true));
     this.writtenEnd = this.end;
-    this.syncedEnd = this.end;
   }
 
   private openSegment(firstOffset: number, create: boolean): Segment {
@@ -469,11 +471,12 @@ export class StreamLog {
       }
       this.writtenEnd = end;
       this.writing = false;
+      this.releaseWaiters();
+      this.scheduleDurability();
       this.onWritten();
-      this.maybeSync();
       if (this.batch.length > 0) this.writeBatch();
     }).catch(() => {
-      this.writing = false; // failed: already logged; waiters are told by maybeSync
+      this.writing = false; // failed: already logged, and the waiters were told
     });
   };
 
@@ -487,58 +490,54 @@ export class StreamLog {
     });
     this.chain = next.catch((err: unknown) => {
       this.fail(err);
-      this.maybeSync(); // waiters hear about the failure
+      this.releaseWaiters(); // waiters hear about the failure
     });
     return next;
   }
 
   /**
-   * Makes everything appended so far durable; resolves when it is, rejects when it could not be.
-   * Returns null when there is nothing to wait for. Group commit: one fdatasync at a time, and
-   * the next one covers everything written while the previous ran, for all who asked meanwhile.
+   * Resolves once everything appended so far is written to the segment files (rejects when it
+   * could not be); null when there is nothing to wait for. As RabbitMQ's streams, a confirm waits
+   * for the write, not for an fdatasync: written data survives a crash of Warren (the operating
+   * system holds it), and each written segment is fdatasync'ed within SYNC_DELAY_MS (RabbitMQ
+   * leaves that to the operating system entirely), so a power loss can cost at most that much.
    */
   sync(): Promise<void> | null {
     if (this.failed !== null) return Promise.reject(this.failed);
-    if (this.end === this.syncedEnd && this.batch.length === 0) return null;
+    if (this.end === this.writtenEnd && this.batch.length === 0) return null;
     const target = this.end;
     this.writeBatch();
-    return new Promise<void>((resolve, reject) => {
-      this.syncWaiters.push({ target, resolve, reject });
-      this.maybeSync();
-    });
+    return new Promise<void>((resolve, reject) => this.writeWaiters.push({ target, resolve, reject }));
   }
 
-  /** Starts an fdatasync when none is running and someone waits for written data. */
-  private maybeSync(): void {
-    if (this.syncing || this.syncWaiters.length === 0) return;
-    if (this.failed !== null) {
-      for (const w of this.syncWaiters.splice(0)) w.reject(this.failed);
-      return;
+  /** Tells the waiters whose records are written (or that writing failed). */
+  private releaseWaiters(): void {
+    if (this.writeWaiters.length === 0) return;
+    const waiting = this.writeWaiters;
+    this.writeWaiters = [];
+    for (const w of waiting) {
+      if (this.failed !== null) w.reject(this.failed);
+      else if (w.target <= this.writtenEnd) w.resolve();
+      else this.writeWaiters.push(w);
     }
-    // Only data already written can be synced; the write in flight calls back here when done.
-    if (this.writtenEnd <= this.syncedEnd) return;
-    this.syncing = true;
-    const upTo = this.writtenEnd;
-    const dirty = this.segments.filter((s) => s.dirty && !s.deleted);
-    for (const s of dirty) s.dirty = false;
-    Promise.all(dirty.map((s) => datasyncAsync(s.fd))).then(
-      () => {
-        this.syncing = false;
-        this.syncedEnd = Math.max(this.syncedEnd, upTo);
-        const waiting = this.syncWaiters;
-        this.syncWaiters = [];
-        for (const w of waiting) {
-          if (w.target <= this.syncedEnd) w.resolve();
-          else this.syncWaiters.push(w);
-        }
-        this.maybeSync();
-      },
-      (err: unknown) => {
-        this.syncing = false;
-        this.fail(err);
-        for (const w of this.syncWaiters.splice(0)) w.reject(this.failed!);
-      },
-    );
+  }
+
+  /** fdatasyncs the written segments a moment after they were written. */
+  private scheduleDurability(): void {
+    if (this.durabilityTimer !== null || this.closed) return;
+    this.durabilityTimer = setTimeout(() => {
+      this.durabilityTimer = null;
+      // Beside the write chain, so that writes (and confirms) do not wait for it.
+      this.syncInFlight = this.syncDirty().catch((err: unknown) => this.log.warn({ err, dir: this.dir }, 'stream fdatasync failed'));
+    }, SYNC_DELAY_MS);
+    this.durabilityTimer.unref();
+  }
+
+  private async syncDirty(): Promise<void> {
+    await this.syncInFlight;
+    const dirty = this.segments.filter((seg) => seg.dirty && !seg.deleted);
+    for (const seg of dirty) seg.dirty = false;
+    await Promise.all(dirty.map((seg) => datasyncAsync(seg.fd)));
   }
 
   private fail(err: unknown): void {
@@ -659,7 +658,10 @@ export class StreamLog {
       oldest.deleted = true;
       total -= oldest.size;
       removed += oldest.count;
-      this.enqueue(async () => this.removeSegmentFiles(oldest));
+      this.enqueue(async () => {
+        await this.syncInFlight;
+        this.removeSegmentFiles(oldest);
+      });
     }
     return removed;
   }
@@ -709,8 +711,10 @@ export class StreamLog {
       // Already logged; closing goes on.
     }
     this.closed = true;
+    if (this.durabilityTimer !== null) clearTimeout(this.durabilityTimer);
+    this.durabilityTimer = null;
     await this.chain;
-    while (this.syncing) await new Promise((r) => setTimeout(r, 1));
+    await this.syncDirty().catch(() => {});
     for (const s of this.segments) {
       if (s.deleted) continue;
       s.deleted = true;
@@ -721,7 +725,7 @@ export class StreamLog {
   /** Closes and removes the stream's folder (the stream was deleted). */
   async destroy(): Promise<void> {
     this.batch = [];
-    this.end = this.syncedEnd = this.writtenEnd;
+    this.end = this.writtenEnd;
     await this.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
