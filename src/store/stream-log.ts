@@ -66,6 +66,13 @@ function readU64(buf: Buffer, at: number): number {
   return buf.readUInt32BE(at) * TWO_32 + buf.readUInt32BE(at + 4);
 }
 
+/** Writes a record's properties straight into the write buffer (measured first). */
+export interface PropertiesWriter {
+  readonly size: number;
+  /** writes at dst[at]; returns the offset after */
+  writeTo(dst: Buffer, at: number): number;
+}
+
 /** One record as read back: views into a read buffer (or the write buffer). */
 export interface StreamRecord {
   readonly offset: number;
@@ -83,7 +90,7 @@ export interface StreamRecord {
 }
 
 /** Decodes the record whose head starts at `at` in buf (already known to be complete). */
-function decodeRecord(buf: Buffer, at: number): StreamRecord {
+export function decodeRecord(buf: Buffer, at: number): StreamRecord {
   const size = RECORD_HEAD + buf.readUInt32BE(at);
   let o = at + RECORD_HEAD;
   const offset = readU64(buf, o);
@@ -134,7 +141,9 @@ class Segment {
 /** Appended records of one segment waiting to be written. */
 interface BatchPart {
   segment: Segment;
-  records: Buffer[];
+  /** (position, size) pairs in the write buffers of `chunks` (one entry per record) */
+  records: number[];
+  chunks: Buffer[];
   index: Buffer;
   indexLen: number;
   filePos: number;
@@ -179,6 +188,10 @@ export class StreamLog {
   /** every file operation runs in this chain, one after another */
   private chain: Promise<void> = Promise.resolve();
   private readonly readHead = Buffer.allocUnsafe(INDEX_ENTRY);
+  /** where the last appended record's bytes are (decodeRecord(lastBuffer, lastAt)) */
+  lastBuffer: Buffer = Buffer.alloc(0);
+  lastAt = 0;
+  lastRecordSize = 0;
   /** set when a write failed: nothing more is accepted (the folder needs attention) */
   failed: Error | null = null;
   private closed = false;
@@ -348,22 +361,16 @@ export class StreamLog {
   // ---- Appending ----------------------------------------------------------------------------------
 
   /**
-   * Appends one record and returns it (its buffers are views into the write buffer, valid for as
-   * long as the caller holds them). The write happens at the end of this event-loop turn.
+   * Appends one record; returns its offset. The record's bytes stay readable in the write buffer at
+   * lastBuffer / lastAt (see decodeRecord) for as long as the caller holds that buffer. The write
+   * happens at the end of this event-loop turn (or with the write in flight's successor).
    */
-  append(
-    timestamp: number,
-    filterValue: string,
-    exchange: string,
-    routingKey: string,
-    routingBytes: Buffer,
-    properties: Buffer,
-    body: Buffer,
-  ): StreamRecord {
+  append(timestamp: number, filterValue: string, exchange: string, routingKey: string, properties: PropertiesWriter, body: Buffer): number {
     if (this.closed) throw new Error('stream log is closed');
     const filterLen = filterValue === '' ? 0 : Math.min(255, Buffer.byteLength(filterValue));
-    // routingBytes holds the two length bytes RECORD_FIXED already counts.
-    const size = RECORD_HEAD + RECORD_FIXED + filterLen + routingBytes.length - 2 + properties.length + body.length;
+    const exLen = Buffer.byteLength(exchange);
+    const rkLen = Buffer.byteLength(routingKey);
+    const size = RECORD_HEAD + RECORD_FIXED + filterLen + exLen + rkLen + properties.size + body.length;
     let segment = this.segments[this.segments.length - 1]!;
     if (segment.count > 0 && segment.size + size > this.maxSegmentBytes) segment = this.roll();
     if (this.chunk.length - this.chunkPos < size) {
@@ -380,21 +387,25 @@ export class StreamLog {
     buf[o] = filterLen;
     if (filterLen > 0) buf.write(filterValue, o + 1, filterLen, 'utf8');
     o += 1 + filterLen;
-    const routingAt = o;
-    o += routingBytes.copy(buf, o);
-    buf.writeUInt32BE(properties.length, o);
-    o += 4;
-    const propertiesAt = o;
-    o += properties.copy(buf, o);
-    const bodyAt = o;
-    o += body.copy(buf, o);
+    buf[o] = exLen;
+    if (exLen > 0) buf.write(exchange, o + 1, exLen, 'utf8');
+    o += 1 + exLen;
+    buf[o] = rkLen;
+    if (rkLen > 0) buf.write(routingKey, o + 1, rkLen, 'utf8');
+    o += 1 + rkLen;
+    buf.writeUInt32BE(properties.size, o);
+    o = properties.writeTo(buf, o + 4);
+    body.copy(buf, o);
     buf.writeUInt32BE(size - RECORD_HEAD, at);
     buf.writeUInt32BE(crc32(buf.subarray(at + RECORD_HEAD, at + size)), at + 4);
     this.chunkPos = at + size;
-    const record = buf.subarray(at, at + size);
+    this.lastBuffer = buf;
+    this.lastAt = at;
+    this.lastRecordSize = size;
 
     const part = this.batchPartFor(segment);
-    part.records.push(record);
+    part.records.push(at, size);
+    part.chunks.push(buf);
     if (part.index.length - part.indexLen < INDEX_ENTRY) {
       const grown = Buffer.allocUnsafe(Math.max(4096, part.index.length * 2));
       part.index.copy(grown, 0, 0, part.indexLen);
@@ -413,17 +424,7 @@ export class StreamLog {
       this.writeScheduled = true;
       setImmediate(this.writeBatch);
     }
-    return {
-      offset,
-      timestamp,
-      filterValue,
-      routingBytes: buf.subarray(routingAt, routingAt + routingBytes.length),
-      exchange,
-      routingKey,
-      properties: buf.subarray(propertiesAt, bodyAt),
-      body: buf.subarray(bodyAt, at + size),
-      size,
-    };
+    return offset;
   }
 
   private batchPartFor(segment: Segment): BatchPart {
@@ -432,6 +433,7 @@ export class StreamLog {
     const part: BatchPart = {
       segment,
       records: [],
+      chunks: [],
       index: Buffer.allocUnsafe(4096),
       indexLen: 0,
       filePos: segment.size,
@@ -464,10 +466,11 @@ export class StreamLog {
     this.enqueue(async () => {
       for (const part of parts) {
         if (part.segment.deleted) continue;
-        await writevAsync(part.segment.fd, coalesce(part.records), part.filePos);
+        const pieces = coalesce(part.chunks, part.records);
+        await writevAsync(part.segment.fd, pieces, part.filePos);
         await writevAsync(part.segment.indexFd, [part.index.subarray(0, part.indexLen)], part.indexPos);
         part.segment.dirty = true;
-        part.segment.writtenSize = part.filePos + byteLength(part.records);
+        part.segment.writtenSize = part.filePos + byteLength(pieces);
       }
       this.writtenEnd = end;
       this.writing = false;
@@ -737,18 +740,25 @@ function byteLength(buffers: readonly Buffer[]): number {
   return n;
 }
 
-/** Adjacent views into the same write buffer become one (fewer pieces for writev). */
-function coalesce(records: Buffer[]): Buffer[] {
+/** Records that sit back to back in the same write buffer become one piece (fewer pieces for writev). */
+function coalesce(chunks: readonly Buffer[], records: readonly number[]): Buffer[] {
   const out: Buffer[] = [];
-  let current: Buffer | null = null;
-  for (const r of records) {
-    if (current !== null && current.buffer === r.buffer && current.byteOffset + current.length === r.byteOffset) {
-      current = Buffer.from(current.buffer, current.byteOffset, current.length + r.length);
-    } else {
-      if (current !== null) out.push(current);
-      current = r;
+  let chunk: Buffer | null = null;
+  let start = 0;
+  let end = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i]!;
+    const at = records[2 * i]!;
+    const size = records[2 * i + 1]!;
+    if (c === chunk && at === end) {
+      end += size;
+      continue;
     }
+    if (chunk !== null) out.push(chunk.subarray(start, end));
+    chunk = c;
+    start = at;
+    end = at + size;
   }
-  if (current !== null) out.push(current);
+  if (chunk !== null) out.push(chunk.subarray(start, end));
   return out;
 }

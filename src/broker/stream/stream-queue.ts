@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotImplemented } from '../../protocol/errors.js';
 import type { FieldTable } from '../../protocol/field-table.js';
-import { StreamLog, type LogCursor, type StreamRecord } from '../../store/stream-log.js';
+import { StreamLog, decodeRecord, type LogCursor, type StreamRecord } from '../../store/stream-log.js';
 import { Deque } from '../../util/deque.js';
-import { withLongHeader } from '../message-headers.js';
+import { LongHeaderSplice } from '../message-headers.js';
 import { Message } from '../message.js';
 import type { CommitWaiter, SyncSource } from '../persistence.js';
 import type { Consumer } from '../queue/consumers.js';
@@ -54,10 +54,22 @@ class StreamMessage extends Message {
   }
 }
 
-/** A recent record in memory, with its message made on first delivery and shared by all readers. */
+/**
+ * A recent record in memory: where its bytes are in the log's write buffer. It is decoded, and its
+ * message made, on first delivery; every reader then shares that message.
+ */
 class CachedRecord {
+  private decoded: StreamRecord | null = null;
   private message: StreamMessage | null = null;
-  constructor(readonly record: StreamRecord) {}
+  constructor(
+    readonly offset: number,
+    readonly size: number,
+    private readonly buffer: Buffer,
+    private readonly at: number,
+  ) {}
+  get record(): StreamRecord {
+    return (this.decoded ??= decodeRecord(this.buffer, this.at));
+  }
   get delivery(): StreamMessage {
     return (this.message ??= new StreamMessage(this.record));
   }
@@ -160,6 +172,8 @@ export class StreamQueue extends Queue implements SyncSource {
   private readonly cache = new Deque<CachedRecord>(1024);
   private cacheBytes = 0;
   private readonly readers = new Map<Consumer, StreamReader>();
+  /** writes each appended message's properties with its x-stream-offset (reused) */
+  private readonly offsetHeader = new LongHeaderSplice(OFFSET_HEADER);
   private readonly groups = new Map<string, ConsumerGroup>();
   private storedGroupPositions: Map<string, number> | null = null;
   private groupSaveTimer: NodeJS.Timeout | null = null;
@@ -244,10 +258,11 @@ export class StreamQueue extends Queue implements SyncSource {
       const v = message.headers?.[FILTER_HEADER];
       if (typeof v === 'string') filterValue = v;
     }
-    const properties = withLongHeader(message.rawProperties, OFFSET_HEADER, log.nextOffset);
-    const record = log.append(now, filterValue, message.exchange, message.routingKey, message.routingBytes, properties, message.body);
-    this.cache.push(new CachedRecord(record));
-    this.cacheBytes += record.size;
+    const splice = this.offsetHeader;
+    splice.prepare(message.rawProperties, log.nextOffset);
+    const offset = log.append(now, filterValue, message.exchange, message.routingKey, splice, message.body);
+    this.cache.push(new CachedRecord(offset, log.lastRecordSize, log.lastBuffer, log.lastAt));
+    this.cacheBytes += log.lastRecordSize;
     this.trimCache();
     this.publishedTotal++;
     if (this.readers.size > 0) this.host.queueReady(this);
@@ -259,9 +274,9 @@ export class StreamQueue extends Queue implements SyncSource {
     const written = this.log.readableEnd;
     while (this.cacheBytes > TAIL_CACHE_BYTES) {
       const head = this.cache.peek();
-      if (head === undefined || head.record.offset >= written) return;
+      if (head === undefined || head.offset >= written) return;
       this.cache.shift();
-      this.cacheBytes -= head.record.size;
+      this.cacheBytes -= head.size;
     }
   }
 
@@ -276,9 +291,9 @@ export class StreamQueue extends Queue implements SyncSource {
       const first = log.firstOffset;
       for (;;) {
         const head = this.cache.peek();
-        if (head === undefined || head.record.offset >= first) break;
+        if (head === undefined || head.offset >= first) break;
         this.cache.shift();
-        this.cacheBytes -= head.record.size;
+        this.cacheBytes -= head.size;
       }
     } catch (err) {
       this.host.log.error({ err, queue: this.name, vhost: this.host.name }, 'stream retention failed');
@@ -335,8 +350,8 @@ export class StreamQueue extends Queue implements SyncSource {
     const fromDisk = log.offsetAtTime(ms);
     if (fromDisk < log.readableEnd) return fromDisk;
     for (let i = 0; i < this.cache.length; i++) {
-      const r = this.cache.at(i)!.record;
-      if (r.offset >= log.readableEnd && r.timestamp >= ms) return r.offset;
+      const c = this.cache.at(i)!;
+      if (c.offset >= log.readableEnd && c.record.timestamp >= ms) return c.offset;
     }
     return log.nextOffset;
   }
@@ -401,9 +416,9 @@ export class StreamQueue extends Queue implements SyncSource {
       const head = cache.peek();
       let cached: CachedRecord | undefined;
       let record: StreamRecord | undefined;
-      if (head !== undefined && reader.nextOffset >= head.record.offset) {
+      if (head !== undefined && reader.nextOffset >= head.offset) {
         reader.dropBlock();
-        cached = cache.at(reader.nextOffset - head.record.offset);
+        cached = cache.at(reader.nextOffset - head.offset);
         record = cached?.record;
       } else record = reader.fromDisk(log);
       if (record === undefined) break;
