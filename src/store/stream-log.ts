@@ -49,6 +49,8 @@ const RECORD_HEAD = 8; // u32 size ‖ u32 crc
 /** The fixed part of a record after the head: offset, timestamp, the three length bytes, properties length. */
 const RECORD_FIXED = 8 + 8 + 1 + 1 + 1 + 4;
 const WRITE_CHUNK = 1024 * 1024;
+/** Appends wait this long for company before they are written (unless a confirm asks first). */
+const WRITE_DELAY_MS = 1;
 /** RabbitMQ's default segment size. */
 export const DEFAULT_SEGMENT_BYTES = 500_000_000;
 /** Segment positions are u32 in the index. */
@@ -421,8 +423,10 @@ export class StreamLog {
     segment.size += size;
     this.batchEnd = this.end;
     if (!this.writeScheduled) {
+      // A moment's wait gathers what arrives over several socket reads into one write; a waiting
+      // confirm (sync()) writes at once.
       this.writeScheduled = true;
-      setImmediate(this.writeBatch);
+      setTimeout(this.writeBatch, WRITE_DELAY_MS);
     }
     return offset;
   }
