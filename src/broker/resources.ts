@@ -355,7 +355,7 @@ export class Resources {
    * flow mark while consumers are attached.
    */
   afterEnqueue(queue: Queue): void {
-    if (queue.messageCount < FLOW_QUEUE_HIGH || this.reader === null || queue.consumerCount === 0) return;
+    if (queue.flowBacklog < FLOW_QUEUE_HIGH || this.reader === null || queue.consumerCount === 0) return;
     const stalledAt = this.stalled.get(queue);
     if (stalledAt !== undefined) {
       if (stalledAt === queue.deliveredTotal) return; // still not consuming: publishers go on
@@ -366,7 +366,7 @@ export class Resources {
 
   /** Whether a queue still holds its waiting publishers. */
   stillBehind(queue: Queue): boolean {
-    if (queue.deleted || queue.consumerCount === 0 || queue.messageCount <= FLOW_QUEUE_LOW) return false;
+    if (queue.deleted || queue.consumerCount === 0 || queue.flowBacklog <= FLOW_QUEUE_LOW) return false;
     return !this.stalled.has(queue);
   }
 

@@ -164,6 +164,19 @@ describe('deliveries', () => {
   });
 });
 
+describe('flow', () => {
+  it('a stream’s length does not hold its publishers back while consumers read (unlike a queue’s backlog)', async () => {
+    const ch = await h.channel();
+    const q = await declareStream(ch);
+    const reader = await consumeFrom(q, 'first', 50);
+    const pub = await (await h.connect()).createConfirmChannel();
+    for (let i = 0; i < 5000; i++) pub.sendToQueue(q, Buffer.from(`m${i}`));
+    await pub.waitForConfirms();
+    await reader.waitFor(5000, 15_000);
+    expect(reader.messages.map(offsetOf).slice(-1)).toEqual([4999]);
+  });
+});
+
 describe('what streams refuse', () => {
   it('a consumer without prefetch (406), with automatic acks (540), with global qos (540)', async () => {
     let ch = await h.channel();

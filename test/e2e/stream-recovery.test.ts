@@ -67,10 +67,17 @@ describe('stream recovery', () => {
     await pub.waitForConfirms();
     // A group reads 500 and acknowledges them.
     const gch = await (await connect(broker)).createChannel();
-    await gch.prefetch(500);
-    const g = collector((m) => gch.ack(m));
+    await gch.prefetch(100);
+    let acked = 0;
+    const g = collector((m) => {
+      if (acked < 500) {
+        acked++;
+        gch.ack(m);
+      }
+    });
     await gch.consume(q, g.onMessage, { arguments: { 'x-stream-offset': 'first', 'x-stream-consumer-name': 'reporting' } });
     await g.waitFor(500);
+    await gch.checkQueue(q); // the acks are in
     await gch.close();
     await stop(broker, 'stop');
 

@@ -149,6 +149,11 @@ export class Queue implements ExpiringQueue {
     return this.ready.bytes + this.paging.bytes;
   }
 
+  /** Messages waiting for consumers, as flow control measures them (resources.ts); streams differ. */
+  get flowBacklog(): number {
+    return this.messageCount;
+  }
+
   /** The highest seq handed out so far. */
   get lastSeq(): number {
     return this.nextSeq - 1;

@@ -144,6 +144,13 @@ class StreamReader {
     return first;
   }
 
+  /** Bytes of the block read from the files that this reader still refers to. */
+  get blockBytes(): number {
+    const first = this.block[0];
+    if (first === undefined) return 0;
+    return first.body.buffer === this.block[this.block.length - 1]!.body.buffer ? first.body.buffer.byteLength : 0;
+  }
+
   /** Forgets the read block (memory) once the reader is served from the cache. */
   dropBlock(): void {
     if (this.block.length > 0) {
@@ -231,8 +238,28 @@ export class StreamQueue extends Queue implements SyncSource {
     return this.deleted ? 0 : this.log.messageCount;
   }
 
+  /**
+   * A stream keeps its messages whatever its readers do, so flow control measures only what is
+   * not written to the segment files yet: publishers wait when the disk falls behind.
+   */
+  override get flowBacklog(): number {
+    return this.logInstance === null ? 0 : this.logInstance.nextOffset - this.logInstance.readableEnd;
+  }
+
   override get messageBytes(): number {
     return this.deleted ? 0 : this.log.sizeBytes;
+  }
+
+  /** Bytes of recent records held in memory (bounded by TAIL_CACHE_BYTES plus what is not written yet). */
+  get tailCacheBytes(): number {
+    return this.cacheBytes;
+  }
+
+  /** The largest block a reader holds from the segment files (each is at most one read). */
+  get largestReaderBlockBytes(): number {
+    let max = 0;
+    for (const r of this.readers.values()) max = Math.max(max, r.blockBytes);
+    return max;
   }
 
   /** First and next offset, and segment count (listings). */
