@@ -35,27 +35,46 @@ export function redeliveryMessage(entry: QueueEntry): Message {
 
 export class QuorumQueue extends Queue {
   readonly quorumOptions: QuorumArguments;
-  /** set when x-dead-letter-strategy is at-least-once (and applies) */
-  private readonly atLeastOnce: AtLeastOnceDeadLetterer | null;
+  override readonly host: QuorumQueueHost;
+  /** made when at-least-once dead-lettering first applies (argument or policy) */
+  private atLeastOnceHandler: AtLeastOnceDeadLetterer | null = null;
 
   constructor(host: QuorumQueueHost, name: string, args: FieldTable, parsed: QuorumArguments) {
     super(host, name, { durable: true, exclusiveOwner: null, autoDelete: false, args, parsed });
     this.quorumOptions = parsed;
-    this.atLeastOnce = parsed.deadLetterStrategy === 'at-least-once' ? new AtLeastOnceDeadLetterer(this, host) : null;
+    this.host = host;
   }
 
   override get type(): QueueType {
     return 'quorum';
   }
 
-  /** Returns to the queue after which a message is dead-lettered; -1 = no limit. */
+  /**
+   * Returns to the queue after which a message is dead-lettered; -1 = no limit. As RabbitMQ: the
+   * lower of the x-delivery-limit argument and a policy's delivery-limit.
+   */
   get deliveryLimit(): number {
-    return this.quorumOptions.deliveryLimit;
+    const own = this.quorumOptions.deliveryLimit;
+    const policy = this.appliedPolicy.definition['delivery-limit'];
+    if (typeof policy !== 'number' || this.args['x-delivery-limit'] === undefined) return typeof policy === 'number' ? policy : own;
+    return own < 0 ? policy : Math.min(own, policy);
+  }
+
+  /**
+   * at-least-once when the argument (or, without one, a policy) says so and it can apply: a
+   * dead-letter exchange and overflow reject-publish, as RabbitMQ requires.
+   */
+  private get atLeastOnce(): AtLeastOnceDeadLetterer | null {
+    if (this.atLeastOnceHandler !== null) return this.atLeastOnceHandler;
+    const declared = this.args['x-dead-letter-strategy'];
+    const strategy = typeof declared === 'string' ? declared : this.appliedPolicy.definition['dead-letter-strategy'];
+    if (strategy !== 'at-least-once' || this.options.deadLetterExchange === undefined || this.options.overflow !== 'reject-publish') return null;
+    return (this.atLeastOnceHandler = new AtLeastOnceDeadLetterer(this, this.host));
   }
 
   /** Dead-lettered messages waiting until their target queues have stored them (at-least-once). */
   get deadLetterPendingCount(): number {
-    return this.atLeastOnce?.pendingCount ?? 0;
+    return this.atLeastOnceHandler?.pendingCount ?? 0;
   }
 
   override declaredOptions(): QuorumArguments {
@@ -70,7 +89,7 @@ export class QuorumQueue extends Queue {
   override requeue(entry: QueueEntry, now: number): void {
     if (entry.state !== EntryState.Unacked || this.deleted) return super.requeue(entry, now);
     entry.deliveryCount++;
-    const limit = this.quorumOptions.deliveryLimit;
+    const limit = this.deliveryLimit;
     if (limit >= 0 && entry.deliveryCount > limit) {
       entry.state = EntryState.Done;
       this.unackedCount--;
@@ -83,12 +102,13 @@ export class QuorumQueue extends Queue {
   }
 
   protected override discard(entry: QueueEntry, reason: DeadLetterReason): void {
-    if (this.atLeastOnce === null) return super.discard(entry, reason);
-    this.atLeastOnce.deadLetter(entry, reason);
+    const atLeastOnce = this.atLeastOnce;
+    if (atLeastOnce === null) return super.discard(entry, reason);
+    atLeastOnce.deadLetter(entry, reason);
   }
 
   override destroy(): void {
-    this.atLeastOnce?.stop();
+    this.atLeastOnceHandler?.stop();
     super.destroy();
   }
 }

@@ -30,6 +30,7 @@ import { EnqueueResult, Queue, type QueueHost } from '../queue/queue.js';
 import type { QueueArguments } from '../queue/arguments.js';
 import type { QueueType } from '../queue/queue-types.js';
 import { STREAM_QUEUE_ARGUMENTS, parseStreamConsumeArguments, type OffsetSpec, type StreamArguments } from './stream-arguments.js';
+import { parseAgeMs } from '../queue/known-arguments.js';
 
 const OFFSET_HEADER = Buffer.from('x-stream-offset');
 const FILTER_HEADER = 'x-stream-filter-value';
@@ -173,6 +174,13 @@ class StreamEntry extends QueueEntry {
   }
 }
 
+/** The lower of two optional limits. */
+function lower(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
 export class StreamQueue extends Queue implements SyncSource {
   readonly streamOptions: StreamArguments;
   private logInstance: StreamLog | null = null;
@@ -206,8 +214,11 @@ export class StreamQueue extends Queue implements SyncSource {
     return STREAM_QUEUE_ARGUMENTS;
   }
 
+  /** A policy changed: classic settings do not apply; retention (max-age, max-length-bytes) does, now. */
   override applyOptions(): void {
-    // Policies do not change a stream's settings (yet): x-max-age and friends come from its arguments.
+    if (this.logInstance === null || this.deleted) return;
+    this.armRetentionTimer();
+    this.applyRetention();
   }
 
   /** The log, opened (and recovered) on first use: the queue's store id names its folder. */
@@ -216,7 +227,7 @@ export class StreamQueue extends Queue implements SyncSource {
     const id = this.host.persistence.ensureQueueId(this);
     // Without a store (embedded brokers with transient persistence) a stream lives in a temporary folder.
     const dir = id !== 0 ? join(this.streamsDir, String(id)) : mkdtempSync(join(tmpdir(), 'warren-stream-'));
-    const log = new StreamLog(dir, this.streamOptions.maxSegmentBytes, this.host.log);
+    const log = new StreamLog(dir, this.effectiveSettings().maxSegmentBytes, this.host.log);
     log.onWritten = () => {
       // Segments can only go once written: retention looks again after every write.
       this.applyRetention();
@@ -224,13 +235,37 @@ export class StreamQueue extends Queue implements SyncSource {
     };
     this.logInstance = log;
     this.host.persistence.addSyncSource(this);
-    const { maxAgeMs } = this.streamOptions;
-    if (maxAgeMs !== undefined) {
-      this.retentionTimer = setInterval(this.applyRetention, Math.min(60_000, Math.max(1000, Math.floor(maxAgeMs / 2))));
-      this.retentionTimer.unref();
-    }
+    this.armRetentionTimer();
     this.applyRetention();
     return log;
+  }
+
+  /**
+   * Retention and segment size: the stream's arguments combined with its policy, as RabbitMQ
+   * combines them for streams (the lower of the two; the segment size counts when the stream's
+   * files are opened).
+   */
+  private effectiveSettings(): StreamArguments {
+    const def = this.appliedPolicy.definition;
+    const age = typeof def['max-age'] === 'string' ? parseAgeMs(def['max-age']) : undefined;
+    const bytes = def['max-length-bytes'];
+    const segment = def['stream-max-segment-size-bytes'];
+    const own = this.streamOptions;
+    return {
+      maxAgeMs: lower(own.maxAgeMs, age),
+      maxLengthBytes: lower(own.maxLengthBytes, typeof bytes === 'number' ? bytes : undefined),
+      maxSegmentBytes: this.args['x-stream-max-segment-size-bytes'] === undefined && typeof segment === 'number' ? segment : own.maxSegmentBytes,
+    };
+  }
+
+  /** Age retention also runs on a timer, so an idle stream's old segments go too. */
+  private armRetentionTimer(): void {
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
+    const { maxAgeMs } = this.effectiveSettings();
+    if (maxAgeMs === undefined || this.deleted) return;
+    this.retentionTimer = setInterval(this.applyRetention, Math.min(60_000, Math.max(1000, Math.floor(maxAgeMs / 2))));
+    this.retentionTimer.unref();
   }
 
   /** Stored messages (RabbitMQ reports a stream's length the same way). */
@@ -310,7 +345,7 @@ export class StreamQueue extends Queue implements SyncSource {
   private readonly applyRetention = (): void => {
     const log = this.logInstance;
     if (log === null || this.deleted) return;
-    const { maxLengthBytes, maxAgeMs } = this.streamOptions;
+    const { maxLengthBytes, maxAgeMs } = this.effectiveSettings();
     if (maxLengthBytes === undefined && maxAgeMs === undefined) return;
     try {
       if (log.applyRetention(maxLengthBytes, maxAgeMs, Date.now()) === 0) return;
