@@ -29,7 +29,7 @@ export function Field({ label, children, hint }: { label: string; children: Comp
 }
 
 export function VhostSelect({ vhosts, name = 'vhost', value }: { vhosts: string[]; name?: string; value?: string }): VNode {
-  return html`<select name=${name} value=${value}>${vhosts.map((v) => html`<option value=${v}>${v}</option>`)}</select>`;
+  return html`<select name=${name}>${vhosts.map((v) => html`<option value=${v} selected=${v === value}>${v}</option>`)}</select>`;
 }
 
 export function text(data: FormData, key: string): string {

@@ -53,11 +53,11 @@ function PolicyList({ kind }: { kind: 'policies' | 'operator-policies' }): VNode
           return `${Label} “${name}” set.`;
         }}>
         <${Field} label="Vhost"><${VhostSelect} vhosts=${vhosts} value=${editing?.vhost} /><//>
-        <${Field} label="Name"><input name="name" required value=${editing?.name ?? ''} /><//>
-        <${Field} label="Pattern" hint="regular expression on queue/exchange names"><input name="pattern" required value=${editing?.pattern ?? ''} /><//>
-        <${Field} label="Apply to"><select name="apply_to" value=${editing?.['apply-to'] ?? 'all'}>
-          ${['all', 'queues', 'exchanges', 'classic_queues'].map((a) => html`<option value=${a}>${a}</option>`)}</select><//>
-        <${Field} label="Priority"><input name="priority" type="number" value=${String(editing?.priority ?? 0)} class="short" /><//>
+        <${Field} label="Name"><input name="name" required defaultValue=${editing?.name ?? ''} /><//>
+        <${Field} label="Pattern" hint="regular expression on queue/exchange names"><input name="pattern" required defaultValue=${editing?.pattern ?? ''} /><//>
+        <${Field} label="Apply to"><select name="apply_to">
+          ${['all', 'queues', 'exchanges', 'classic_queues'].map((a) => html`<option value=${a} selected=${a === (editing?.['apply-to'] ?? 'all')}>${a}</option>`)}</select><//>
+        <${Field} label="Priority"><input name="priority" type="number" defaultValue=${String(editing?.priority ?? 0)} class="short" /><//>
         <${Field} label="Definition" hint=${`key = value per line; keys: ${KEYS_HINT}`}><textarea name="definition" rows="3">${
           Object.entries(editing?.definition ?? {}).map(([k, v]) => `${k} = ${fmtValue(v)}`).join('\n')}</textarea><//>
       <//>

@@ -38,8 +38,8 @@ function UserForm({ existing, onDone }: { existing: UserRow | undefined; onDone:
     }}>
     ${existing === undefined ? html`<${Field} label="Name"><input name="name" required autocomplete="off" /><//>` : html`<${Field} label="Name"><strong>${existing.name}</strong><//>`}
     <${Field} label="Password" hint=${existing === undefined ? undefined : 'leave empty to keep the current password'}><input name="password" type="password" autocomplete="new-password" /><//>
-    <${Field} label="Tags"><span class="tag-choices">${KNOWN_TAGS.map((t) => html`<label class="check"><input type="checkbox" name=${`tag-${t}`} checked=${current.includes(t)} /> ${t}</label>`)}</span><//>
-    <${Field} label="Other tags" hint="comma-separated"><input name="other_tags" value=${current.filter((t) => !KNOWN_TAGS.includes(t)).join(', ')} /><//>
+    <${Field} label="Tags"><span class="tag-choices">${KNOWN_TAGS.map((t) => html`<label class="check"><input type="checkbox" name=${`tag-${t}`} defaultChecked=${current.includes(t)} /> ${t}</label>`)}</span><//>
+    <${Field} label="Other tags" hint="comma-separated"><input name="other_tags" defaultValue=${current.filter((t) => !KNOWN_TAGS.includes(t)).join(', ')} /><//>
   <//>`;
 }
 
