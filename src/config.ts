@@ -41,6 +41,10 @@ export interface BrokerConfig {
   vmMemoryHighWatermark: MemoryWatermark;
   /** disk alarm: free space of the data folder's file system below this many bytes */
   diskFreeLimitBytes: number;
+  /** a channel with a delivery unacked for longer is closed (406), as RabbitMQ's consumer_timeout; 0 = never */
+  consumerTimeoutMs: number;
+  /** client connections served at once; more wait to be accepted (0 = no limit) */
+  maxConnections: number;
   /** AMQPS port, used when tlsCert is set; 0 picks a free port; null: no AMQPS listener */
   tlsPort: number | null;
   /** PEM files: server certificate (chain), its private key, CA certificates for client certificates */
@@ -85,6 +89,8 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   managementBind: '127.0.0.1',
   vmMemoryHighWatermark: { fraction: 0.4 },
   diskFreeLimitBytes: 50_000_000,
+  consumerTimeoutMs: 1_800_000,
+  maxConnections: 0,
   tlsPort: 5671,
   tlsCert: null,
   tlsKey: null,
@@ -181,6 +187,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'WARREN_DISK_FREE_LIMIT',
     kind: 'size',
     help: 'disk alarm below this much free space for the data folder (bytes, or 50MB, 1GB, 2GiB)',
+  },
+  {
+    key: 'consumerTimeoutMs',
+    flag: '--consumer-timeout',
+    env: 'WARREN_CONSUMER_TIMEOUT',
+    kind: 'int',
+    min: 0,
+    max: 2 ** 31 - 1,
+    help: 'ms a delivery may stay unacknowledged before its channel is closed (0 = no limit)',
+  },
+  {
+    key: 'maxConnections',
+    flag: '--max-connections',
+    env: 'WARREN_MAX_CONNECTIONS',
+    kind: 'int',
+    min: 0,
+    max: 10_000_000,
+    help: 'client connections served at once; more wait to be accepted (0 = no limit)',
   },
   { key: 'tlsPort', flag: '--tls-port', env: 'WARREN_TLS_PORT', kind: 'port', min: 0, max: 65535, help: 'AMQPS port, used when --tls-cert is set (0 = none)' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'WARREN_TLS_CERT', kind: 'string', help: 'PEM file: server certificate (and chain); turns TLS on' },

@@ -5,6 +5,7 @@
 //   await broker.close();
 
 import { mkdirSync, readFileSync } from 'node:fs';
+import { lockDataFolder } from './data-lock.js';
 import { AdminError } from './broker/admin.js';
 import { Broker } from './broker/broker.js';
 import { ConfigError, DEFAULT_CONFIG, type BrokerConfig } from './config.js';
@@ -85,78 +86,87 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   const log = logger ?? createLogger(config.logLevel);
   const definitions = config.loadDefinitions === '' ? null : readDefinitionsFile(config.loadDefinitions);
   mkdirSync(config.dataDir, { recursive: true });
-  const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
-  const persistence = new DurablePersistence(store, log);
-  const broker = new Broker(config, persistence, log, new ModelStore(store));
-  persistence.commitStats = broker.stats;
-  persistence.onFailure = (error) => broker.storageFailed(error);
-  broker.admin.load();
-  const recovered = recover(broker, persistence, log);
-  log.info(recovered, 'recovered durable state');
-  removeOrphanStreamFolders(broker, join(config.dataDir, 'streams'), log);
+  // One broker per data folder: refused here, before anything in the folder is touched.
+  const lock = lockDataFolder(config.dataDir);
+  let started = false;
   try {
-    // As RabbitMQ: when definitions are loaded at boot, the first start creates no default user or vhost.
-    await broker.admin.initialise(config, definitions);
-  } catch (err) {
-    await persistence.close();
-    if (definitions !== null && err instanceof AdminError) {
-      throw new Error(`cannot import definitions from ${config.loadDefinitions}: ${err.reason.trim()} — fix the file or drop --load-definitions`);
+    const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
+    const persistence = new DurablePersistence(store, log);
+    const broker = new Broker(config, persistence, log, new ModelStore(store));
+    persistence.commitStats = broker.stats;
+    persistence.onFailure = (error) => broker.storageFailed(error);
+    broker.admin.load();
+    const recovered = recover(broker, persistence, log);
+    log.info(recovered, 'recovered durable state');
+    removeOrphanStreamFolders(broker, join(config.dataDir, 'streams'), log);
+    try {
+      // As RabbitMQ: when definitions are loaded at boot, the first start creates no default user or vhost.
+      await broker.admin.initialise(config, definitions);
+    } catch (err) {
+      await persistence.close();
+      if (definitions !== null && err instanceof AdminError) {
+        throw new Error(`cannot import definitions from ${config.loadDefinitions}: ${err.reason.trim()} — fix the file or drop --load-definitions`);
+      }
+      throw err;
     }
-    throw err;
+    broker.resources.start();
+    const server = new AmqpServer(broker);
+    const startedAt = Date.now();
+    let port = 0;
+    let tlsPort = 0;
+    let management: ManagementHandle | null = null;
+    let metrics: MetricsServer | null = null;
+    try {
+      if (config.port !== null) port = await server.listen(config.bind, config.port);
+      if (tls !== null && config.tlsPort !== null) tlsPort = await server.listenTls(config.bind, config.tlsPort, tls);
+      log.info({ bind: config.bind, port: port || null, tlsPort: tlsPort || null, dataDir: config.dataDir }, 'listening');
+      warmUpQueues(broker, log);
+      if (config.managementPort !== 0 || (tls !== null && config.managementTlsPort !== 0)) {
+        management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, tls, startedAt });
+        log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
+      }
+      if (config.prometheusPort !== 0 || metricsOnFreePort === true) {
+        const metricsBind = config.prometheusBind || config.bind;
+        metrics = await MetricsServer.start(metricsBind, config.prometheusPort, { broker, connections: server, log }, broker.resources);
+        log.info({ bind: metricsBind, port: metrics.port }, 'Prometheus metrics listening');
+      }
+    } catch (err) {
+      await management?.close();
+      await server.close();
+      broker.resources.stop();
+      await persistence.close();
+      throw err;
+    }
+    let closing: Promise<void> | null = null;
+    started = true;
+    return {
+      port,
+      tlsPort,
+      config,
+      broker,
+      server,
+      management,
+      metrics,
+      tls,
+      reloadTls() {
+        if (tls === null) throw new ConfigError('TLS is not configured (no --tls-cert): nothing to reload');
+        tls.reload();
+        log.info({ cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa }, 'TLS certificates reloaded');
+      },
+      close() {
+        closing ??= (async () => {
+          await metrics?.close();
+          await management?.close();
+          await server.close();
+          broker.resources.stop();
+          await persistence.close();
+          lock.release();
+          log.info('stopped');
+        })();
+        return closing;
+      },
+    };
+  } finally {
+    if (!started) lock.release();
   }
-  broker.resources.start();
-  const server = new AmqpServer(broker);
-  const startedAt = Date.now();
-  let port = 0;
-  let tlsPort = 0;
-  let management: ManagementHandle | null = null;
-  let metrics: MetricsServer | null = null;
-  try {
-    if (config.port !== null) port = await server.listen(config.bind, config.port);
-    if (tls !== null && config.tlsPort !== null) tlsPort = await server.listenTls(config.bind, config.tlsPort, tls);
-    log.info({ bind: config.bind, port: port || null, tlsPort: tlsPort || null, dataDir: config.dataDir }, 'listening');
-    warmUpQueues(broker, log);
-    if (config.managementPort !== 0 || (tls !== null && config.managementTlsPort !== 0)) {
-      management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, tls, startedAt });
-      log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
-    }
-    if (config.prometheusPort !== 0 || metricsOnFreePort === true) {
-      const metricsBind = config.prometheusBind || config.bind;
-      metrics = await MetricsServer.start(metricsBind, config.prometheusPort, { broker, connections: server, log }, broker.resources);
-      log.info({ bind: metricsBind, port: metrics.port }, 'Prometheus metrics listening');
-    }
-  } catch (err) {
-    await management?.close();
-    await server.close();
-    broker.resources.stop();
-    await persistence.close();
-    throw err;
-  }
-  let closing: Promise<void> | null = null;
-  return {
-    port,
-    tlsPort,
-    config,
-    broker,
-    server,
-    management,
-    metrics,
-    tls,
-    reloadTls() {
-      if (tls === null) throw new ConfigError('TLS is not configured (no --tls-cert): nothing to reload');
-      tls.reload();
-      log.info({ cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa }, 'TLS certificates reloaded');
-    },
-    close() {
-      closing ??= (async () => {
-        await metrics?.close();
-        await management?.close();
-        await server.close();
-        broker.resources.stop();
-        await persistence.close();
-        log.info('stopped');
-      })();
-      return closing;
-    },
-  };
 }

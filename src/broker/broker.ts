@@ -49,7 +49,12 @@ export class Broker implements VHostServices {
     this.admin = new Admin(this, modelStore);
     this.memory = new MemoryGauge(config.memoryBudgetBytes);
     this.resources = new Resources(
-      { memoryHighWatermark: config.vmMemoryHighWatermark, diskFreeLimitBytes: config.diskFreeLimitBytes },
+      {
+        memoryHighWatermark: config.vmMemoryHighWatermark,
+        diskFreeLimitBytes: config.diskFreeLimitBytes,
+        consumerTimeoutMs: config.consumerTimeoutMs,
+        maxConnections: config.maxConnections,
+      },
       persistence,
       config.dataDir,
       log,

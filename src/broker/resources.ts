@@ -62,6 +62,8 @@ export interface GatedConnection {
   readonly wantsBlockedNotices: boolean;
   sendBlocked(reason: string): void;
   sendUnblocked(): void;
+  /** closes each channel whose oldest unacked delivery is older than its consumer timeout */
+  checkConsumerTimeouts(nowMs: number): void;
   /** stop reading from the socket (after the input being processed) */
   pauseReading(): void;
   resumeReading(): void;
@@ -124,6 +126,10 @@ export class ReadGate {
     for (let i = 0; i < queues.length; i++) if (queues[i] === queue) return;
     queues.push(queue);
     if (queues.length === 1) this.update();
+  }
+
+  checkConsumerTimeouts(nowMs: number): void {
+    this.connection.checkConsumerTimeouts(nowMs);
   }
 
   /** The connection is gone. */
@@ -190,7 +196,14 @@ export class ReadGate {
 export interface ResourceLimits {
   memoryHighWatermark: MemoryWatermark;
   diskFreeLimitBytes: number;
+  /** 0 = no consumer timeout */
+  consumerTimeoutMs?: number;
+  /** 0 = no limit */
+  maxConnections?: number;
 }
+
+/** How often consumer timeouts are checked (and the coarse clock deliveries are stamped with ticks). */
+export const LIMITS_CHECK_MS = 1000;
 
 export class Resources {
   /** alarms in effect */
@@ -203,6 +216,15 @@ export class Resources {
   diskFreeLimitBytes: number;
   /** the connection whose input is being processed (queues report congestion to it) */
   reader: ReadGate | null = null;
+  /** ms a delivery may stay unacked before its channel is closed (0 = no limit) */
+  consumerTimeoutMs: number;
+  /** connections served at once (0 = no limit); the listener makes the rest wait */
+  maxConnections: number;
+  /**
+   * Epoch ms, updated every LIMITS_CHECK_MS: deliveries are stamped with it (a field read, not a
+   * clock call per message). The consumer timeout allows for its coarseness.
+   */
+  coarseNowMs = Date.now();
   /** how many times a connection was put in flow, for metrics */
   flowEventsTotal = 0;
   private readonly gates = new Set<ReadGate>();
@@ -215,6 +237,7 @@ export class Resources {
   private memoryTimer: NodeJS.Timeout | null = null;
   private diskTimer: NodeJS.Timeout | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
+  private limitsTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private diskCheckFailed = false;
 
@@ -226,6 +249,8 @@ export class Resources {
   ) {
     this.memoryLimitBytes = memoryLimit(limits.memoryHighWatermark);
     this.diskFreeLimitBytes = limits.diskFreeLimitBytes;
+    this.consumerTimeoutMs = limits.consumerTimeoutMs ?? 0;
+    this.maxConnections = limits.maxConnections ?? 0;
   }
 
   /** Starts watching memory and disk (the first samples are taken now). */
@@ -238,14 +263,30 @@ export class Resources {
     this.memoryTimer = setInterval(this.checkMemory, MEMORY_CHECK_MS);
     this.memoryTimer.unref();
     this.checkDisk();
+    this.limitsTimer = setInterval(this.checkLimits, LIMITS_CHECK_MS);
+    this.limitsTimer.unref();
   }
+
+  /** Every LIMITS_CHECK_MS: the coarse clock, and consumer timeouts (one pass, no timer per delivery). */
+  private readonly checkLimits = (): void => {
+    const now = Date.now();
+    this.coarseNowMs = now;
+    for (const gate of this.gates) {
+      try {
+        gate.checkConsumerTimeouts(now);
+      } catch (err) {
+        this.log.error({ err }, 'consumer timeout check failed');
+      }
+    }
+  };
 
   stop(): void {
     this.stopped = true;
     if (this.memoryTimer) clearInterval(this.memoryTimer);
     if (this.diskTimer) clearTimeout(this.diskTimer);
     if (this.stallTimer) clearInterval(this.stallTimer);
-    this.memoryTimer = this.diskTimer = this.stallTimer = null;
+    if (this.limitsTimer) clearInterval(this.limitsTimer);
+    this.memoryTimer = this.diskTimer = this.stallTimer = this.limitsTimer = null;
   }
 
   /** A gate for a new connection. */

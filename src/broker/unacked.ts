@@ -13,6 +13,9 @@ import type { Consumer } from './queue/consumers.js';
 import type { QueueEntry } from './queue/entry.js';
 
 export class UnackedDelivery {
+  /** when it was delivered (epoch ms, coarse: the consumer timeout needs no more) */
+  deliveredAt = 0;
+
   constructor(
     readonly deliveryTag: number,
     readonly entry: QueueEntry,
@@ -115,6 +118,12 @@ export class UnackedLedger {
       }
       this.live++;
     }
+  }
+
+  /** The oldest delivery still unacked (lowest tag), for the consumer timeout; O(1) in practice. */
+  oldest(): UnackedDelivery | undefined {
+    for (const d of this.slots) if (typeof d !== 'number') return d;
+    return undefined;
   }
 
   /** Deliveries still unacked, for inspection. */

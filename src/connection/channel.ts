@@ -13,6 +13,7 @@ import type { Queue } from '../broker/queue/queue.js';
 import { parseExpirationProperty } from '../broker/expiration.js';
 import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
 import { PublishAccess, type Access } from '../broker/permissions.js';
+import { LIMITS_CHECK_MS } from '../broker/resources.js';
 import { checkConsume, checkGet, rejectRefusal } from '../broker/queue/consume-rules.js';
 import { redeliveryMessage } from '../broker/queue/quorum-queue.js';
 import {
@@ -620,7 +621,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     } else {
       this.stats.deliveredGetManualAck++;
       counters.getManualAck++;
-      this.unacked.add(new UnackedDelivery(tag, entry, null));
+      this.unacked.add(this.unackedDelivery(tag, entry, null));
     }
     // Quorum queues: basic.get-ok always carries x-delivery-count (0 the first time), as RabbitMQ.
     const message = queue.type === 'quorum' ? redeliveryMessage(entry) : entry.message;
@@ -661,12 +662,43 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     } else {
       this.stats.deliveredConsumeManualAck++;
       counters.deliveredManualAck++;
-      this.unacked.add(new UnackedDelivery(tag, entry, consumer));
+      this.unacked.add(this.unackedDelivery(tag, entry, consumer));
       consumer.unacked++;
     }
     // Quorum queues count returns: the message goes out again with x-delivery-count.
     const message = entry.deliveryCount === 0 ? entry.message : redeliveryMessage(entry);
     this.out.writeDelivery(this.id, consumer.tagBytes, tag, entry.redelivered, message, this.connection.frameMax);
+  }
+
+  /** An unacked delivery stamped with the broker's coarse clock (for the consumer timeout). */
+  private unackedDelivery(tag: number, entry: QueueEntry, consumer: Consumer | null): UnackedDelivery {
+    const d = new UnackedDelivery(tag, entry, consumer);
+    d.deliveredAt = this.connection.broker.resources.coarseNowMs;
+    return d;
+  }
+
+  /**
+   * RabbitMQ's consumer timeout, checked once a second for the whole broker: when the oldest
+   * unacked delivery of this channel has waited longer than its queue's x-consumer-timeout (or
+   * the broker's --consumer-timeout), the channel is closed with 406 and RabbitMQ's text.
+   */
+  checkConsumerTimeout(nowMs: number): void {
+    if (this.released) return;
+    const oldest = this.unacked.oldest();
+    if (oldest === undefined) return;
+    const timeoutMs = oldest.entry.queue.options.consumerTimeoutMs ?? this.connection.broker.resources.consumerTimeoutMs;
+    if (timeoutMs === 0) return;
+    // deliveredAt is up to one tick early (a coarse clock): never time a delivery out before its due.
+    if (nowMs - oldest.deliveredAt <= timeoutMs + LIMITS_CHECK_MS) return;
+    this.connection.log.warn(
+      { channel: this.id, consumerTag: oldest.consumer?.tag ?? null, queue: oldest.entry.queue.name, timeoutMs },
+      'consumer timed out waiting for a delivery acknowledgement; closing its channel',
+    );
+    this.closeWithError(
+      new PreconditionFailed(
+        `delivery acknowledgement on channel ${this.id} timed out. Timeout value used: ${timeoutMs} ms. This timeout value can be configured, see consumers doc guide to learn more`,
+      ),
+    );
   }
 
   /** ConsumerChannel: the queue was deleted under this consumer. */

@@ -610,6 +610,12 @@ export class Connection implements QueueOwner, GatedConnection {
     this.outbound.flush();
   }
 
+  checkConsumerTimeouts(nowMs: number): void {
+    if (this.state !== State.Open) return;
+    for (const channel of this.channels.values()) channel.checkConsumerTimeout(nowMs);
+    this.broker.dispatcher.run(); // the channel.close frames go out now
+  }
+
   /** Stops at the frame being processed: the rest of the input waits in the parser. */
   pauseReading(): void {
     this.parser.pause();

@@ -8,10 +8,16 @@ import type { TlsSettings } from '../tls/tls-settings.js';
 import { Connection } from './connection.js';
 import { createAmqpsListener } from './tls-listener.js';
 
+/** Connections beyond --max-connections held waiting; more are closed at once. */
+const MAX_WAITING = 1024;
+
 export class AmqpServer {
   /** every open AMQP connection, plain and TLS (connection.tls tells them apart) */
   readonly connections = new Set<Connection>();
   private readonly listeners: Server[] = [];
+  /** sockets accepted beyond --max-connections, oldest first, not yet served */
+  private readonly waiting = new Set<Socket>();
+  private limitLogged = false;
 
   constructor(private readonly broker: Broker) {}
 
@@ -51,17 +57,60 @@ export class AmqpServer {
   }
 
   private accept(socket: Socket): void {
+    const max = this.broker.resources.maxConnections;
+    if (max > 0 && this.connections.size >= max) return this.wait(socket, max);
+    this.serve(socket);
+  }
+
+  private serve(socket: Socket): void {
     const connection = new Connection(this.broker, socket, (c) => {
       this.connections.delete(c);
       this.broker.connections.delete(c);
+      this.admitWaiting();
     });
     this.connections.add(connection);
     this.broker.connections.add(connection);
   }
 
+  /**
+   * --max-connections reached. As RabbitMQ (whose listener stops accepting at connection_max): the
+   * client's connection is not served — not read, no connection.start — until another closes;
+   * clients see their connection timeout if that takes too long. At most MAX_WAITING wait here
+   * (the rest are closed at once, as a full listen backlog would refuse them).
+   */
+  private wait(socket: Socket, max: number): void {
+    if (this.waiting.size >= MAX_WAITING) {
+      socket.destroy();
+      return;
+    }
+    if (!this.limitLogged) {
+      this.limitLogged = true;
+      this.broker.log.warn({ maxConnections: max }, 'connection limit reached: new connections wait until one closes (--max-connections)');
+    }
+    socket.pause();
+    socket.on('error', () => {});
+    socket.once('close', () => this.waiting.delete(socket));
+    this.waiting.add(socket);
+  }
+
+  /** A connection closed: the longest-waiting socket, if any, is served now. */
+  private admitWaiting(): void {
+    const max = this.broker.resources.maxConnections;
+    for (const socket of this.waiting) {
+      if (max > 0 && this.connections.size >= max) return;
+      this.waiting.delete(socket);
+      if (socket.destroyed) continue;
+      this.serve(socket);
+      socket.resume();
+    }
+    this.limitLogged = false;
+  }
+
   /** Stops accepting, tells every client the broker is going away, and waits (briefly) for them. */
   async close(reason = 'broker shutdown'): Promise<void> {
     const stopped = Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    for (const socket of this.waiting) socket.destroy();
+    this.waiting.clear();
     for (const c of [...this.connections]) c.forceClose(reason);
     this.broker.dispatcher.run();
     const deadline = Date.now() + 2000;

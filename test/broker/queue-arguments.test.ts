@@ -38,6 +38,7 @@ const ACCEPTED: [string, FieldTable, Partial<QueueArguments>][] = [
   ['x-queue-mode lazy', { 'x-queue-mode': 'lazy' }, { queueMode: 'lazy' }],
   ['x-queue-type classic', { 'x-queue-type': 'classic' }, {}],
   ['x-queue-version 2', { 'x-queue-version': 2 }, {}],
+  ['x-consumer-timeout', { 'x-consumer-timeout': 60_000 }, { consumerTimeoutMs: 60_000 }],
   ['unknown arguments are kept and ignored', { 'x-whatever': 'x', foo: 1 }, {}],
 ];
 
@@ -57,6 +58,7 @@ const REFUSED: [string, FieldTable, string][] = [
   ['x-queue-type unknown', { 'x-queue-type': 'bogus' }, invalid('x-queue-type', `"unsupported queue type 'bogus'"`)],
   ['x-single-active-consumer not a bool', { 'x-single-active-consumer': 1 }, invalid('x-single-active-consumer', '{unacceptable_type,signedint}')],
   ['x-queue-version 3', { 'x-queue-version': 3 }, invalid('x-queue-version', '{invalid_queue_version,3}')],
+  ['x-consumer-timeout negative', { 'x-consumer-timeout': -1 }, invalid('x-consumer-timeout', '{value_negative,-1}')],
   ['a quorum-queue argument on a classic queue', { 'x-delivery-limit': 5 }, `PRECONDITION_FAILED - invalid arg 'x-delivery-limit' for ${Q} of queue type rabbit_classic_queue`],
 ];
 

@@ -21,6 +21,8 @@ export interface QueueArguments {
   maxPriority: number;
   singleActiveConsumer: boolean;
   queueMode: 'default' | 'lazy';
+  /** x-consumer-timeout: ms a delivery from this queue may stay unacked (undefined: the broker's) */
+  consumerTimeoutMs?: number | undefined;
 }
 
 const MAX_PRIORITY = 255;
@@ -231,6 +233,7 @@ export function parseQueueArguments(args: FieldTable, queueName: string, vhost: 
     check.fail('x-queue-mode', `"unsupported queue mode '${modeRaw}'"`);
   }
   const singleActiveConsumer = check.bool('x-single-active-consumer') ?? false;
+  const consumerTimeoutMs = check.nonNegInt('x-consumer-timeout');
   const version = check.int('x-queue-version');
   if (version !== undefined && version !== 1 && version !== 2) check.fail('x-queue-version', `{invalid_queue_version,${version}}`);
 
@@ -245,6 +248,7 @@ export function parseQueueArguments(args: FieldTable, queueName: string, vhost: 
     maxPriority,
     singleActiveConsumer,
     queueMode: modeRaw === 'lazy' ? 'lazy' : 'default',
+    ...(consumerTimeoutMs === undefined ? {} : { consumerTimeoutMs }),
   };
 }
 
