@@ -41,7 +41,7 @@ export const FLOW_QUEUE_LOW = 500;
 export const FLOW_STORE_HIGH_BYTES = 64 * 1024 * 1024;
 export const FLOW_STORE_LOW_BYTES = 32 * 1024 * 1024;
 /** A queue that delivered nothing for this long no longer holds its publishers. */
-export const FLOW_STALL_MS = 200;
+export const FLOW_STALL_MS = 100;
 /** How often process memory is sampled. */
 export const MEMORY_CHECK_MS = 1000;
 /** Disk checks: every 10 s when far from the limit, up to 10 per second near it (as RabbitMQ). */
