@@ -15,12 +15,45 @@
 //          (x-max-length 500,000, drop-head) — into the memory alarm when this Warren has one
 //          (--vm-memory-high-watermark), which then blocks it.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { ChildBroker, WARREN_BIN } from '../support/child-broker.js';
+
+/** This file runs compiled, from dist/test/bench. */
+const WARREN_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'warren');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts bin/warren and resolves once it listens. */
+async function startWarren(dataDir: string, extra: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [WARREN_BIN, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('listening on amqp://')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`warren exited with ${code} before listening`)));
+  });
+  return { child, url: `amqp://guest:guest@127.0.0.1:${port}` };
+}
 
 const argMinutes = process.argv.indexOf('--minutes');
 const MINUTES = argMinutes >= 0 ? Number(process.argv[argMinutes + 1]) : 10;
@@ -53,8 +86,8 @@ async function main(): Promise<void> {
   const hasAlarm = help.includes('--vm-memory-high-watermark');
   const extra = hasAlarm ? ['--vm-memory-high-watermark', '400MB'] : [];
   const dataDir = mkdtempSync(join(tmpdir(), 'warren-soak-'));
-  const broker = await ChildBroker.start(dataDir, undefined, extra);
-  const pid = broker.process.pid!;
+  const broker = await startWarren(dataDir, extra);
+  const pid = broker.child.pid!;
   console.log(`soak: ${MINUTES} min against bin/warren (pid ${pid}, data ${dataDir})`);
   console.log(hasAlarm ? 'flood: into a memory alarm at 400MB' : 'flood: this Warren has no memory alarm yet (--vm-memory-high-watermark): flooding without one');
   const end = Date.now() + MINUTES * 60_000;
@@ -142,7 +175,10 @@ async function main(): Promise<void> {
   }
   await Promise.allSettled(tasks);
   for (const c of connections) await c.close().catch(() => {});
-  await broker.stop();
+  await new Promise<void>((resolve) => {
+    broker.child.once('exit', () => resolve());
+    broker.child.kill('SIGTERM');
+  });
   rmSync(dataDir, { recursive: true, force: true });
 
   // After the first two minutes the windows are full; from there on the curve should be flat.
