@@ -60,6 +60,8 @@ export class Broker implements VHostServices {
       log,
     );
     this.dispatcher = new Dispatcher(log, this.resources);
+    // Queues page to disk as memory nears the high watermark (memory.ts), before the alarm blocks.
+    this.memory.memoryLimitBytes = () => this.resources.memoryLimitBytes;
   }
 
   /**

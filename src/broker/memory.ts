@@ -1,11 +1,18 @@
-// How many bytes of message bodies sit in queues in memory, against the configured budget. Queues
-// add and subtract as messages come and go (plain numbers on the hot path); above the budget,
-// queues page new transient messages to disk as well as persistent ones.
+// How many bytes of message bodies sit in queues in memory, against the budget, and what is done
+// when memory runs short. Queues add and subtract as messages come and go (plain numbers on the
+// hot path).
+//
+// Pressure: once a second the gauge checks the bodies held against --memory-budget, and the
+// process's resident memory against half the memory high watermark (as RabbitMQ starts paging at
+// vm_memory_high_watermark_paging_ratio, 0.5). Under pressure, new messages of every queue go to
+// disk (transient ones too), and the queues holding the most bytes page out their newest messages
+// until the pressure is gone — so a publisher flood into a memory alarm ends with the messages on
+// disk and the alarm cleared, not with the broker stuck above its watermark.
 //
 // Unpinning: a message that arrived in one frame has its body (and properties) as a view into the
 // socket read chunk it came in — no copy on the hot path. A message delivered at once lets that
 // chunk go with it; one that stays in a queue would keep the whole chunk (up to 64 KiB, shared
-// with messages long gone) alive for as long as it stays. So once a second, messages that have
+// with messages long gone) alive for as long as it stays. So on the same tick, messages that have
 // waited in a queue for more than UNPIN_AGE_MS are given their own copy of their bytes: a copy
 // only for messages that are not delivered promptly, never on the delivery path itself.
 
@@ -13,20 +20,46 @@ import type { Queue } from './queue/queue.js';
 
 /** Messages older than this in a queue get their own copy of their bytes. */
 export const UNPIN_AGE_MS = 1000;
-const UNPIN_INTERVAL_MS = 1000;
+const TICK_MS = 1000;
+/** Under pressure from the budget, queues page out down to this share of it. */
+const BUDGET_TARGET = 0.75;
+/** RabbitMQ's vm_memory_high_watermark_paging_ratio. */
+export const PAGING_RATIO = 0.5;
 
 export class MemoryGauge {
   bytes = 0;
   /** queues holding messages that may still pin socket chunks */
   private pinned: Queue[] = [];
+  /** queues that hold message bytes in memory */
+  private readonly holders = new Set<Queue>();
   private timer: NodeJS.Timeout | null = null;
-  /** messages copied out of their socket chunks so far (tests, metrics) */
+  /** resident memory is above the paging threshold (checked once a second) */
+  private rssPressure = false;
+  /** set by the broker: the memory high watermark in bytes (Infinity: none) */
+  memoryLimitBytes: () => number = () => Infinity;
+  /** counters for tests and metrics */
   unpinnedTotal = 0;
+  pagedOutTotal = 0;
 
   constructor(readonly budgetBytes: number) {}
 
+  /** New messages go to disk (transient ones too): bodies over budget, or memory short. */
   get overBudget(): boolean {
-    return this.bytes > this.budgetBytes;
+    return this.bytes > this.budgetBytes || this.rssPressure;
+  }
+
+  /** A queue now holds message bytes in memory (it stays registered until deleted). */
+  noteHolder(queue: Queue): void {
+    if (queue.memoryHolder) return;
+    queue.memoryHolder = true;
+    this.holders.add(queue);
+    this.arm();
+  }
+
+  /** The queue is deleted. */
+  forget(queue: Queue): void {
+    this.holders.delete(queue);
+    queue.memoryHolder = false;
   }
 
   /** A queue took in a message whose bytes are a view into a socket chunk. */
@@ -34,17 +67,60 @@ export class MemoryGauge {
     if (queue.unpinQueued) return;
     queue.unpinQueued = true;
     this.pinned.push(queue);
-    if (this.timer === null) {
-      this.timer = setTimeout(this.onTimer, UNPIN_INTERVAL_MS);
-      this.timer.unref();
-    }
+    this.arm();
   }
 
-  /** Queues still holding young messages re-register themselves (and re-arm the timer). */
-  private readonly onTimer = (): void => {
+  private arm(): void {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(this.onTick, TICK_MS);
+    this.timer.unref();
+  }
+
+  private readonly onTick = (): void => {
     this.timer = null;
+    try {
+      this.relievePressure(process.memoryUsage.rss());
+    } catch (err) {
+      for (const q of this.holders) {
+        q.host.log.error({ err }, 'paging messages out under memory pressure failed');
+        break;
+      }
+    }
     this.unpinOlderThan(Date.now() - UNPIN_AGE_MS);
+    if (this.holders.size > 0 || this.pinned.length > 0) this.arm();
   };
+
+  /**
+   * Pages out the newest in-memory messages of the queues holding the most, while memory is short:
+   * bodies above the budget (down to BUDGET_TARGET of it), or resident memory above PAGING_RATIO of
+   * the high watermark (half of what is held each time). Returns the bytes paged out.
+   */
+  relievePressure(rssBytes: number): number {
+    const limit = this.memoryLimitBytes();
+    this.rssPressure = Number.isFinite(limit) && rssBytes > limit * PAGING_RATIO;
+    // Queues holding nothing now need no watching until they hold something again.
+    for (const q of this.holders) {
+      if (q.ready.bytes === 0 || q.deleted) {
+        this.holders.delete(q);
+        q.memoryHolder = false;
+      }
+    }
+    let target = this.bytes;
+    if (this.bytes > this.budgetBytes) target = Math.floor(this.budgetBytes * BUDGET_TARGET);
+    if (this.rssPressure) target = Math.min(target, Math.floor(this.bytes / 2));
+    if (target >= this.bytes) return 0;
+    let toFree = this.bytes - target;
+    const biggest = [...this.holders].filter((q) => !q.deleted && q.ready.bytes > 0).sort((a, b) => b.ready.bytes - a.ready.bytes);
+    let freed = 0;
+    for (const q of biggest) {
+      if (toFree <= 0) break;
+      const n = q.pageOut(toFree);
+      freed += n;
+      toFree -= n;
+    }
+    this.pagedOutTotal += freed;
+    return freed;
+  }
 
   /** Copies out every queued message that arrived before `cutoff`; returns how many. */
   unpinOlderThan(cutoff: number): number {

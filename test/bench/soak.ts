@@ -72,7 +72,12 @@ async function publishLoop(ch: Channel, queue: string, body: Buffer, options: am
   const interval = perSecond > 0 ? 1000 / perSecond : 0;
   let next = Date.now();
   while (running()) {
-    if (!ch.sendToQueue(queue, body, options)) await new Promise<void>((r) => ch.once('drain', () => r()));
+    if (!ch.sendToQueue(queue, body, options)) {
+      await new Promise<void>((r) => {
+        ch.once('drain', () => r());
+        ch.once('close', () => r());
+      });
+    }
     if (interval > 0) {
       next += interval;
       const wait = next - Date.now();
@@ -84,7 +89,7 @@ async function publishLoop(ch: Channel, queue: string, body: Buffer, options: am
 async function main(): Promise<void> {
   const help = spawnSync(process.execPath, [WARREN_BIN, '--help'], { encoding: 'utf8' }).stdout;
   const hasAlarm = help.includes('--vm-memory-high-watermark');
-  const extra = hasAlarm ? ['--vm-memory-high-watermark', '400MB'] : [];
+  const extra = ['--management-port', '0', ...(hasAlarm ? ['--vm-memory-high-watermark', '400MB'] : [])];
   const dataDir = mkdtempSync(join(tmpdir(), 'warren-soak-'));
   const broker = await startWarren(dataDir, extra);
   const pid = broker.child.pid!;
@@ -130,6 +135,7 @@ async function main(): Promise<void> {
       return;
     }
     held.push(m);
+    if (!running()) return;
     if (held.length >= 50) {
       const i = Math.floor(Math.random() * held.length);
       oooCon.ack(held[i]!);
@@ -150,7 +156,11 @@ async function main(): Promise<void> {
     if (m === null) return;
     setTimeout(() => {
       counts.slow++;
-      slowCon.ack(m);
+      try {
+        slowCon.ack(m);
+      } catch {
+        // the run is over and the channel closed
+      }
     }, 200);
   });
   tasks.push(publishLoop(await (await connect()).createChannel(), 'soak.slow', Buffer.alloc(4096, 3), { persistent: true }, 200, running));
@@ -173,8 +183,9 @@ async function main(): Promise<void> {
     await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
     await sample().catch((err: unknown) => console.log(`sample failed: ${String(err)}`));
   }
-  await Promise.allSettled(tasks);
+  // Publishers held by an alarm wait for 'drain' forever: closing their connections ends them.
   for (const c of connections) await c.close().catch(() => {});
+  await Promise.race([Promise.allSettled(tasks), sleep(5000)]);
   await new Promise<void>((resolve) => {
     broker.child.once('exit', () => resolve());
     broker.child.kill('SIGTERM');

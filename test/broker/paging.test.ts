@@ -158,3 +158,46 @@ describe('the delayed exchange pages', () => {
     expect(late).toBe(0);
   });
 });
+
+describe('memory pressure pages messages out', () => {
+  it('resident memory above half the high watermark: the fullest queue moves its newest messages to disk, and they all come back in order', { timeout: 60_000 }, async () => {
+    const broker = await start();
+    const conn = await connect(broker);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('flooded', { durable: false });
+    const N = 20_000;
+    for (let i = 0; i < N; i++) {
+      ch.sendToQueue('flooded', Buffer.from(`${i}:${'x'.repeat(1000)}`));
+      if (i % 2000 === 1999) await ch.waitForConfirms();
+    }
+    await ch.waitForConfirms();
+    const memory = broker.broker.memory;
+    const q = broker.broker.vhosts.get('/')!.queues.get('flooded')!;
+    // Transient messages under the budget: all in memory.
+    expect(q.ready.count).toBe(N);
+    const before = memory.bytes;
+    // A watermark that makes this process's memory "short": half the bytes go to disk, newest first.
+    memory.memoryLimitBytes = () => 1;
+    const freed = memory.relievePressure(process.memoryUsage.rss());
+    expect(freed).toBeGreaterThanOrEqual(before / 2);
+    expect(memory.bytes).toBeLessThanOrEqual(before / 2);
+    expect(q.messageCount).toBe(N);
+    expect(q.pagedOutCount).toBeGreaterThan(0);
+    // While memory is short, new messages go to disk too.
+    expect(memory.overBudget).toBe(true);
+    memory.memoryLimitBytes = () => Number.POSITIVE_INFINITY;
+    memory.relievePressure(process.memoryUsage.rss());
+    expect(memory.overBudget).toBe(false);
+
+    const got: number[] = [];
+    const consumer = await conn.createChannel();
+    await consumer.prefetch(1000);
+    await consumer.consume('flooded', (m) => {
+      if (m === null) return;
+      got.push(Number(m.content.toString().split(':')[0]));
+      consumer.ack(m);
+    });
+    await waitFor(() => got.length === N, `${N} messages (have ${got.length})`, 30_000);
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => i));
+  });
+});

@@ -97,6 +97,48 @@ export class QueuePaging {
     this.pagedSinceWait++;
   }
 
+  /**
+   * Memory pressure: moves up to `bytes` of the newest in-memory arrivals to disk, lowest priority
+   * first (written to the spill range unless the store has them already). Within a level the newest
+   * go, so every paged entry still comes after every one in memory. Returns the bytes moved.
+   */
+  pageOut(bytes: number): number {
+    const q = this.queue;
+    if (!q.persistence.durable || q.deleted) return 0;
+    let moved = 0;
+    for (let level = 0; level < this.levels.length && moved < bytes; level++) {
+      while (moved < bytes) {
+        const entry = q.ready.popArrivalTail(level);
+        if (entry === undefined) break;
+        if (!entry.stored) {
+          q.persistence.addEntry(entry, true);
+          q.hasSpilled = true;
+        }
+        q.entryPagedOut(entry);
+        this.pageBefore(entry);
+        moved += entry.message.bodySize;
+      }
+    }
+    return moved;
+  }
+
+  /** Accounts for an entry paged out from memory: it goes before the level's paged entries. */
+  private pageBefore(entry: QueueEntry): void {
+    const l = this.levels[entry.level]!;
+    const size = entry.message.bodySize;
+    if (l.count === 0) this.pagedLevels++;
+    l.fromSeq = entry.seq;
+    l.count++;
+    l.bytes += size;
+    if (entry.transient) {
+      l.spillCount++;
+      l.spillBytes += size;
+    }
+    this.count++;
+    this.bytes += size;
+    this.pagedSinceWait++;
+  }
+
   /** Recovery: a level's stored entries, all on disk, from seq fromSeq on. */
   restore(level: number, count: number, bytes: number, fromSeq: number): void {
     if (count <= 0) return;

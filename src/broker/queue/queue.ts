@@ -104,6 +104,8 @@ export class Queue implements ExpiringQueue {
   readonly unpinFrom: number[];
   /** registered with the memory gauge for unpinning */
   unpinQueued = false;
+  /** registered with the memory gauge as holding message bytes */
+  memoryHolder = false;
   private idleTimer: NodeJS.Timeout | null = null;
   /** counters for metrics, read at scrape time */
   publishedTotal = 0;
@@ -218,6 +220,7 @@ export class Queue implements ExpiringQueue {
         this.diskWritesTotal++;
       }
       this.ready.push(entry);
+      if (!this.memoryHolder) this.host.memory.noteHolder(this);
       if (!message.compacted) this.host.memory.notePinned(this);
       if (entry.expiresAt !== 0 && entry.expiresAt <= message.publishedAt) this.deliverOrExpire(entry);
       else this.expiry.arrived(entry);
@@ -356,7 +359,18 @@ export class Queue implements ExpiringQueue {
 
   /** QueuePaging: an entry came back into memory. */
   entryLoaded(entry: QueueEntry): void {
+    if (!this.memoryHolder) this.host.memory.noteHolder(this);
     this.expiry.arrived(entry);
+  }
+
+  /** QueuePaging: an entry left memory for the store (memory pressure). */
+  entryPagedOut(entry: QueueEntry): void {
+    this.expiry.left(entry);
+  }
+
+  /** Memory pressure: pages out up to `bytes` of the newest messages held in memory; returns how many bytes. */
+  pageOut(bytes: number): number {
+    return this.paging.pageOut(bytes);
   }
 
   /** An unacked entry was acknowledged (or delivered with no-ack): it leaves the queue. */
@@ -393,6 +407,7 @@ export class Queue implements ExpiringQueue {
     // Back in the queue for who knows how long: it must not keep a socket read chunk alive.
     entry.message.unpin();
     this.ready.putBack(entry);
+    if (!this.memoryHolder) this.host.memory.noteHolder(this);
     this.expiry.requeued(entry, now);
     if (this.options.overflow === 'drop-head') this.dropHeadWhileOverLimit();
     this.host.queueReady(this);
@@ -459,6 +474,7 @@ export class Queue implements ExpiringQueue {
     for (const entry of this.ready.drain()) entry.state = EntryState.Done;
     this.paging.forget();
     this.persistence.forgetQueue(this);
+    this.host.memory.forget(this);
   }
 
   levelFor(message: Message): number {

@@ -129,6 +129,22 @@ export class ReadyList {
     if (e !== undefined) this.removed(l, e);
   }
 
+  /** Removes and returns a level's newest live arrival (paging out under memory pressure). */
+  popArrivalTail(level: number): QueueEntry | undefined {
+    const l = this.levels[level]!;
+    for (;;) {
+      const e = l.fifo.peekLast();
+      if (e === undefined) return undefined;
+      l.fifo.pop();
+      if (e.state !== EntryState.Ready) {
+        l.dead--;
+        continue;
+      }
+      this.removed(l, e);
+      return e;
+    }
+  }
+
   /** Removes and returns the next live entry. */
   shift(): QueueEntry | undefined {
     for (let i = this.levels.length - 1; i >= 0; i--) {
