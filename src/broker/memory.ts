@@ -16,6 +16,8 @@
 // waited in a queue for more than UNPIN_AGE_MS are given their own copy of their bytes: a copy
 // only for messages that are not delivered promptly, never on the delivery path itself.
 
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Queue } from './queue/queue.js';
 
 /** Messages older than this in a queue get their own copy of their bytes. */
@@ -25,6 +27,24 @@ const TICK_MS = 1000;
 const BUDGET_TARGET = 0.75;
 /** RabbitMQ's vm_memory_high_watermark_paging_ratio. */
 export const PAGING_RATIO = 0.5;
+/** Under sustained pressure, a full garbage collection at most this often. */
+const GC_INTERVAL_MS = 5000;
+
+let collect: (() => void) | null = null;
+
+/**
+ * A full garbage collection. V8 keeps freed heap until its own heuristics collect, and those are
+ * driven by allocation: a broker whose publishers a memory alarm holds allocates almost nothing, so
+ * without this its resident memory would stay above the watermark (and the alarm set) for good.
+ * Under sustained pressure the gauge collects itself (RabbitMQ garbage-collects under its alarm too).
+ */
+function fullCollection(): void {
+  if (collect === null) {
+    setFlagsFromString('--expose-gc');
+    collect = runInNewContext('gc') as () => void;
+  }
+  collect();
+}
 
 export class MemoryGauge {
   bytes = 0;
@@ -35,6 +55,7 @@ export class MemoryGauge {
   private timer: NodeJS.Timeout | null = null;
   /** resident memory is above the paging threshold (checked once a second) */
   private rssPressure = false;
+  private lastCollection = 0;
   /** set by the broker: the memory high watermark in bytes (Infinity: none) */
   memoryLimitBytes: () => number = () => Infinity;
   /** counters for tests and metrics */
@@ -86,7 +107,9 @@ export class MemoryGauge {
         break;
       }
     }
-    this.unpinOlderThan(Date.now() - UNPIN_AGE_MS);
+    // Under pressure the messages waiting are on their way to disk: copying them first would only
+    // churn the allocator. They are copied on a later tick if they are still in memory.
+    if (!this.overBudget) this.unpinOlderThan(Date.now() - UNPIN_AGE_MS);
     if (this.holders.size > 0 || this.pinned.length > 0) this.arm();
   };
 
@@ -97,7 +120,13 @@ export class MemoryGauge {
    */
   relievePressure(rssBytes: number): number {
     const limit = this.memoryLimitBytes();
+    const wasUnderPressure = this.rssPressure;
     this.rssPressure = Number.isFinite(limit) && rssBytes > limit * PAGING_RATIO;
+    const now = Date.now();
+    if (this.rssPressure && wasUnderPressure && now - this.lastCollection >= GC_INTERVAL_MS) {
+      this.lastCollection = now;
+      fullCollection();
+    }
     // Queues holding nothing now need no watching until they hold something again.
     for (const q of this.holders) {
       if (q.ready.bytes === 0 || q.deleted) {
