@@ -215,7 +215,7 @@ export class RowFamily<T> extends Family {
       const row = rows[i]!;
       const v = this.value(row.item);
       if (!(this.skipNaN && Number.isNaN(v))) w.sample(this.name, row.labels, v);
-      if ((i & 255) === 255 && w.sliceUsed) {
+      if ((i & 63) === 63 && w.sliceUsed) {
         await w.yield();
         if (w.aborted) return;
       }

@@ -111,6 +111,7 @@ export class MetricsCollector implements ScrapeContext {
       this.current = new Snapshot(this.options.broker, this.options.connections, endpoint === 'detailed' && vhosts.length > 0 ? new Set(vhosts) : null);
       try {
         const w = new ExpositionWriter(out);
+        if (endpoint !== 'aggregated') await this.current.prepareQueueRows(w);
         await writeFamilies(this.families(endpoint, query), w);
         const text = w.finish();
         return { text, longestSliceMs: w.longestSliceMs, bytes: w.bytes };

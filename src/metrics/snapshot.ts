@@ -8,7 +8,7 @@ import type { Queue } from '../broker/queue/queue.js';
 import type { ChannelExchangeCounters, ChannelQueueCounters } from '../broker/stats.js';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
-import { labelPairs, type Row } from './exposition.js';
+import { labelPairs, type ExpositionWriter, type Row } from './exposition.js';
 
 /** RabbitMQ labels channels and connections with Erlang pids; Warren's are pid-shaped too. */
 export function channelLabel(connectionId: number, channelId: number): string {
@@ -92,12 +92,29 @@ export class Snapshot {
     const rows: Row<Queue>[] = [];
     for (const vhost of this.broker.vhosts.values()) {
       if (!this.wanted(vhost.name)) continue;
-      for (const queue of vhost.queues.values()) {
-        rows.push({ labels: labelPairs([['vhost', vhost.name], ['queue', queue.name]]), item: queue });
-      }
+      for (const queue of vhost.queues.values()) rows.push(queueRow(vhost.name, queue));
     }
     this.queues = rows;
     return rows;
+  }
+
+  /**
+   * Builds the queue rows ahead of a per-object scrape in slices, yielding between them: with tens
+   * of thousands of queues, rendering their labels at once would hold the event loop. Queues are
+   * taken from a copy of the list, so ones deleted meanwhile simply show their last values.
+   */
+  async prepareQueueRows(w: ExpositionWriter): Promise<void> {
+    if (this.queues !== null) return;
+    const rows: Row<Queue>[] = [];
+    for (const vhost of this.broker.vhosts.values()) {
+      if (!this.wanted(vhost.name)) continue;
+      const queues = [...vhost.queues.values()];
+      for (let i = 0; i < queues.length; i++) {
+        rows.push(queueRow(vhost.name, queues[i]!));
+        if ((i & 63) === 63 && w.sliceUsed) await w.yield();
+      }
+    }
+    this.queues = rows;
   }
 
   connectionRows(): readonly Row<Connection>[] {
@@ -249,6 +266,10 @@ export class Snapshot {
     this.connectionSums = t;
     return t;
   }
+}
+
+function queueRow(vhost: string, queue: Queue): Row<Queue> {
+  return { labels: labelPairs([['vhost', vhost], ['queue', queue.name]]), item: queue };
 }
 
 /** When the message at the head of a queue was accepted (epoch ms), or Infinity when none is ready. */

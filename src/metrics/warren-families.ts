@@ -46,7 +46,7 @@ class QueueDeadLetterFamily extends Family {
           w.sample(this.name, `${labels},reason="${reason}",dead_letter_strategy="disabled"`, counts.dropped[reason]);
         }
       }
-      if ((i & 255) === 255 && w.sliceUsed) {
+      if ((i & 63) === 63 && w.sliceUsed) {
         await w.yield();
         if (w.aborted) return;
       }
