@@ -187,6 +187,9 @@ export class StreamQueue extends Queue implements SyncSource {
   private readonly cache = new Deque<CachedRecord>(1024);
   private cacheBytes = 0;
   private readonly readers = new Map<Consumer, StreamReader>();
+  /** the same readers in a list, for round-robin delivery */
+  private readonly readerList: StreamReader[] = [];
+  private nextReader = 0;
   /** writes each appended message's properties with its x-stream-offset (reused) */
   private readonly offsetHeader = new LongHeaderSplice(OFFSET_HEADER);
   private readonly groups = new Map<string, ConsumerGroup>();
@@ -387,6 +390,7 @@ export class StreamQueue extends Queue implements SyncSource {
     const reader = new StreamReader(consumer, start, args.filter, args.matchUnfiltered, group, args.singleActive);
     group?.members.push(reader);
     this.readers.set(consumer, reader);
+    this.readerList.push(reader);
     super.addConsumer(consumer);
   }
 
@@ -432,6 +436,7 @@ export class StreamQueue extends Queue implements SyncSource {
     const reader = this.readers.get(consumer);
     if (reader !== undefined) {
       this.readers.delete(consumer);
+      this.readerList.splice(this.readerList.indexOf(reader), 1);
       const group = reader.group;
       if (group !== null) {
         const wasActive = reader.singleActive && reader.active;
@@ -453,16 +458,26 @@ export class StreamQueue extends Queue implements SyncSource {
 
   /** Delivers to every reader that has room, each from its own position. True when work is left. */
   deliverToReaders(budget: number): boolean {
-    if (this.deleted || this.readers.size === 0) return false;
+    const list = this.readerList;
+    const n = list.length;
+    if (this.deleted || n === 0) return false;
     const log = this.log;
     let more = false;
-    for (const reader of this.readers.values()) {
-      if (budget <= 0) return true;
+    // Round-robin from where the last run stopped, so that no reader waits behind busier ones.
+    const start = this.nextReader % n;
+    for (let k = 0; k < n; k++) {
+      const i = (start + k) % n;
+      if (budget <= 0) {
+        this.nextReader = i;
+        return true;
+      }
+      const reader = list[i]!;
       if (!reader.active) continue;
       const used = this.serve(reader, log, Math.min(budget, READER_BUDGET));
       budget -= used;
       if (used === READER_BUDGET && reader.nextOffset < log.nextOffset) more = true;
     }
+    this.nextReader = start + 1;
     return more;
   }
 
@@ -557,6 +572,7 @@ export class StreamQueue extends Queue implements SyncSource {
     super.destroy();
     this.stopTimers();
     this.readers.clear();
+    this.readerList.length = 0;
     this.cache.clear();
     this.cacheBytes = 0;
     const log = this.logInstance;
