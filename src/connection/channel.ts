@@ -359,9 +359,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private channelFlow(active: boolean): void {
-    this.flowActive = active;
-    this.out.writeMethod(this.id, { id: M.CHANNEL_FLOW_OK, active });
-    if (active) this.wakeConsumers();
+    // As RabbitMQ: a client may not pause its deliveries (active=false is 540, a connection
+    // error; basic.qos is the way to hold them back), so flowActive stays true. Client test
+    // suites (amqp091-go) expect exactly this answer.
+    if (!active) throw new NotImplemented('active=false');
+    this.out.writeMethod(this.id, { id: M.CHANNEL_FLOW_OK, active: true });
   }
 
   /**
