@@ -66,6 +66,8 @@ const LEGACY_0_9_1_HEADER = Buffer.from('AMQP\x01\x01\x00\x09', 'latin1');
 const CLOSE_OK_TIMEOUT_MS = 3000;
 /** After a framing error the socket closes this long after the close frame, close-ok or not. */
 const FATAL_CLOSE_DELAY_MS = 3000;
+/** Longest wait for a client to close its socket after close-ok (RabbitMQ's closing timeout). */
+const HANG_UP_TIMEOUT_S = 30;
 /** A failed handshake closes the socket silently after this pause (slows password guessing). */
 const HANDSHAKE_FAILURE_DELAY_MS = 3000;
 
@@ -379,7 +381,7 @@ export class Connection implements QueueOwner, GatedConnection {
         this.outbound.flush();
         this.state = State.Closed;
         this.teardown('client closed');
-        this.socket.end();
+        this.awaitClientHangUp();
         return;
       case CONNECTION_UPDATE_SECRET:
         // Credentials are checked once at connect; accept the new secret for compatibility.
@@ -388,6 +390,19 @@ export class Connection implements QueueOwner, GatedConnection {
       default:
         throw new ChannelError('unexpected method in connection state running').at(method.id);
     }
+  }
+
+  /**
+   * After close-ok to the client's connection.close the socket is the client's to close, as on
+   * RabbitMQ: it reads close-ok before any end of stream (amqp091-go reports an end of stream
+   * that comes first as error 501 from Close()). Everything the connection held is already freed;
+   * a client that keeps the socket open is cut off after its heartbeat interval (at most 30 s).
+   */
+  private awaitClientHangUp(): void {
+    const seconds = this.heartbeatSec > 0 && this.heartbeatSec < HANG_UP_TIMEOUT_S ? this.heartbeatSec : HANG_UP_TIMEOUT_S;
+    const timer = setTimeout(() => this.socket.destroy(), seconds * 1000);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   /** start-ok, tune-ok, open in that order; anything else ends the handshake. */

@@ -18,6 +18,8 @@ export class AmqpServer {
   /** sockets accepted beyond --max-connections, oldest first, not yet served */
   private readonly waiting = new Set<Socket>();
   private limitLogged = false;
+  /** every served socket until it closes, including those left open after close-ok (see Connection) */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly broker: Broker) {}
 
@@ -63,6 +65,8 @@ export class AmqpServer {
   }
 
   private serve(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const connection = new Connection(this.broker, socket, (c) => {
       this.connections.delete(c);
       this.broker.connections.delete(c);
@@ -118,6 +122,8 @@ export class AmqpServer {
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const c of [...this.connections]) c.destroy();
+    // Sockets of connections already closed, still waiting for their client to hang up.
+    for (const s of [...this.sockets]) s.destroy();
     await stopped;
   }
 }
