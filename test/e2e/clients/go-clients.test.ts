@@ -1,9 +1,11 @@
-// amqp091-go's own integration test suite (RabbitMQ's Go client, from Debian's
-// golang-github-rabbitmq-amqp091-go-dev, built with Debian's golang-go) run against a real Warren.
-// The suite is the client's, unchanged but for one thing: it runs its RabbitMQ-specific tests
-// (TestRabbitMQ*, basic.recover requeue=false) only when the server's product is "RabbitMQ", so a
-// copy made at test time also accepts "Warren". The same suite against RabbitMQ 3.10:
-// `AMQP_URL=amqp://guest:guest@127.0.0.1:PORT/ go test -tags integration` in that folder.
+// The Go clients' own integration test suites run against a real Warren: amqp091-go (RabbitMQ's Go
+// client) and streadway/amqp (its predecessor, still in many programs), from Debian's
+// golang-github-rabbitmq-amqp091-go-dev and golang-github-streadway-amqp-dev, built with Debian's
+// golang-go. Each suite is the client's, unchanged but for one thing: it runs its RabbitMQ-specific
+// tests (TestRabbitMQ*, basic.recover requeue=false) only when the server's product is "RabbitMQ",
+// so a copy made at test time also accepts "Warren". The same suites against RabbitMQ 3.10:
+// `AMQP_URL=amqp://guest:guest@127.0.0.1:PORT/ GO111MODULE=off GOPATH=/usr/share/gocode go test
+// -tags integration` in the package's folder under /usr/share/gocode/src.
 
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,15 +15,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../../support/broker.js';
 
 const DEBIAN_GOPATH = '/usr/share/gocode';
-const SOURCE = `${DEBIAN_GOPATH}/src/github.com/rabbitmq/amqp091-go`;
-const INSTALL_HINT = 'apt-get install golang-go golang-github-rabbitmq-amqp091-go-dev (.ci/run does)';
+
+interface GoSuite {
+  /** import path, also the folder under $GOPATH/src */
+  readonly importPath: string;
+  readonly debianPackage: string;
+}
+
+const SUITES: GoSuite[] = [
+  { importPath: 'github.com/rabbitmq/amqp091-go', debianPackage: 'golang-github-rabbitmq-amqp091-go-dev' },
+  { importPath: 'github.com/streadway/amqp', debianPackage: 'golang-github-streadway-amqp-dev' },
+];
 
 let broker: TestBroker;
 let work: string;
 
 beforeAll(async () => {
   broker = await startTestBroker();
-  work = mkdtempSync(join(tmpdir(), 'warren-amqp091-go-'));
+  work = mkdtempSync(join(tmpdir(), 'warren-go-clients-'));
 });
 afterAll(async () => {
   await broker?.stop();
@@ -33,17 +44,17 @@ function integrationTests(dir: string): string[] {
   const names: string[] = [];
   for (const file of readdirSync(dir).filter((f) => f.endsWith('_test.go'))) {
     const text = readFileSync(join(dir, file), 'utf8');
-    if (!/^\/\/go:build integration$/m.test(text)) continue;
+    if (!/^\/\/(go:build| \+build) integration$/m.test(text)) continue;
     for (const m of text.matchAll(/^func (Test\w+)\(t \*testing\.T\)/gm)) names.push(m[1]!);
   }
   return names.sort();
 }
 
 /** Copies the package into a GOPATH of its own, letting the RabbitMQ-only tests run against Warren. */
-function preparedCopy(): string {
-  const dir = join(work, 'gopath', 'src', 'github.com', 'rabbitmq', 'amqp091-go');
+function preparedCopy(suite: GoSuite): string {
+  const dir = join(work, 'gopath', 'src', suite.importPath);
   mkdirSync(dir, { recursive: true });
-  cpSync(SOURCE, dir, { recursive: true });
+  cpSync(join(DEBIAN_GOPATH, 'src', suite.importPath), dir, { recursive: true });
   const file = join(dir, 'integration_test.go');
   const before = readFileSync(file, 'utf8');
   const after = before
@@ -81,23 +92,26 @@ function goTest(dir: string, amqpUrl: string): Promise<{ code: number; output: s
   });
 }
 
-describe('amqp091-go integration suite against Warren', () => {
+describe.each(SUITES)('$importPath integration suite against Warren', (suite) => {
   it('passes every test of the client’s own integration suite', { timeout: 300_000 }, async () => {
-    if (!existsSync(SOURCE)) throw new Error(`amqp091-go source not found at ${SOURCE}: ${INSTALL_HINT}`);
-    const expected = integrationTests(SOURCE);
-    expect(expected.length).toBeGreaterThan(50);
-    const dir = preparedCopy();
+    const installHint = `apt-get install golang-go ${suite.debianPackage} (.ci/run does)`;
+    const source = join(DEBIAN_GOPATH, 'src', suite.importPath);
+    if (!existsSync(source)) throw new Error(`${suite.importPath} source not found at ${source}: ${installHint}`);
+    const expected = integrationTests(source);
+    expect(expected.length).toBeGreaterThan(40);
+    const dir = preparedCopy(suite);
 
     const { code, output } = await goTest(dir, `${broker.url}/`);
-    if (/executable file not found|ENOENT/.test(output) && code !== 0) throw new Error(`go not found: ${INSTALL_HINT}`);
+    if (/executable file not found|ENOENT/.test(output) && code !== 0) throw new Error(`go not found: ${installHint}`);
 
     const passed = new Set([...output.matchAll(/^\s*--- PASS: (\w+)/gm)].map((m) => m[1]!));
     const failed = [...output.matchAll(/^\s*--- FAIL: (\w+)/gm)].map((m) => m[1]!);
     const report = output.split('\n').filter((l) => /FAIL|panic|goleak|Error/.test(l)).slice(0, 40).join('\n');
     expect(failed, report).toEqual([]);
     expect(expected.filter((name) => !passed.has(name)), report).toEqual([]);
-    // goleak (the suite's TestMain) fails the run when a connection of a test is left open.
+    // amqp091-go's TestMain (goleak) also fails the run when a test leaves a connection open.
     expect(code, report).toBe(0);
-    expect(output).toMatch(/^ok\s+github\.com\/rabbitmq\/amqp091-go/m);
+    const summary = output.split('\n').find((l) => l.split(/\s+/)[1] === suite.importPath);
+    expect(summary?.split(/\s+/)[0]).toBe('ok');
   });
 });
