@@ -66,6 +66,22 @@ export interface BrokerConfig {
   prometheusPort: number;
   /** address of the Prometheus listener; '' = the AMQP bind address */
   prometheusBind: string;
+  /** run as a node of a replicated cluster coordinated through etcd */
+  cluster: boolean;
+  /** etcd client URLs (http://host:2379), any member of the etcd cluster */
+  etcdEndpoints: string[];
+  /** address[:port] other nodes reach this node at (default: --bind and --cluster-port) */
+  clusterAdvertise: string | null;
+  /** replication port (followers connect to the leader's) */
+  clusterPort: number;
+  /** prefix of Warren's keys in etcd (several clusters can share one etcd) */
+  clusterPrefix: string;
+  /** etcd lease TTL, seconds: how long a dead leader keeps the role */
+  clusterLeaseTtlSec: number;
+  /** an in-sync follower further behind than this is dropped from the in-sync set, ms */
+  clusterMaxLagMs: number;
+  /** shell command run when this node becomes the leader ('' = none) */
+  onLeaderElected: string;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -103,6 +119,14 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   managementTlsPort: 15671,
   prometheusPort: 15692,
   prometheusBind: '',
+  cluster: false,
+  etcdEndpoints: ['http://127.0.0.1:2379'],
+  clusterAdvertise: null,
+  clusterPort: 5679,
+  clusterPrefix: 'warren',
+  clusterLeaseTtlSec: 10,
+  clusterMaxLagMs: 5000,
+  onLeaderElected: '',
 };
 
 export class ConfigError extends Error {}
@@ -261,6 +285,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Prometheus metrics port: /metrics, /metrics/per-object, /metrics/detailed (0 = off)',
   },
   { key: 'prometheusBind', flag: '--prometheus-bind', env: 'WARREN_PROMETHEUS_BIND', kind: 'address', help: 'address of the metrics listener ("" = the --bind address)' },
+  { key: 'cluster', flag: '--cluster', env: 'WARREN_CLUSTER', kind: 'bool', help: 'run as a node of a replicated cluster (needs etcd)' },
+  { key: 'etcdEndpoints', flag: '--etcd-endpoints', env: 'WARREN_ETCD_ENDPOINTS', kind: 'list', help: 'comma-separated etcd client URLs' },
+  {
+    key: 'clusterAdvertise',
+    flag: '--cluster-advertise',
+    env: 'WARREN_CLUSTER_ADVERTISE',
+    kind: 'string',
+    help: 'host[:port] other nodes reach this node at (default: --bind, --cluster-port)',
+  },
+  { key: 'clusterPort', flag: '--cluster-port', env: 'WARREN_CLUSTER_PORT', kind: 'int', min: 1, max: 65535, help: 'replication port' },
+  { key: 'clusterPrefix', flag: '--cluster-prefix', env: 'WARREN_CLUSTER_PREFIX', kind: 'string', help: "prefix of the cluster's keys in etcd" },
+  {
+    key: 'clusterLeaseTtlSec',
+    flag: '--cluster-lease-ttl',
+    env: 'WARREN_CLUSTER_LEASE_TTL',
+    kind: 'int',
+    min: 2,
+    max: 600,
+    help: 'etcd lease TTL in seconds (how long a dead leader holds on)',
+  },
+  {
+    key: 'clusterMaxLagMs',
+    flag: '--cluster-max-lag',
+    env: 'WARREN_CLUSTER_MAX_LAG',
+    kind: 'int',
+    min: 100,
+    max: 600_000,
+    help: 'ms an in-sync follower may lag before it is dropped from the in-sync set',
+  },
+  {
+    key: 'onLeaderElected',
+    flag: '--on-leader-elected',
+    env: 'WARREN_ON_LEADER_ELECTED',
+    kind: 'string',
+    help: 'shell command run when this node becomes the leader',
+  },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): BrokerConfig[keyof BrokerConfig] {

@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { DurablePersistence } from './broker/persistence.js';
 import { recover, warmUpQueues } from './broker/recovery.js';
 import { removeOrphanStreamFolders } from './broker/stream/stream-folders.js';
-import { LmdbStore } from './store/lmdb-store.js';
+import { LmdbStore, type StoreReplication } from './store/lmdb-store.js';
 import { ModelStore } from './store/model-store.js';
 import { MetricsServer } from './metrics/server.js';
 import { WARREN_VERSION } from './version.js';
@@ -30,6 +30,8 @@ export interface StartOptions extends Partial<BrokerConfig> {
   logger?: Logger;
   /** open the Prometheus listener on a free port (read it back from `metrics.port`); for tests */
   metricsOnFreePort?: boolean;
+  /** a cluster leader's replication of the store (src/cluster); none on a single node */
+  replication?: StoreReplication;
 }
 
 export interface RunningBroker {
@@ -73,7 +75,7 @@ function readDefinitionsFile(path: string): unknown {
 }
 
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
-  const { logger, metricsOnFreePort, ...overrides } = options;
+  const { logger, metricsOnFreePort, replication, ...overrides } = options;
   // Embedded, Warren logs nothing and opens no management or Prometheus port unless asked (logLevel
   // or logger, managementPort, managementTlsPort, prometheusPort or metricsOnFreePort); the warren
   // command passes its flags (defaults: info, 15672, 15671 when TLS is configured, 15692).
@@ -86,9 +88,21 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   const log = logger ?? createLogger(config.logLevel);
   const definitions = config.loadDefinitions === '' ? null : readDefinitionsFile(config.loadDefinitions);
   mkdirSync(config.dataDir, { recursive: true });
+<<<<<<< HEAD
   // One broker per data folder: refused here, before anything in the folder is touched.
   const lock = lockDataFolder(config.dataDir);
   let started = false;
+=======
+  const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`, replication ?? null);
+  const persistence = new DurablePersistence(store, log);
+  const broker = new Broker(config, persistence, log, new ModelStore(store));
+  persistence.commitStats = broker.stats;
+  persistence.onFailure = (error) => broker.storageFailed(error);
+  broker.admin.load();
+  const recovered = recover(broker, persistence, log);
+  log.info(recovered, 'recovered durable state');
+  removeOrphanStreamFolders(broker, join(config.dataDir, 'streams'), log);
+>>>>>>> e871c46 (Cluster step 1: etcd v3 JSON-gateway client (Node http, endpoint failover), lease kept alive by a worker thread (validity in shared memory, lost at once on revoke or past the TTL), election under <prefix>/leader, in-sync set written only while holding the leader key, shared secret; store hook (StoreReplication: sees every database, gates whenFlushed) for the replication log; tests on 3 real etcd members)
   try {
     const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
     const persistence = new DurablePersistence(store, log);

@@ -4,6 +4,7 @@
 
 import { ConfigError, parseConfig, usage } from '../config.js';
 import { startBroker } from '../index.js';
+import { runClusterNode } from './warren-cluster.js';
 
 export async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -19,6 +20,10 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(1);
     }
     throw err;
+  }
+  if (config.cluster) {
+    await runClusterNode(config);
+    return;
   }
   let running;
   try {

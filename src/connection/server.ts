@@ -23,6 +23,11 @@ export class AmqpServer {
 
   constructor(private readonly broker: Broker) {}
 
+  /** The listening sockets (a cluster leader accepts PROXY headers on them from its followers). */
+  get netServers(): readonly Server[] {
+    return this.listeners;
+  }
+
   /** Starts the plain AMQP listener; rejects with a readable error if the address is taken. */
   listen(host: string, port: number): Promise<number> {
     return this.start(createServer({ noDelay: true }, (socket) => this.accept(socket)), host, port, '--port');

@@ -46,6 +46,11 @@ export class ManagementServer {
     server.requestTimeout = 60_000;
   }
 
+  /** The listening sockets (a cluster leader accepts PROXY headers on them from its followers). */
+  get netServers(): (Server | HttpsServer)[] {
+    return this.tlsServer === null ? [this.server] : [this.server, this.tlsServer];
+  }
+
   /** Starts listening; rejects with a readable message if the port is taken. */
   listen(host: string, port: number): Promise<number> {
     return this.start(this.server, host, port, '--management-port');

@@ -60,6 +60,17 @@ interface LayoutInfo {
   migratedFrom?: number;
 }
 
+/**
+ * Replication of a cluster leader's commits (src/cluster): sees every database the store opens, so
+ * that it can log their writes in the same transaction, and holds durability back until in-sync
+ * followers have the commit too. Absent on a single node, which then pays nothing for it.
+ */
+export interface StoreReplication {
+  attach(root: RootDatabase, name: string, db: Database<unknown, Buffer | string>, binaryValues: boolean): void;
+  /** `flushed` resolves when the writes so far are on the local disk; the result when they are replicated */
+  whenDurable(flushed: PromiseLike<unknown>): PromiseLike<unknown>;
+}
+
 /** A key range scan result: just the seq and the shared message id (sweeping, no bodies read). */
 export interface SharedRef {
   queueId: number;
@@ -96,6 +107,7 @@ export class LmdbStore {
     readonly path: string,
     private readonly log: Logger,
     writtenBy: string,
+    private readonly replication: StoreReplication | null = null,
   ) {
     this.root = open({ path, maxDbs: 24, compression: false, overlappingSync: false, remapChunks: true });
     this.meta = this.root.openDB<LayoutInfo | string | number, string>({ name: 'meta' });
@@ -119,6 +131,15 @@ export class LmdbStore {
     const reserved = this.meta.get('messageIds');
     this.nextMessage = typeof reserved === 'number' ? reserved : 1;
     this.reservedMessages = this.nextMessage;
+    if (replication !== null) {
+      const named: [string, Database<any, any>, boolean][] = [
+        ['meta', this.meta, false], ['exchanges', this.exchanges, false], ['queues', this.queues, false],
+        ['bindings', this.bindings, false], ['messages', this.messages, true], ['queue-entries', this.entries, true],
+        ['shared', this.shared, true], ['refs', this.refs, true], ['counts', this.counts, true],
+        ['garbage', this.garbage, true], ['delivered', this.delivered, true], ['delayed', this.delayed, true],
+      ];
+      for (const [name, db, binary] of named) replication.attach(this.root, name, db, binary);
+    }
   }
 
   private binaryDb(name: string, compressed: boolean): Database<Buffer, Buffer> {
@@ -188,7 +209,9 @@ export class LmdbStore {
 
   /** Opens (creating if needed) a named database of this environment, for modules beside this one. */
   openDatabase<V>(name: string): Database<V, Buffer> {
-    return this.root.openDB<V, Buffer>({ name, keyEncoding: 'binary' });
+    const db = this.root.openDB<V, Buffer>({ name, keyEncoding: 'binary' });
+    this.replication?.attach(this.root, name, db as Database<unknown, Buffer>, false);
+    return db;
   }
 
   /** Watches a write made through openDatabase() for failure, like the store's own writes. */
@@ -515,13 +538,14 @@ export class LmdbStore {
 
   /** Resolves once everything written so far is committed and synced to disk. */
   whenFlushed(): PromiseLike<unknown> {
-    return this.root.flushed;
+    return this.replication === null ? this.root.flushed : this.replication.whenDurable(this.root.flushed);
   }
 
-  async close(): Promise<void> {
+  /** markClean false: the next open treats this as a crash (a cluster follower's copy, never served from). */
+  async close(markClean = true): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.meta.put('state', 'stopped');
+    if (markClean) await this.meta.put('state', 'stopped');
     await this.root.flushed;
     await this.root.close();
   }
