@@ -429,6 +429,10 @@ export class ClusterNode {
       );
       this.isr = isr;
       const rlog = new ReplicationLog('leader', epoch, isr);
+      rlog.onCommitted = (seq) => {
+        isr.localCommitted(seq);
+        this.server?.pumpAll();
+      };
       this.rlog = rlog;
       this.running = await startBroker({ ...this.config, logger: this.log, replication: rlog });
       const server = new ReplicationServer({
@@ -438,6 +442,7 @@ export class ClusterNode {
         log: rlog,
         isr,
         snapshotDir: join(this.config.dataDir, 'snapshots'),
+        storePath: join(this.config.dataDir, 'lmdb'),
         silenceLimitMs: Math.max(3000, this.config.clusterMaxLagMs),
         logger: this.log,
       });

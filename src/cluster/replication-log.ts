@@ -216,12 +216,6 @@ export class ReplicationLog implements StoreReplication {
     return out;
   }
 
-  /** Copies the whole store (a consistent snapshot, this log included) into the folder `dir`. */
-  backup(dir: string): Promise<void> {
-    if (this.root === null) return Promise.reject(new Error('the store is not open'));
-    return this.root.backup(dir, false);
-  }
-
   // ---- Applying (follower) ------------------------------------------------------------------------
 
   /**

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { FollowerProgress, InSyncSet } from './in-sync-set.js';
 import type { LogPosition } from './log-records.js';
 import type { ReplicationLog } from './replication-log.js';
+import { copyStore } from './snapshot.js';
 import {
   F_ACK,
   F_AUTH,
@@ -50,6 +51,8 @@ export interface ReplicationServerOptions {
   isr: InSyncSet;
   /** where snapshots are written before they are sent */
   snapshotDir: string;
+  /** the leader's store folder (what a snapshot copies) */
+  storePath: string;
   /** a follower silent this long (no acknowledgement or heartbeat) is disconnected */
   silenceLimitMs: number;
   logger: Logger;
@@ -78,10 +81,11 @@ export class ReplicationServer {
       this.sessions.add(session);
       socket.once('close', () => this.sessions.delete(session));
     });
-    options.log.onCommitted = (seq) => {
-      options.isr.localCommitted(seq);
-      for (const s of this.sessions) s.pump();
-    };
+  }
+
+  /** New records are committed: every streaming follower gets them. */
+  pumpAll(): void {
+    for (const s of this.sessions) s.pump();
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -118,7 +122,7 @@ export class ReplicationServer {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const position = this.options.log.head;
-    await this.options.log.backup(dir);
+    await copyStore(this.options.storePath, dir);
     this.snapshotsSent++;
     return { dir, file: join(dir, 'data.mdb'), position };
   }
