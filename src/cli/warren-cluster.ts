@@ -20,6 +20,10 @@ export async function runClusterNode(config: BrokerConfig): Promise<void> {
     process.stderr.write(`warren: ${err.message}\n`);
     setTimeout(() => process.exit(1), 100);
   };
+  node.onLeft = () => {
+    process.stdout.write(`warren: node ${node.id} left the cluster\n`);
+    process.exit(0);
+  };
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, 'unhandled promise rejection');
   });

@@ -7,6 +7,7 @@ import { ApiError, seg, type ManagementClient } from './warrenctl-client.js';
 import { banner, printRows, type OutputOptions } from './warrenctl-format.js';
 import { LIST_VERBS } from './warrenctl-lists.js';
 import { DLQ_HELP, runDlq } from './warrenctl-dlq.js';
+import { CLUSTER_VERBS } from './warrenctl-cluster.js';
 
 export { CommandError, UsageError, EX_DATAERR, EX_NOUSER, EX_NOPERM, EX_SOFTWARE, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE } from './warrenctl-errors.js';
 import { CommandError, UsageError, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE } from './warrenctl-errors.js';
@@ -392,4 +393,5 @@ export const VERBS: Record<string, Verb> = {
     options: { count: { type: 'string' }, reason: { type: 'string' }, 'to-exchange': { type: 'string' }, 'routing-key': { type: 'string' } },
     run: runDlq,
   },
+  ...CLUSTER_VERBS,
 };

@@ -5,6 +5,7 @@
 //                             in a transaction conditioned on its election key (fencing)
 //   <prefix>/secret           the shared secret of the replication port (created once)
 //   <prefix>/nodes/<id>       each running node's NodeInfo, attached to its lease
+//   <prefix>/leave/<id>       a request for that node to leave the cluster (it deletes it as it goes)
 //
 // This module reads and writes them; deciding what to do is node.ts's job.
 
@@ -36,6 +37,8 @@ export interface ClusterView {
   /** null: never written (a new cluster) */
   isr: string[] | null;
   nodes: NodeInfo[];
+  /** nodes asked to leave */
+  leaving: string[];
   revision: number;
 }
 
@@ -44,6 +47,7 @@ export class Coordinator {
   readonly isrKey: string;
   readonly secretKey: string;
   readonly nodesPrefix: string;
+  readonly leavePrefix: string;
 
   constructor(
     readonly etcd: EtcdClient,
@@ -54,6 +58,15 @@ export class Coordinator {
     this.isrKey = `${prefix}/isr`;
     this.secretKey = `${prefix}/secret`;
     this.nodesPrefix = `${prefix}/nodes/`;
+    this.leavePrefix = `${prefix}/leave/`;
+  }
+
+  async requestLeave(id: string): Promise<void> {
+    await this.etcd.put(this.leavePrefix + id, new Date().toISOString());
+  }
+
+  async clearLeave(id: string): Promise<void> {
+    await this.etcd.deleteRange(this.leavePrefix + id);
   }
 
   /** The cluster's shared secret, created by whichever node asks first. */
@@ -95,6 +108,7 @@ export class Coordinator {
     let leaderKv: KeyValue | null = null;
     let isr: string[] | null = null;
     const nodes: NodeInfo[] = [];
+    const leaving: string[] = [];
     const leaderPrefix = `${this.electionName}/`;
     for (const kv of kvs) {
       if (kv.key.startsWith(leaderPrefix)) {
@@ -104,6 +118,8 @@ export class Coordinator {
       } else if (kv.key.startsWith(this.nodesPrefix)) {
         const info = parseNode(kv.value);
         if (info !== null) nodes.push(info);
+      } else if (kv.key.startsWith(this.leavePrefix)) {
+        leaving.push(kv.key.slice(this.leavePrefix.length));
       }
     }
     let leader: LeaderInfo | null = null;
@@ -112,7 +128,7 @@ export class Coordinator {
       if (info !== null) leader = { ...info, epoch: leaderKv.createRevision };
     }
     nodes.sort((a, b) => a.id.localeCompare(b.id));
-    return { leader, isr, nodes, revision };
+    return { leader, isr, nodes, leaving, revision };
   }
 
   /**

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { BrokerConfig } from '../config.js';
 import { startBroker, type RunningBroker } from '../index.js';
 import type { Logger } from '../log.js';
+import { addClusterRoutes } from './cluster-routes.js';
 import { Coordinator, type ClusterView, type LeaderInfo, type NodeInfo } from './coordinator.js';
 import { EtcdClient, type LeaderKey } from './etcd-client.js';
 import { FollowerStore } from './follower-store.js';
@@ -89,7 +90,7 @@ export class ClusterNode {
   private readonly coordinator: Coordinator;
   private session: EtcdSession | null = null;
   private secret = '';
-  private view: ClusterView = { leader: null, isr: null, nodes: [], revision: 0 };
+  private view: ClusterView = { leader: null, isr: null, nodes: [], leaving: [], revision: 0 };
   private viewWaiters: (() => void)[] = [];
   private readonly info: NodeInfo;
   private readonly localAddress: string | undefined;
@@ -120,6 +121,8 @@ export class ClusterNode {
 
   /** told when the node cannot go on (bin/warren exits) */
   onFatal: (error: Error) => void = () => {};
+  /** told when the node has left the cluster on request (bin/warren exits) */
+  onLeft: () => void = () => {};
 
   constructor(
     readonly config: BrokerConfig,
@@ -210,6 +213,22 @@ export class ClusterNode {
     return this.transition;
   }
 
+  /** Leaves on request (cluster_leave): hands over if leading, stops, and clears the request. */
+  private async leave(): Promise<void> {
+    this.log.warn({ node: this.id }, 'asked to leave the cluster: stopping');
+    await this.coordinator.clearLeave(this.id).catch(() => {});
+    await this.stop();
+    this.onLeft();
+  }
+
+  /** Asks a registered node (this one included) to leave; false when there is no such node. */
+  async requestLeave(id: string): Promise<boolean> {
+    const view = await this.coordinator.view();
+    if (!view.nodes.some((n) => n.id === id)) return false;
+    await this.coordinator.requestLeave(id);
+    return true;
+  }
+
   // ---- Watching etcd ------------------------------------------------------------------------------
 
   private async watchLoop(): Promise<void> {
@@ -250,6 +269,10 @@ export class ClusterNode {
 
   private onView(view: ClusterView): void {
     this.view = view;
+    if (view.leaving.includes(this.id) && !this.stopping) {
+      void this.leave();
+      return;
+    }
     const leader = view.leader;
     if (leader !== null && leader.epoch !== this.lastLeaderEpoch) {
       if (this.lastLeaderEpoch !== 0) this.failovers++;
@@ -451,6 +474,9 @@ export class ClusterNode {
       const trusted = (address: string): boolean => this.view.nodes.some((n) => n.host === address && n.id !== this.id);
       for (const s of this.running.server.netServers) acceptProxyProtocol(s, trusted, this.log);
       for (const s of this.running.management?.server.netServers ?? []) acceptProxyProtocol(s, trusted, this.log);
+      if (this.running.management !== null) {
+        addClusterRoutes(this.running.management.router, { status: () => this.status(), requestLeave: (id) => this.requestLeave(id) });
+      }
       this.tickTimer = setInterval(() => this.leaderTick(), TICK_MS);
       this.tickTimer.unref();
       this.trimTimer = setInterval(() => rlog.trim(server.neededFrom()), 5000);

@@ -30,6 +30,8 @@ export interface ManagementHandle {
   readonly tlsPort: number;
   readonly server: ManagementServer;
   readonly context: ManagementContext;
+  /** the route table (a cluster node adds its /api/cluster routes) */
+  readonly router: Router;
   close(): Promise<void>;
 }
 
@@ -183,6 +185,7 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
     tlsPort: httpsPort,
     server,
     context,
+    router,
     async close() {
       rates.stop();
       await server.close();

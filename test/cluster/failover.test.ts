@@ -3,6 +3,9 @@
 // the leader with a follower taking over within the lease TTL plus a few seconds, clients
 // reconnecting, and every confirmed message there.
 
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
@@ -10,6 +13,27 @@ import { EtcdCluster } from './support/etcd.js';
 import { WarrenCluster, type WarrenNode } from './support/cluster.js';
 
 const LEASE_TTL_SEC = 5;
+const WARRENCTL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'warrenctl');
+
+function ctl(node: WarrenNode, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [WARRENCTL, ...args],
+      { env: { ...process.env, WARREN_MANAGEMENT_URL: `http://${node.host}:${node.managementPort}` }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr }),
+    );
+  });
+}
+
+async function api<T>(node: WarrenNode, path: string, method = 'GET'): Promise<{ status: number; body: T }> {
+  const res = await fetch(`http://${node.host}:${node.managementPort}${path}`, {
+    method,
+    headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? null : JSON.parse(text)) as T };
+}
 let etcd: EtcdCluster;
 let cluster: WarrenCluster;
 
@@ -68,6 +92,54 @@ describe('3-node cluster', () => {
     expect(view.nodes.map((n) => n.id).sort()).toEqual(isr.sort());
   }, 90_000);
 
+  it('reports roles, the in-sync set and replication lag through any node’s management port (warrenctl cluster_status)', async () => {
+    const follower = cluster.followers(leader)[1]!;
+    // Followers forward their management port to the leader: the answer is the leader's view.
+    const { status, body } = await api<Record<string, any>>(follower, '/api/cluster/status');
+    expect(status).toBe(200);
+    expect(body['node']).toBe(leader.id);
+    expect(body['role']).toBe('leader');
+    expect(body['leader']).toBe(leader.id);
+    expect([...body['in_sync']].sort()).toEqual(cluster.nodes.map((n) => n.id).sort());
+    const rows = body['nodes'] as Record<string, any>[];
+    expect(rows.map((r) => r['name']).sort()).toEqual(cluster.nodes.map((n) => n.id).sort());
+    for (const r of rows) {
+      if (r['name'] === leader.id) {
+        expect(r['role']).toBe('leader');
+        expect(r['replication']).toBeNull();
+      } else {
+        expect(r['role']).toBe('follower');
+        expect(r['in_sync']).toBe(true);
+        expect(r['replication']['state']).toBe('streaming');
+        expect(typeof r['replication']['lag_records']).toBe('number');
+        expect(typeof r['replication']['lag_bytes']).toBe('number');
+      }
+    }
+    const out = await ctl(follower, ['cluster_status']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain(`Cluster status of node ${leader.id} ...`);
+    expect(out.stdout).toMatch(new RegExp(`^${leader.id}\t${leader.host}\tleader\tin sync$`, 'm'));
+    for (const f of cluster.followers(leader)) {
+      expect(out.stdout).toMatch(new RegExp(`^${f.id}\t${f.host}\tfollower\tin sync\tstreaming, lag \\d+ records, \\d+ bytes, \\d+ ms$`, 'm'));
+    }
+  }, 60_000);
+
+  it('the leader sees the real client address of a connection through a follower (PROXY header)', async () => {
+    const follower = cluster.followers(leader)[0]!;
+    const conn = await amqp.connect(follower.url, { clientProperties: { connection_name: 'via-proxy' } });
+    try {
+      const found = await waitFor(async () => {
+        const { body } = await api<Record<string, any>[]>(leader, '/api/connections');
+        return body.find((c) => c['client_properties']?.['connection_name'] === 'via-proxy');
+      }, 'the proxied connection in the leader’s list');
+      // The client connected from 127.0.0.1 (its default source), not from the follower's address.
+      expect(found['peer_host']).toBe('127.0.0.1');
+      expect(found['peer_host']).not.toBe(follower.host);
+    } finally {
+      await conn.close();
+    }
+  }, 60_000);
+
   it('takes confirmed publishes and acked consumes through a follower’s proxy', async () => {
     const follower = cluster.followers(leader)[0]!;
     await publishConfirmed(follower.url, 'through-proxy', 0, 500);
@@ -104,5 +176,26 @@ describe('3-node cluster', () => {
     expect(isr).toContain(old.id);
     const view = await cluster.view();
     expect(view.leader?.id).toBe(leader.id);
+  }, 90_000);
+
+  it('cluster_leave: the leader hands over at once (no lease wait) with nothing lost, then stops', async () => {
+    await publishConfirmed(leader.url, 'handover', 0, 1000);
+    const old = leader;
+    const follower = cluster.followers(leader)[0]!;
+    const askedAt = Date.now();
+    const out = await ctl(follower, ['cluster_leave', old.id]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe(`Asking node ${old.id} to leave the cluster ...\n`);
+    leader = await cluster.waitLeader(30_000, old);
+    // Resigned, not expired: well within the lease TTL.
+    expect(Date.now() - askedAt).toBeLessThan(LEASE_TTL_SEC * 1000);
+    await waitFor(() => !old.running || old.process?.exitCode === 0, 'the node that left to exit', 30_000);
+    expect(old.process?.exitCode ?? 0).toBe(0);
+    expect(old.output.join('')).toContain(`warren: node ${old.id} left the cluster`);
+    const { ids } = await consumeAll(leader.url, 'handover', 1000);
+    expect(new Set(ids).size).toBe(1000);
+    const missing = await ctl(leader, ['cluster_leave', 'no-such-node']);
+    expect(missing.code).toBe(65);
+    expect(missing.stderr).toContain("no cluster node 'no-such-node' (see warrenctl cluster_status)");
   }, 90_000);
 });
