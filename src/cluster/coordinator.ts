@@ -25,6 +25,8 @@ export interface NodeInfo {
   amqpTlsPort: number;
   /** management HTTP port (0: none) */
   managementPort: number;
+  /** Prometheus metrics port (0: none) */
+  metricsPort: number;
 }
 
 export interface LeaderInfo extends NodeInfo {
@@ -171,6 +173,7 @@ function parseNode(value: Buffer): NodeInfo | null {
       amqpPort: Number(p.amqpPort ?? 0),
       amqpTlsPort: Number(p.amqpTlsPort ?? 0),
       managementPort: Number(p.managementPort ?? 0),
+      metricsPort: Number(p.metricsPort ?? 0),
     };
   } catch {
     return null;

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { BrokerConfig } from '../config.js';
 import { startBroker, type RunningBroker } from '../index.js';
 import type { Logger } from '../log.js';
+import { clusterFamilies } from './cluster-metrics.js';
 import { addClusterRoutes } from './cluster-routes.js';
 import { Coordinator, type ClusterView, type LeaderInfo, type NodeInfo } from './coordinator.js';
 import { EtcdClient, type LeaderKey } from './etcd-client.js';
@@ -141,6 +142,7 @@ export class ClusterNode {
       amqpPort: config.port ?? 0,
       amqpTlsPort: config.tlsCert !== null ? (config.tlsPort ?? 0) : 0,
       managementPort: config.managementPort,
+      metricsPort: config.prometheusPort,
     };
     this.localAddress = isIP(config.bind) !== 0 && config.bind !== '0.0.0.0' && config.bind !== '::' ? config.bind : undefined;
     this.etcd = new EtcdClient(config.etcdEndpoints, { timeoutMs: Math.max(1000, (config.clusterLeaseTtlSec * 1000) / 3) });
@@ -358,6 +360,7 @@ export class ClusterNode {
         if (this.info.amqpPort !== 0) await proxy.listen('amqp', this.config.bind, this.info.amqpPort);
         if (this.info.amqpTlsPort !== 0) await proxy.listen('amqps', this.config.bind, this.info.amqpTlsPort);
         if (this.info.managementPort !== 0) await proxy.listen('management', this.config.managementBind, this.info.managementPort);
+        if (this.info.metricsPort !== 0) await proxy.listen('metrics', this.config.prometheusBind || this.config.bind, this.info.metricsPort);
       } catch (err) {
         await proxy.close();
         throw err;
@@ -474,6 +477,10 @@ export class ClusterNode {
       const trusted = (address: string): boolean => this.view.nodes.some((n) => n.host === address && n.id !== this.id);
       for (const s of this.running.server.netServers) acceptProxyProtocol(s, trusted, this.log);
       for (const s of this.running.management?.server.netServers ?? []) acceptProxyProtocol(s, trusted, this.log);
+      if (this.running.metrics !== null) {
+        acceptProxyProtocol(this.running.metrics.netServer, trusted, this.log);
+        this.running.metrics.collector.addAggregated(clusterFamilies(() => this.status()));
+      }
       if (this.running.management !== null) {
         addClusterRoutes(this.running.management.router, { status: () => this.status(), requestLeave: (id) => this.requestLeave(id) });
       }

@@ -1,4 +1,4 @@
-// Followers serve no clients themselves: each of their client ports (AMQP, AMQPS, management)
+// Followers serve no clients themselves: each of their client ports (AMQP, AMQPS, management, metrics)
 // forwards TCP to the same service on the leader, starting with a PROXY protocol v1 line so that
 // the leader sees — and logs, and applies loopback-only rules to — the real client address. When
 // the leader changes, every forwarded connection is dropped (clients reconnect, as after any
@@ -8,7 +8,7 @@ import { connect, createServer, isIPv6, type Server, type Socket } from 'node:ne
 import type { Logger } from '../log.js';
 import type { LeaderInfo } from './coordinator.js';
 
-export type ProxiedService = 'amqp' | 'amqps' | 'management';
+export type ProxiedService = 'amqp' | 'amqps' | 'management' | 'metrics';
 
 interface Listener {
   service: ProxiedService;
@@ -18,6 +18,7 @@ interface Listener {
 function targetPort(leader: LeaderInfo, service: ProxiedService): number {
   if (service === 'amqp') return leader.amqpPort;
   if (service === 'amqps') return leader.amqpTlsPort;
+  if (service === 'metrics') return leader.metricsPort;
   return leader.managementPort;
 }
 

@@ -60,6 +60,11 @@ export class HttpListener {
     return listener;
   }
 
+  /** The listening socket (a cluster leader accepts PROXY headers on it from its followers). */
+  get netServer(): Server {
+    return this.server;
+  }
+
   private start(host: string, port: number): Promise<void> {
     const { name, portFlag, bindFlag, log } = this.options;
     return new Promise((resolve, reject) => {

@@ -96,6 +96,11 @@ export class MetricsCollector implements ScrapeContext {
     for (const f of [...perObjectFamilies(this, this.node), ...warrenPerObjectFamilies(this)]) this.perObject.registerMetric(f as never);
   }
 
+  /** More /metrics families from outside the broker (a cluster node's roles and replication). */
+  addAggregated(families: readonly Family[]): void {
+    for (const f of families) this.aggregated.registerMetric(f as never);
+  }
+
   snapshot(): Snapshot {
     if (this.current === null) throw new Error('metrics read outside a scrape');
     return this.current;
@@ -149,6 +154,11 @@ export class MetricsServer {
 
   get port(): number {
     return this.listener.port;
+  }
+
+  /** The listening socket (a cluster leader accepts PROXY headers on it from its followers). */
+  get netServer(): import('node:net').Server {
+    return this.listener.netServer;
   }
 
   static async start(host: string, port: number, options: MetricsOptions, resources: ResourceReadings): Promise<MetricsServer> {

@@ -18,7 +18,7 @@ let prefixCounter = 0;
 const prefix = (): string => `test-${process.pid}-${++prefixCounter}`;
 
 function node(id: string): NodeInfo {
-  return { id, host: '127.0.1.9', clusterPort: 1, amqpPort: 2, amqpTlsPort: 0, managementPort: 3 };
+  return { id, host: '127.0.1.9', clusterPort: 1, amqpPort: 2, amqpTlsPort: 0, managementPort: 3, metricsPort: 0 };
 }
 
 beforeAll(async () => {

@@ -115,6 +115,17 @@ describe('3-node cluster', () => {
         expect(typeof r['replication']['lag_bytes']).toBe('number');
       }
     }
+    // Prometheus, also through the follower: roles, the in-sync set and lag per follower.
+    const metrics = await (await fetch(`http://${follower.host}:${follower.metricsPort}/metrics`)).text();
+    expect(metrics).toContain(`warren_cluster_leader{node="${leader.id}"} 1\n`);
+    expect(metrics).toContain('warren_cluster_in_sync_nodes 3\n');
+    for (const f of cluster.followers(leader)) {
+      expect(metrics).toContain(`warren_cluster_leader{node="${f.id}"} 0\n`);
+      expect(metrics).toContain(`warren_cluster_in_sync{node="${f.id}"} 1\n`);
+      expect(metrics).toMatch(new RegExp(`^warren_cluster_replication_lag_records\\{node="${f.id}"\\} \\d+$`, 'm'));
+      expect(metrics).toMatch(new RegExp(`^warren_cluster_replication_lag_bytes\\{node="${f.id}"\\} \\d+$`, 'm'));
+    }
+    expect(metrics).toMatch(/^warren_cluster_failovers_total 0$/m);
     const out = await ctl(follower, ['cluster_status']);
     expect(out.code).toBe(0);
     expect(out.stdout).toContain(`Cluster status of node ${leader.id} ...`);

@@ -33,6 +33,7 @@ export class WarrenNode {
     readonly amqpPort: number,
     readonly managementPort: number,
     readonly clusterPort: number,
+    readonly metricsPort: number,
     readonly dataDir: string,
     private readonly args: string[],
     private readonly logFile: string | null,
@@ -143,6 +144,8 @@ export class WarrenCluster {
       while (managementPort === amqpPort) managementPort = await freePortOn(host);
       let clusterPort = await freePortOn(host);
       while (clusterPort === amqpPort || clusterPort === managementPort) clusterPort = await freePortOn(host);
+      let metricsPort = await freePortOn(host);
+      while ([amqpPort, managementPort, clusterPort].includes(metricsPort)) metricsPort = await freePortOn(host);
       const dataDir = join(root, `node${i + 1}`);
       const args = [
         '--cluster',
@@ -151,6 +154,7 @@ export class WarrenCluster {
         '--management-bind', host,
         '--management-port', String(managementPort),
         '--cluster-port', String(clusterPort),
+        '--prometheus-port', String(metricsPort),
         '--etcd-endpoints', (options.etcdEndpoints ?? etcd.endpoints).join(','),
         '--cluster-prefix', prefix,
         '--cluster-lease-ttl', String(options.leaseTtlSec ?? 5),
@@ -160,7 +164,7 @@ export class WarrenCluster {
         ...(options.advertisePort !== undefined ? ['--cluster-advertise', `${host}:${options.advertisePort}`] : []),
         ...(options.extraArgs ?? []),
       ];
-      nodes.push(new WarrenNode(i, host, amqpPort, managementPort, clusterPort, dataDir, args, logDir ? join(logDir, `node${i + 1}.log`) : null));
+      nodes.push(new WarrenNode(i, host, amqpPort, managementPort, clusterPort, metricsPort, dataDir, args, logDir ? join(logDir, `node${i + 1}.log`) : null));
     }
     return new WarrenCluster(etcd, nodes, prefix, root);
   }
