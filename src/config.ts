@@ -82,6 +82,8 @@ export interface BrokerConfig {
   clusterMaxLagMs: number;
   /** shell command run when this node becomes the leader ('' = none) */
   onLeaderElected: string;
+  /** bytes of replication log kept for followers that reconnect (further behind: a snapshot) */
+  clusterLogRetainBytes: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
@@ -127,6 +129,7 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   clusterLeaseTtlSec: 10,
   clusterMaxLagMs: 5000,
   onLeaderElected: '',
+  clusterLogRetainBytes: 64 * 1024 * 1024,
 };
 
 export class ConfigError extends Error {}
@@ -320,6 +323,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'WARREN_ON_LEADER_ELECTED',
     kind: 'string',
     help: 'shell command run when this node becomes the leader',
+  },
+  {
+    key: 'clusterLogRetainBytes',
+    flag: '--cluster-log-retain',
+    env: 'WARREN_CLUSTER_LOG_RETAIN',
+    kind: 'size',
+    help: 'replication log kept for followers that reconnect; one further behind gets a snapshot',
   },
 ];
 

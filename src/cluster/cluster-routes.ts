@@ -49,6 +49,7 @@ export function clusterStatusJson(s: ClusterStatus): Record<string, unknown> {
     nodes,
     committed_seq: s.seq,
     log_bytes: s.logBytes,
+    log_first_seq: s.logFirstSeq,
     failovers: s.failovers,
     snapshots_sent: s.snapshotsSent,
     lease_valid_ms: s.leaseValidMs,

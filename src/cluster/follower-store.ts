@@ -69,8 +69,8 @@ export class FollowerStore {
   }
 
   /** Drops old log records beyond the retention size (a follower may lead and serve others). */
-  trim(): void {
-    this.rlog?.trim(Number.MAX_SAFE_INTEGER);
+  trim(retainBytes: number): void {
+    this.rlog?.trim(Number.MAX_SAFE_INTEGER, retainBytes, 4 * retainBytes);
   }
 
   /** Swaps in the store copied to snapshotPath (its data.mdb written and synced). */

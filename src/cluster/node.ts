@@ -38,6 +38,8 @@ import { EtcdSession } from './session.js';
 export type NodeRole = 'starting' | 'follower' | 'leader' | 'stopping' | 'stopped';
 
 const TICK_MS = 200;
+/** How often old replication log records are dropped. */
+const TRIM_MS = 2000;
 const VIEW_REFRESH_MS = 2000;
 /** How long a graceful leader stop waits for in-sync followers to have every record. */
 const HANDOVER_WAIT_MS = 10_000;
@@ -58,6 +60,8 @@ export interface ClusterStatus {
   /** records committed on this node (leader) or applied (follower) */
   seq: number;
   logBytes: number;
+  /** the oldest log record held (older positions need a snapshot) */
+  logFirstSeq: number;
   leaseValidMs: number;
   snapshotsSent: number;
 }
@@ -107,6 +111,7 @@ export class ClusterNode {
   private store: FollowerStore | null = null;
   private client: ReplicationClient | null = null;
   private proxy: LeaderProxy | null = null;
+  private followerTrimTimer: NodeJS.Timeout | null = null;
 
   // leader parts
   private running: RunningBroker | null = null;
@@ -370,6 +375,11 @@ export class ClusterNode {
     const leader = this.view.leader;
     this.proxy.setLeader(leader !== null && leader.id !== this.id ? leader : null);
     this.followLeader(leader);
+    if (this.followerTrimTimer === null) {
+      const retain = this.config.clusterLogRetainBytes;
+      this.followerTrimTimer = setInterval(() => this.store?.trim(retain), TRIM_MS);
+      this.followerTrimTimer.unref();
+    }
     this.log.info({ node: this.id, seq: this.store.position.seq }, 'following');
   }
 
@@ -402,6 +412,8 @@ export class ClusterNode {
   }
 
   private async stopFollower(): Promise<void> {
+    if (this.followerTrimTimer !== null) clearInterval(this.followerTrimTimer);
+    this.followerTrimTimer = null;
     const client = this.client;
     this.client = null;
     await client?.stop();
@@ -486,7 +498,8 @@ export class ClusterNode {
       }
       this.tickTimer = setInterval(() => this.leaderTick(), TICK_MS);
       this.tickTimer.unref();
-      this.trimTimer = setInterval(() => rlog.trim(server.neededFrom()), 5000);
+      const retain = this.config.clusterLogRetainBytes;
+      this.trimTimer = setInterval(() => rlog.trim(server.neededFrom(), retain, 4 * retain), TRIM_MS);
       this.trimTimer.unref();
       if (!session.valid) throw new Error('the lease ran out while taking over');
       this.log.info({ node: this.id, epoch, seq: rlog.head.seq }, 'leading');
@@ -640,6 +653,7 @@ export class ClusterNode {
       failovers: this.failovers,
       seq: isLeader ? (this.rlog?.committedSeq ?? 0) : (this.store?.position.seq ?? 0),
       logBytes: isLeader ? (this.rlog?.logBytes ?? 0) : (this.store?.logBytes ?? 0),
+      logFirstSeq: isLeader ? (this.rlog?.firstSeq ?? 0) : 0,
       leaseValidMs: this.session?.validForMs ?? 0,
       snapshotsSent: (this.server?.snapshotsSent ?? 0) + this.snapshotsSentBefore,
     };

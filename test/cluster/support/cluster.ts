@@ -20,6 +20,8 @@ export interface NodeOptions {
   /** advertise this cluster port instead of the real one (a fault-injecting proxy in between) */
   advertisePort?: number;
   etcdEndpoints?: string[];
+  /** data folders per node (default: fresh folders under a temporary root) */
+  dataDirs?: string[];
 }
 
 export class WarrenNode {
@@ -146,7 +148,7 @@ export class WarrenCluster {
       while (clusterPort === amqpPort || clusterPort === managementPort) clusterPort = await freePortOn(host);
       let metricsPort = await freePortOn(host);
       while ([amqpPort, managementPort, clusterPort].includes(metricsPort)) metricsPort = await freePortOn(host);
-      const dataDir = join(root, `node${i + 1}`);
+      const dataDir = options.dataDirs?.[i] ?? join(root, `node${i + 1}`);
       const args = [
         '--cluster',
         '--bind', host,
