@@ -9,9 +9,14 @@ import { join } from 'node:path';
 import { Coordinator, type ClusterView } from '../../../src/cluster/coordinator.js';
 import { EtcdClient } from '../../../src/cluster/etcd-client.js';
 import { createLogger } from '../../../src/log.js';
-import { WARREN_BIN } from '../../support/child-broker.js';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { waitFor } from '../../support/wait.js';
 import { freePortOn, stopChild, type EtcdCluster } from './etcd.js';
+
+/** bin/warren, from the sources (tests) or from dist/ (the compiled chaos checker). */
+const here = dirname(fileURLToPath(import.meta.url));
+const WARREN_BIN = join(here, ...(here.includes('/dist/') ? ['..', '..', '..', '..'] : ['..', '..', '..']), 'bin', 'warren');
 
 export interface NodeOptions {
   leaseTtlSec?: number;
@@ -37,7 +42,8 @@ export class WarrenNode {
     readonly clusterPort: number,
     readonly metricsPort: number,
     readonly dataDir: string,
-    private readonly args: string[],
+    /** command-line arguments; may be extended before start() */
+    readonly args: string[],
     private readonly logFile: string | null,
   ) {}
 
