@@ -24,6 +24,8 @@ export interface FollowerProgress {
   ackedSeq: number;
   /** bytes of records sent and not yet acknowledged */
   unackedBytes: number;
+  /** receiving the record stream (not a snapshot): only then can it join the set */
+  streaming: boolean;
 }
 
 export interface InSyncSetOptions {
@@ -108,7 +110,7 @@ export class InSyncSet implements DurabilityGate {
   }
 
   followerConnected(id: string, ackedSeq: number): FollowerProgress {
-    const progress: FollowerProgress = { id, connected: true, ackedSeq, unackedBytes: 0 };
+    const progress: FollowerProgress = { id, connected: true, ackedSeq, unackedBytes: 0, streaming: false };
     this.followers.set(id, progress);
     return progress;
   }
@@ -135,7 +137,7 @@ export class InSyncSet implements DurabilityGate {
       else if (this.lagMs(f, now) > this.options.lagLimitMs) this.remove(id, 'lagging');
     }
     for (const f of this.followers.values()) {
-      if (!f.connected || this.isRequired(f.id)) continue;
+      if (!f.connected || !f.streaming || this.isRequired(f.id)) continue;
       if (f.ackedSeq >= this.released && this.lagMs(f, now) <= this.options.lagLimitMs / 2) {
         // Required from now: nothing released from here on goes out without it.
         this.joining.add(f.id);

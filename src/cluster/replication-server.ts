@@ -270,6 +270,7 @@ class FollowerSession {
 
   private startStreaming(from: number): void {
     this.state = 'streaming';
+    if (this.progress !== null) this.progress.streaming = true;
     this.nextSeq = from;
     this.pump();
   }
@@ -310,6 +311,7 @@ class FollowerSession {
 
   private async sendSnapshot(): Promise<void> {
     this.state = 'snapshot';
+    if (this.progress !== null) this.progress.streaming = false;
     this.snapshotFrom = this.opts.log.committedSeq;
     let snap: { dir: string; file: string; position: LogPosition } | null = null;
     try {
