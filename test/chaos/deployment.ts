@@ -23,7 +23,8 @@ import { accepts, freePortOn, sleep, waitUntil } from './net.js';
 import type { Proc, Supervisor } from './supervisor.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const WARREN_BIN = join(repoRoot, 'bin', 'warren');
+/** bin/warren of this checkout, or another build's (WARREN_CHAOS_BIN) to check that one. */
+const WARREN_BIN = process.env['WARREN_CHAOS_BIN'] ?? join(repoRoot, 'bin', 'warren');
 
 export interface DeploymentOptions {
   supervisor: Supervisor;

@@ -2,8 +2,12 @@
 // test counts a queue's history):
 //   lost        a value whose publish was confirmed and that no consumer ever received
 //   unexpected  a delivery of a value that was never published (or whose body is damaged)
-//   duplicated  a value delivered more than once; each repeat should carry the redelivered flag
-//               (a repeat without it is counted separately: unflagged)
+//   duplicated  a value delivered more than once; every delivery but the first should carry the
+//               redelivered flag: a value delivered more than once without it is counted
+//               separately (unflagged). "First" is the broker's order, not the order of arrival:
+//               after a partition heals, a consumer behind the cut may receive the original
+//               delivery after another consumer received the redelivery, so the check is that at
+//               most one delivery of a value lacks the flag.
 // A publish that was neither confirmed nor nacked (its channel closed first) is "unknown": it may
 // or may not have been enqueued, so receiving it is fine and missing it is fine. Publishes are
 // mandatory: one returned as unroutable (its queue is gone) is confirmed by the broker but counted
@@ -21,8 +25,10 @@ interface Published {
 
 interface Received {
   count: number;
-  /** repeats that arrived without the redelivered flag */
+  /** deliveries without the redelivered flag (more than one: a repeat the broker did not flag) */
   unflagged: number;
+  /** the flags in order of arrival, r (redelivered) or f, and the round of each: for the report */
+  trail: string;
 }
 
 export interface Counts {
@@ -121,12 +127,13 @@ export class History {
       return;
     }
     const r = this.received.get(value);
-    if (r === undefined) {
-      this.received.set(value, { count: 1, unflagged: 0 });
-      return;
+    const mark = `${redelivered ? 'r' : 'f'}${this.round}`;
+    if (r === undefined) this.received.set(value, { count: 1, unflagged: redelivered ? 0 : 1, trail: mark });
+    else {
+      r.count++;
+      if (!redelivered) r.unflagged++;
+      r.trail += ` ${mark}`;
     }
-    r.count++;
-    if (!redelivered) r.unflagged++;
   }
 
   /** Counts per fault type, and the total under 'all'. */
@@ -157,7 +164,7 @@ export class History {
         else x.unknown++;
         if (p.state === 'confirmed' && r === undefined) x.lost++;
         if (r !== undefined && r.count > 1) x.duplicated++;
-        if (r !== undefined && r.unflagged > 0) x.unflagged++;
+        if (r !== undefined && r.unflagged > 1) x.unflagged++;
       }
     }
     for (const [round, n] of this.unexpectedByRound) {
@@ -173,6 +180,18 @@ export class History {
     const out: string[] = [];
     for (const [value, p] of this.published) {
       if (p.state === 'confirmed' && !this.received.has(value)) out.push(`${value} (round ${p.round}, ${this.roundTypes[p.round]})`);
+      if (out.length >= n) break;
+    }
+    return out;
+  }
+
+  /** Up to n values delivered more than once without the flag, with their deliveries (for the report). */
+  unflaggedSample(n: number): string[] {
+    const out: string[] = [];
+    for (const [value, r] of this.received) {
+      if (r.unflagged <= 1) continue;
+      const p = this.published.get(value)!;
+      out.push(`${value} (published in round ${p.round}; received ${r.trail})`);
       if (out.length >= n) break;
     }
     return out;

@@ -38,6 +38,8 @@ const USAGE = `usage: npm run chaos -- [options]
   --seed N            seed of the fault choices (default: random; printed)
   --net A.B.C         loopback addresses A.B.C.x to use (default 127.0.2)
   --keep              keep the run folder (data, logs) even when the run passes
+
+  WARREN_CHAOS_BIN=path/to/bin/warren checks another build than this checkout's.
 `;
 
 interface Options {
@@ -252,7 +254,10 @@ async function main(): Promise<number> {
     }
     say(`clients connected ${workload.connects} times; ${leftover - 1} messages taken by basic.get after the consumers stopped; ${unhealthyRounds} rounds did not heal in time; ${elapsed(started)} in all`);
     if (all.lost > 0) say(`LOST (confirmed, never received), first ones: ${history.lostSample(10).join(', ')}`);
-    if (all.unflagged > 0) say(`${all.unflagged} duplicated values were delivered again without the redelivered flag`);
+    if (all.unflagged > 0) {
+      say(`${all.unflagged} values were delivered more than once without the redelivered flag (f: not flagged, r: flagged, then the round it arrived in), first ones:`);
+      say(`  ${history.unflaggedSample(10).join('; ')}`);
+    }
     for (const [q, x] of notEmpty) say(`NOT EMPTY at the end: ${q} has ${x!.messages} messages and ${x!.consumers} consumers`);
     if (missing.length > 0) say(`MISSING at the end (declared durable, now gone): ${missing.join(', ')}`);
     finalLine = `rounds ${all.rounds}, confirmed ${all.confirmed}, lost ${all.lost}, unexpected ${all.unexpected}, duplicated ${all.duplicated}`;
