@@ -88,23 +88,11 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   const log = logger ?? createLogger(config.logLevel);
   const definitions = config.loadDefinitions === '' ? null : readDefinitionsFile(config.loadDefinitions);
   mkdirSync(config.dataDir, { recursive: true });
-<<<<<<< HEAD
   // One broker per data folder: refused here, before anything in the folder is touched.
   const lock = lockDataFolder(config.dataDir);
   let started = false;
-=======
-  const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`, replication ?? null);
-  const persistence = new DurablePersistence(store, log);
-  const broker = new Broker(config, persistence, log, new ModelStore(store));
-  persistence.commitStats = broker.stats;
-  persistence.onFailure = (error) => broker.storageFailed(error);
-  broker.admin.load();
-  const recovered = recover(broker, persistence, log);
-  log.info(recovered, 'recovered durable state');
-  removeOrphanStreamFolders(broker, join(config.dataDir, 'streams'), log);
->>>>>>> e871c46 (Cluster step 1: etcd v3 JSON-gateway client (Node http, endpoint failover), lease kept alive by a worker thread (validity in shared memory, lost at once on revoke or past the TTL), election under <prefix>/leader, in-sync set written only while holding the leader key, shared secret; store hook (StoreReplication: sees every database, gates whenFlushed) for the replication log; tests on 3 real etcd members)
   try {
-    const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`);
+    const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`, replication ?? null);
     const persistence = new DurablePersistence(store, log);
     const broker = new Broker(config, persistence, log, new ModelStore(store));
     persistence.commitStats = broker.stats;
