@@ -7,6 +7,7 @@ import { readTable, type FieldTable, type FieldValue } from '../protocol/field-t
 import { decodeBasicProperties, type BasicProperties } from '../protocol/generated/amqp.js';
 import { encodeBasicProperties, encodeShortStr } from '../protocol/frame-writer.js';
 import { FrameError } from '../protocol/errors.js';
+import { scanRoutingHeaderKeys } from '../protocol/table-scan.js';
 
 // Property flag bits (bit 15 is the first property in spec order).
 const F_CONTENT_TYPE = 1 << 15;
@@ -79,6 +80,18 @@ export class Message {
 
   get hasHeaders(): boolean {
     return this.headersAt >= 0;
+  }
+
+  /**
+   * Whether the headers may hold CC or BCC, answered without decoding them when they were not
+   * decoded yet: false only when the scan vouches for a well-formed table without those keys (see
+   * table-scan.ts); a malformed table answers true, so that decoding it reports the error.
+   */
+  get mayHaveRoutingHeaders(): boolean {
+    if (this.headersAt < 0) return false;
+    if (this.decodedHeaders !== null) return true;
+    const found = scanRoutingHeaderKeys(this.rawProperties, this.headersAt, this.rawProperties.length);
+    return found !== 0; // SCAN_HAS_CC / SCAN_HAS_BCC bits, or SCAN_DECODE
   }
 
   /** The headers table, decoded on first use (undefined when there is none). */
@@ -204,6 +217,8 @@ function malformed(): never {
  * from the message before anyone sees it. Used by basic.publish and the HTTP API's publish.
  */
 export function routingHeaders(message: Message): string[] | null {
+  // Fast path: most headers tables have neither key, and a scan says so without decoding.
+  if (!message.mayHaveRoutingHeaders) return null;
   const headers = message.headers;
   if (headers === undefined) return null;
   const cc = headers['CC'];

@@ -104,6 +104,11 @@ class BenchConnection {
     this.handler = handler;
   }
 
+  /** Back to awaiting methods (call/expect), after a counted loop. */
+  stopCounting(): void {
+    this.handler = this.setupFrame;
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -331,6 +336,7 @@ async function drive(port: number, pid: number, name: string, count: number, bat
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpuSeconds = cpuOf(pid) - cpu0;
   const result = { messages: count, deliveries: delivered - d0, cpuSeconds, wallSeconds };
+  publisher.stopCounting();
   for (const q of queueNames) {
     await publisher.call({ id: M.QUEUE_DELETE, reserved1: 0, queue: q, ifUnused: false, ifEmpty: false, noWait: false }, M.QUEUE_DELETE_OK).catch(() => {});
   }
