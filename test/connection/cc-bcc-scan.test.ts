@@ -52,7 +52,7 @@ const everyType = [
 ];
 
 /** Property bytes: content-type, headers, delivery-mode, message-id (headers sit in the middle). */
-function properties(headers: Buffer): Buffer {
+function properties(headers: Buffer): Buffer<ArrayBuffer> {
   const flags = (1 << 15) | (1 << 13) | (1 << 12) | (1 << 7);
   return Buffer.concat([Buffer.from([flags >> 8, flags & 0xff]), shortStr('text/plain'), headers, Buffer.from([1]), shortStr('id-1')]);
 }
@@ -96,7 +96,7 @@ describe('CC and BCC found by the headers scan', () => {
     raw.send(1, { id: M.CONFIRM_SELECT, nowait: false });
     await raw.waitForMethod(M.CONFIRM_SELECT_OK, 1);
     tables.forEach((t, i) => raw.publish(1, 'amq.direct', key('a'), Buffer.from(`m${i}`), properties(t)));
-    await waitFor(() => lastAckTag(raw) >= tables.length);
+    await waitFor(() => lastAckTag(raw) >= tables.length, 'every publish confirmed');
     expect(raw.frames.filter((f) => f.method?.id === M.BASIC_NACK)).toEqual([]);
     raw.destroy();
     const ch = await clients.channel(await clients.connect());
@@ -125,14 +125,14 @@ describe('CC and BCC found by the headers scan', () => {
     raw.publish(1, 'amq.direct', key('a'), Buffer.from('plain'), plain);
     raw.publish(1, 'amq.direct', key('a'), Buffer.from('cc'), withCc);
     raw.publish(1, 'amq.direct', key('a'), Buffer.from('bcc'), withBcc);
-    await waitFor(() => lastAckTag(raw) >= 3);
+    await waitFor(() => lastAckTag(raw) >= 3, 'three publishes confirmed');
     // Queue a gets all three, then queue b the two with b as CC or BCC.
     for (const [queue, total] of [
       [names.a, 3],
       [names.b, 5],
     ] as const) {
       raw.send(1, { id: M.BASIC_CONSUME, reserved1: 0, queue, consumerTag: queue, noLocal: false, noAck: true, exclusive: false, noWait: false, arguments: {} });
-      await waitFor(() => raw.frames.filter((f) => f.type === 3 && f.channel === 1).length >= total);
+      await waitFor(() => raw.frames.filter((f) => f.type === 3 && f.channel === 1).length >= total, `${total} deliveries`);
     }
     const headers = raw.frames.filter((f) => f.type === 2).map((f) => f.payload.subarray(12));
     expect(headers.map((h) => h.toString('hex'))).toEqual(
