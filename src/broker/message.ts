@@ -57,7 +57,9 @@ export class Message {
   /** its bytes are its own (copied, or read from the store): it pins no socket chunk */
   compacted = false;
 
-  constructor(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, publishedAt: number) {
+  /** routingBytes: the exchange and routing key already encoded (as two short strings), if at hand */
+  constructor(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, publishedAt: number, routingBytes: Buffer | null = null) {
+    this.encodedRouting = routingBytes;
     this.exchange = exchange;
     this.routingKey = routingKey;
     this.rawProperties = rawProperties.length >= 2 ? rawProperties : EMPTY_PROPERTIES;

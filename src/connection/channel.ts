@@ -34,6 +34,7 @@ import {
 import type { CommitWaiter } from '../broker/persistence.js';
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
 import { encodeShortStr } from '../protocol/frame-writer.js';
+import { PublishDecoder } from '../protocol/publish-decoder.js';
 import {
   AccessRefused,
   AmqpException,
@@ -98,6 +99,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   closing = false;
   private released = false;
   private readonly assembler = new CommandAssembler();
+  private readonly publishDecoder = new PublishDecoder();
+  /** exchange + routing key bytes of the publish being assembled, from the wire (null: encode) */
+  private pendingRouting: Buffer | null = null;
   readonly consumers = new Map<string, Consumer>();
   readonly unacked = new UnackedLedger();
   private deliveryTag = 0;
@@ -217,7 +221,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   onMethod(method: M.Method): void {
     if (this.closing) return this.onMethodWhileClosing(method);
     const hasContent = M.methodHasContent(method.id);
-    if (!this.assembler.onMethod(method, hasContent)) return;
+    if (!this.assembler.onMethod(method, hasContent)) {
+      this.pendingRouting = null;
+      return;
+    }
     this.writesBefore = this.connection.broker.persistence.syncWrites;
     try {
       this.handle(method);
@@ -225,6 +232,19 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       if (err instanceof AmqpException) err.at(method.id);
       throw err;
     }
+  }
+
+  /**
+   * basic.publish on the fast path (Connection.publishFast): decoded by this channel's
+   * PublishDecoder, which keeps the routing bytes for basic.deliver. Returns false when the
+   * arguments are truncated (the general path reports it).
+   */
+  onPublishFrame(buf: Buffer, start: number, end: number): boolean {
+    const method = this.publishDecoder.decode(buf, start, end);
+    if (method === undefined) return false;
+    this.assembler.onMethod(method, true);
+    this.pendingRouting = this.publishDecoder.routingBytes;
+    return true;
   }
 
   onHeaderFrame(buf: Buffer, start: number, end: number): void {
@@ -816,7 +836,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       throw new PreconditionFailed(`message size ${content.bodySize} is larger than configured max size ${maxSize}`);
     }
     const now = Date.now();
-    const message = new Message(m.exchange, m.routingKey, content.rawProperties, content.body, now);
+    const message = new Message(m.exchange, m.routingKey, content.rawProperties, content.body, now, this.pendingRouting);
     // As RabbitMQ: users tagged impersonator may publish with another user_id.
     if (message.userId !== undefined && message.userId !== this.connection.userName && !this.connection.user?.tags.includes('impersonator')) {
       throw new PreconditionFailed(

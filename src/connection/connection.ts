@@ -330,6 +330,7 @@ export class Connection implements QueueOwner, GatedConnection {
     if (this.state !== State.Open && channelId !== 0) {
       throw new UnexpectedFrame(`type 1, all octets = ${erlangBinary(buf, start, end)}`);
     }
+    if (channelId !== 0 && end - start >= 4 && buf.readUInt32BE(start) === BASIC_PUBLISH && this.publishFast(channelId, buf, start, end)) return;
     const method = this.decode(buf, start, end);
     if (channelId === 0) return this.onConnectionMethod(method);
     if (method.id >>> 16 === CLASS_CONNECTION) throw new CommandInvalid('unimplemented method').at(method.id);
@@ -351,6 +352,20 @@ export class Connection implements QueueOwner, GatedConnection {
     const channel = new Channel(this, channelId);
     this.channels.set(channelId, channel);
     channel.opened();
+  }
+
+  /**
+   * basic.publish on an open channel, decoded by the channel's PublishDecoder (which reuses the
+   * exchange and routing key of the previous publish when the bytes are the same). Returns false
+   * when the general path must take the frame: no such channel (its errors are raised there), or
+   * arguments the fast decoder does not accept (the general decoder reports them).
+   */
+  private publishFast(channelId: number, buf: Buffer, start: number, end: number): boolean {
+    const channel = this.channels.get(channelId);
+    if (channel === undefined || channel.closing) return false;
+    if (!channel.onPublishFrame(buf, start + 4, end)) return false;
+    this.gate.onPublishMethod();
+    return true;
   }
 
   private channelForContent(type: number, channelId: number, buf: Buffer, start: number, end: number): Channel {

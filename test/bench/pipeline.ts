@@ -8,6 +8,8 @@
 //
 //   node dist/test/bench/pipeline.js [--root NAME=DIR]... [--rounds N] [--count N] [--batch N] S1,S2,...
 //
+// Profiling the broker under a scenario: PIPELINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR".
+//
 // Scenarios follow ../shared/bench's shapes: S1 autoack, S2 manual acks (prefetch 100), S3
 // persistent with confirms, S4 fanout to 10 queues, S5 topic (1000 keys, 100 bindings), S11 S2 with
 // 6 headers; S1T is S1 over TLS. µs/msg counts deliveries for S4 and S5, as ampbench does.
@@ -375,7 +377,9 @@ async function startBroker(root: string, tls: boolean, work: string): Promise<{ 
     const files = selfSignedCertificate(work);
     args.push('--port', '0', '--tls-port', String(port), '--tls-cert', files.cert, '--tls-key', files.key);
   } else args.push('--port', String(port), '--tls-port', '0');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  // PIPELINE_NODE_ARGS: node options for the broker, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env['PIPELINE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   for (;;) {
     const up = await new Promise<boolean>((resolve) => {

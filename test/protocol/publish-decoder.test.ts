@@ -1,0 +1,83 @@
+// The basic.publish fast decoder (src/protocol/publish-decoder.ts) against the general decoder: for
+// any argument bytes (valid, truncated, random, non-ASCII, invalid UTF-8) it returns exactly what
+// decodeMethodArgs returns, or undefined where that one throws; its routing bytes are the re-encoded
+// exchange and routing key (what basic.deliver carried before), and are reused for repeated pairs.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeMethodFrame, encodeShortStr } from '../../src/protocol/frame-writer.js';
+import * as M from '../../src/protocol/generated/amqp.js';
+import { PublishDecoder } from '../../src/protocol/publish-decoder.js';
+
+/** The general decoder's answer for argument bytes, or 'error'. */
+function general(args: Buffer): M.Method | 'error' {
+  try {
+    return M.decodeMethodArgs(M.BASIC_PUBLISH, args, 0, args.length) ?? 'error';
+  } catch {
+    return 'error';
+  }
+}
+
+function argsOf(exchange: string, routingKey: string, mandatory = false, immediate = false): Buffer {
+  const frame = encodeMethodFrame(1, { id: M.BASIC_PUBLISH, reserved1: 7, exchange, routingKey, mandatory, immediate });
+  return frame.subarray(7 + 4, frame.length - 1);
+}
+
+const reencoded = (m: M.BasicPublish) => Buffer.concat([encodeShortStr(m.exchange), encodeShortStr(m.routingKey)]);
+
+describe('PublishDecoder', () => {
+  it('decodes what the general decoder decodes, and refuses (undefined) what it refuses', () => {
+    const d = new PublishDecoder();
+    const bytes = fc.oneof(
+      fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 }), fc.boolean(), fc.boolean()).map(([e, k, m, i]) => argsOf(e, k, m, i)),
+      fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
+      fc.tuple(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 }), fc.nat()).map(([e, k, cut]) => {
+        const a = argsOf(e, k);
+        return a.subarray(0, cut % (a.length + 1));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(bytes, { minLength: 1, maxLength: 4 }), (list) => {
+        for (const args of list) {
+          const expected = general(args);
+          const got = d.decode(args, 0, args.length);
+          if (expected === 'error') expect(got).toBeUndefined();
+          else {
+            expect(got).toEqual(expected);
+            // basic.deliver gets exactly the bytes it got before (re-encoded), or encodes them itself
+            if (d.routingBytes !== null) expect(d.routingBytes.equals(reencoded(got!))).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reuses strings and routing bytes while the exchange and routing key repeat', () => {
+    const d = new PublishDecoder();
+    const a = d.decode(argsOf('amq.topic', 'a.b.c'), 0, argsOf('amq.topic', 'a.b.c').length)!;
+    const first = d.routingBytes;
+    expect(first?.toString('latin1')).toBe('\x09amq.topic\x05a.b.c');
+    const again = argsOf('amq.topic', 'a.b.c', true);
+    const b = d.decode(again, 0, again.length)!;
+    expect(d.routingBytes).toBe(first);
+    expect(b).toEqual({ id: M.BASIC_PUBLISH, reserved1: 7, exchange: 'amq.topic', routingKey: 'a.b.c', mandatory: true, immediate: false });
+    expect(a.mandatory).toBe(false);
+    // the cached copy is the decoder's own: overwriting the frame does not change it
+    again.fill(0);
+    expect(first?.toString('latin1')).toBe('\x09amq.topic\x05a.b.c');
+    const other = argsOf('amq.topic', 'a.b.d');
+    expect(d.decode(other, 0, other.length)?.routingKey).toBe('a.b.d');
+    expect(d.routingBytes).not.toBe(first);
+  });
+
+  it('non-ASCII names are decoded but their bytes are not reused (invalid UTF-8 is re-encoded as before)', () => {
+    const d = new PublishDecoder();
+    const utf8 = argsOf('x', 'clé');
+    expect(d.decode(utf8, 0, utf8.length)?.routingKey).toBe('clé');
+    expect(d.routingBytes).toBeNull();
+    const invalid = Buffer.from([0, 7, 1, 0x78, 2, 0xff, 0x41, 0]);
+    expect(d.decode(invalid, 0, invalid.length)).toEqual(general(invalid));
+    expect(d.routingBytes).toBeNull();
+  });
+});
