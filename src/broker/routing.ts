@@ -16,21 +16,75 @@ export class Router {
 
   constructor(private readonly findExchange: (name: string) => Exchange | undefined) {}
 
+  /** The answer of routeList(), reused by the next call. */
+  private readonly list: Queue[] = [];
+
   /**
    * Queues the message reaches. The returned set is reused by the next call: consume it first.
    * extraKeys are the CC/BCC routing keys (or null).
    */
   route(exchange: Exchange, routingKey: string, extraKeys: readonly string[] | null, message: Message): Set<Queue> {
+    this.scratch.length = 0;
+    exchange.route(routingKey, message, this.scratch);
+    return this.routeFrom(exchange, routingKey, extraKeys, message);
+  }
+
+  /**
+   * The publish hot path's route(): the same queues in the same order, as a list that the next
+   * call reuses (consume it first).
+   */
+  routeList(exchange: Exchange, routingKey: string, extraKeys: readonly string[] | null, message: Message): readonly Queue[] {
+    const { scratch, list } = this;
+    scratch.length = 0;
+    list.length = 0;
+    exchange.route(routingKey, message, scratch);
+    if (extraKeys === null && this.queuesOnly(scratch)) return list;
+    for (const q of this.routeFrom(exchange, routingKey, extraKeys, message)) list.push(q);
+    return list;
+  }
+
+  /**
+   * Fast path of routeList(): when the exchange matched only queues, a few of them, and there are
+   * no CC/BCC keys, the answer is those queues without repeats — no exchange bindings to follow,
+   * and no alternate exchange (it applies only when nothing matched). The worklist, seen-set and
+   * result set of routeFrom() are skipped; repeats (a queue bound twice) are dropped by a scan of
+   * the short list, keeping the first, as the set does. Returns false to take the general path.
+   */
+  private queuesOnly(scratch: readonly Destination[]): boolean {
+    const n = scratch.length;
+    if (n === 0 || n > 16) return false;
+    const list = this.list;
+    for (let i = 0; i < n; i++) {
+      const d = scratch[i]!;
+      if (d.kind !== 'queue') {
+        list.length = 0;
+        return false;
+      }
+      let repeat = false;
+      for (let j = 0; j < list.length; j++) {
+        if (list[j] === d) {
+          repeat = true;
+          break;
+        }
+      }
+      if (!repeat) list.push(d);
+    }
+    return true;
+  }
+
+  /** route() once the exchange's own match for routingKey is in scratch. */
+  private routeFrom(exchange: Exchange, routingKey: string, extraKeys: readonly string[] | null, message: Message): Set<Queue> {
     const { queues, seen, work, scratch } = this;
     queues.clear();
     seen.clear();
     work.length = 0;
     seen.add(exchange);
-    work.push(exchange);
-    while (work.length > 0) {
-      const ex = work.pop()!;
-      scratch.length = 0;
-      ex.route(routingKey, message, scratch);
+    let ex: Exchange | undefined = exchange;
+    for (let first = true; ex !== undefined; first = false, ex = work.pop()) {
+      if (!first) {
+        scratch.length = 0;
+        ex.route(routingKey, message, scratch);
+      }
       if (extraKeys !== null) for (const key of extraKeys) ex.route(key, message, scratch);
       if (scratch.length === 0) {
         const aeName = ex.alternateExchange;

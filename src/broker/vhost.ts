@@ -481,26 +481,31 @@ export class VHost implements QueueHost {
   }
 
   private route(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
-    const queues = this.router.route(exchange, message.routingKey, extraKeys, message);
-    if (queues.size === 0) return 0;
-    // Enqueueing can dead-letter (drop-head), which routes again and reuses the router's set:
+    const queues = this.router.routeList(exchange, message.routingKey, extraKeys, message);
+    if (queues.length === 0) return 0;
+    // One queue (the common case): held in a local, so the router's list may be reused at once.
+    if (queues.length === 1) return this.enqueueRouted(queues[0]!, message, now, PUBLISH_ROUTED);
+    // Enqueueing can dead-letter (drop-head), which routes again and reuses the router's list:
     // take the targets out first, into scratch kept per nesting depth.
     const depth = this.routeDepth++;
     const targets = (this.targetScratch[depth] ??= []);
     for (const q of queues) targets.push(q);
     let flags = PUBLISH_ROUTED;
     try {
-      for (let i = 0; i < targets.length; i++) {
-        const queue = targets[i]!;
-        const r = queue.enqueue(message, now);
-        if (r === EnqueueResult.AcceptedPendingCommit) flags |= PUBLISH_PENDING_COMMIT;
-        else if (r === EnqueueResult.Rejected) flags |= PUBLISH_REJECTED;
-        this.services.resources.afterEnqueue(queue);
-      }
+      for (let i = 0; i < targets.length; i++) flags = this.enqueueRouted(targets[i]!, message, now, flags);
     } finally {
       targets.length = 0;
       this.routeDepth--;
     }
+    return flags;
+  }
+
+  /** Enqueues a routed message; returns flags with what the queue said added. */
+  private enqueueRouted(queue: Queue, message: Message, now: number, flags: number): number {
+    const r = queue.enqueue(message, now);
+    if (r === EnqueueResult.AcceptedPendingCommit) flags |= PUBLISH_PENDING_COMMIT;
+    else if (r === EnqueueResult.Rejected) flags |= PUBLISH_REJECTED;
+    this.services.resources.afterEnqueue(queue);
     return flags;
   }
 
