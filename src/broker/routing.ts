@@ -35,8 +35,9 @@ export class Router {
    */
   routeList(exchange: Exchange, routingKey: string, extraKeys: readonly string[] | null, message: Message): readonly Queue[] {
     const { scratch, list } = this;
-    scratch.length = 0;
-    list.length = 0;
+    // pop() instead of length = 0: these lists hold a few entries, and a length store is slower.
+    while (scratch.length > 0) scratch.pop();
+    while (list.length > 0) list.pop();
     exchange.route(routingKey, message, scratch);
     if (extraKeys === null && this.queuesOnly(scratch)) return list;
     for (const q of this.routeFrom(exchange, routingKey, extraKeys, message)) list.push(q);

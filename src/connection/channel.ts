@@ -247,6 +247,22 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     return true;
   }
 
+  /**
+   * basic.ack fast path (Connection.onMethodFrame): one delivery acknowledged outside a
+   * transaction is settled without a method object or a list. Returns false to leave the frame to
+   * the general path: multiple, a transaction, a channel closing or assembling content, an unknown
+   * tag (the general path raises its error) or truncated arguments.
+   */
+  ackFast(buf: Buffer, start: number, end: number): boolean {
+    if (end - start < 9 || this.closing || this.tx !== null || this.assembler.busy || (buf[start + 8]! & 1) !== 0) return false;
+    const d = this.unacked.take(buf.readUInt32BE(start) * 4294967296 + buf.readUInt32BE(start + 4));
+    if (d === undefined) return false;
+    this.stats.acknowledged++;
+    this.settleOne(d);
+    if (this.channelPrefetch !== 0) this.wakeConsumers();
+    return true;
+  }
+
   onHeaderFrame(buf: Buffer, start: number, end: number): void {
     if (this.closing) return;
     const content = this.assembler.onHeader(buf, start, end);
@@ -769,16 +785,18 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   private settle(deliveries: UnackedDelivery[]): void {
     this.stats.acknowledged += deliveries.length;
-    for (let i = 0; i < deliveries.length; i++) {
-      const d = deliveries[i]!;
-      this.queueCounters.for(d.entry.queue).acked++;
-      d.entry.queue.settle(d.entry);
-      if (d.consumer !== null) {
-        d.consumer.unacked--;
-        if (d.consumer.queue.messageCount > 0) this.vhost.queueReady(d.consumer.queue);
-      }
-    }
+    for (let i = 0; i < deliveries.length; i++) this.settleOne(deliveries[i]!);
     if (this.channelPrefetch !== 0) this.wakeConsumers();
+  }
+
+  /** One acknowledged delivery leaves its queue; its consumer may take another. */
+  private settleOne(d: UnackedDelivery): void {
+    this.queueCounters.for(d.entry.queue).acked++;
+    d.entry.queue.settle(d.entry);
+    if (d.consumer !== null) {
+      d.consumer.unacked--;
+      if (d.consumer.queue.messageCount > 0) this.vhost.queueReady(d.consumer.queue);
+    }
   }
 
   private basicReject(deliveryTag: number, multiple: boolean, requeue: boolean): void {

@@ -30,6 +30,7 @@ import type { FieldTable } from '../protocol/field-table.js';
 import { FrameParser } from '../protocol/frame-parser.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
 import {
+  BASIC_ACK,
   BASIC_PUBLISH,
   CHANNEL_OPEN,
   CLASS_CONNECTION,
@@ -330,7 +331,11 @@ export class Connection implements QueueOwner, GatedConnection {
     if (this.state !== State.Open && channelId !== 0) {
       throw new UnexpectedFrame(`type 1, all octets = ${erlangBinary(buf, start, end)}`);
     }
-    if (channelId !== 0 && end - start >= 4 && buf.readUInt32BE(start) === BASIC_PUBLISH && this.publishFast(channelId, buf, start, end)) return;
+    if (channelId !== 0 && end - start >= 4) {
+      const key = buf.readUInt32BE(start);
+      if (key === BASIC_PUBLISH && this.publishFast(channelId, buf, start, end)) return;
+      if (key === BASIC_ACK && this.channels.get(channelId)?.ackFast(buf, start + 4, end) === true) return;
+    }
     const method = this.decode(buf, start, end);
     if (channelId === 0) return this.onConnectionMethod(method);
     if (method.id >>> 16 === CLASS_CONNECTION) throw new CommandInvalid('unimplemented method').at(method.id);
