@@ -34,9 +34,23 @@ export class ChildBroker {
     return `amqp://guest:guest@127.0.0.1:${this.port}`;
   }
 
-  /** Starts bin/warren and waits until it prints that it listens (or fails). */
+  /**
+   * Starts bin/warren and waits until it prints that it listens (or fails). Without a port it takes
+   * a free one; as another process may take that port before Warren binds it, a start refused for
+   * "already in use" is tried again on another free port (a few times).
+   */
   static async start(dataDir: string, port?: number, extraArgs: string[] = []): Promise<ChildBroker> {
-    const p = port ?? (await freePort());
+    if (port !== undefined) return ChildBroker.startOn(dataDir, port, extraArgs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ChildBroker.startOn(dataDir, await freePort(), extraArgs);
+      } catch (err) {
+        if (attempt >= 5 || !(err instanceof Error) || !err.message.includes('is already in use')) throw err;
+      }
+    }
+  }
+
+  private static async startOn(dataDir: string, p: number, extraArgs: string[]): Promise<ChildBroker> {
     // The management API and the Prometheus listener are off unless a test passes their port flag.
     const metricsOff = extraArgs.includes('--prometheus-port') ? [] : ['--prometheus-port', '0'];
     const args = [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', '--management-port', '0', ...metricsOff, ...extraArgs];
