@@ -66,6 +66,8 @@ export interface BrokerConfig {
   prometheusPort: number;
   /** address of the Prometheus listener; '' = the AMQP bind address */
   prometheusBind: string;
+  /** HTTPS port of the Prometheus listener, used when tlsCert is set (0 = off) */
+  prometheusTlsPort: number;
   /** run as a node of a replicated cluster coordinated through etcd */
   cluster: boolean;
   /** etcd client URLs (http://host:2379), any member of the etcd cluster */
@@ -121,6 +123,7 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   managementTlsPort: 15671,
   prometheusPort: 15692,
   prometheusBind: '',
+  prometheusTlsPort: 15691,
   cluster: false,
   etcdEndpoints: ['http://127.0.0.1:2379'],
   clusterAdvertise: null,
@@ -286,6 +289,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 0,
     max: 65535,
     help: 'Prometheus metrics port: /metrics, /metrics/per-object, /metrics/detailed (0 = off)',
+  },
+  {
+    key: 'prometheusTlsPort',
+    flag: '--prometheus-tls-port',
+    env: 'WARREN_PROMETHEUS_TLS_PORT',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    help: 'Prometheus metrics over HTTPS, used when --tls-cert is set (0 = off)',
   },
   { key: 'prometheusBind', flag: '--prometheus-bind', env: 'WARREN_PROMETHEUS_BIND', kind: 'address', help: 'address of the metrics listener ("" = the --bind address)' },
   { key: 'cluster', flag: '--cluster', env: 'WARREN_CLUSTER', kind: 'bool', help: 'run as a node of a replicated cluster (needs etcd)' },

@@ -77,9 +77,18 @@ function readDefinitionsFile(path: string): unknown {
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
   const { logger, metricsOnFreePort, replication, ...overrides } = options;
   // Embedded, Warren logs nothing and opens no management or Prometheus port unless asked (logLevel
-  // or logger, managementPort, managementTlsPort, prometheusPort or metricsOnFreePort); the warren
-  // command passes its flags (defaults: info, 15672, 15671 when TLS is configured, 15692).
-  const config: BrokerConfig = { ...DEFAULT_CONFIG, logLevel: 'silent', managementPort: 0, managementTlsPort: 0, prometheusPort: 0, ...overrides };
+  // or logger, managementPort, managementTlsPort, prometheusPort, prometheusTlsPort or
+  // metricsOnFreePort); the warren command passes its flags (defaults: info, 15672, 15692, and with
+  // TLS configured 15671 and 15691).
+  const config: BrokerConfig = {
+    ...DEFAULT_CONFIG,
+    logLevel: 'silent',
+    managementPort: 0,
+    managementTlsPort: 0,
+    prometheusPort: 0,
+    prometheusTlsPort: 0,
+    ...overrides,
+  };
   // TLS files are read before anything else starts, so a wrong path fails fast with its reason.
   const tls = checkTlsConfig(config) ? new TlsSettings(config) : null;
   if (config.port === null && (tls === null || config.tlsPort === null)) {
@@ -127,10 +136,16 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
         management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, tls, startedAt });
         log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
       }
-      if (config.prometheusPort !== 0 || metricsOnFreePort === true) {
+      const metricsPort = config.prometheusPort !== 0 || metricsOnFreePort === true ? config.prometheusPort : null;
+      const metricsTlsPort = tls !== null && config.prometheusTlsPort !== 0 ? config.prometheusTlsPort : null;
+      if (metricsPort !== null || metricsTlsPort !== null) {
         const metricsBind = config.prometheusBind || config.bind;
-        metrics = await MetricsServer.start(metricsBind, config.prometheusPort, { broker, connections: server, log }, broker.resources);
-        log.info({ bind: metricsBind, port: metrics.port }, 'Prometheus metrics listening');
+        metrics = await MetricsServer.start(
+          { host: metricsBind, port: metricsPort, tlsPort: metricsTlsPort, tls },
+          { broker, connections: server, log },
+          broker.resources,
+        );
+        log.info({ bind: metricsBind, port: metrics.port || null, tlsPort: metrics.tlsPort || null }, 'Prometheus metrics listening');
       }
     } catch (err) {
       await management?.close();

@@ -45,8 +45,12 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`warren: management API on ${apis.join(' and ')}\n`);
   }
   if (running.metrics !== null) {
-    const host = config.prometheusBind || config.bind;
-    process.stdout.write(`warren: Prometheus metrics on http://${host.includes(':') ? `[${host}]` : host}:${running.metrics.port}/metrics\n`);
+    const bind = config.prometheusBind || config.bind;
+    const host = bind.includes(':') ? `[${bind}]` : bind;
+    const endpoints: string[] = [];
+    if (running.metrics.port !== 0) endpoints.push(`http://${host}:${running.metrics.port}/metrics`);
+    if (running.metrics.tlsPort !== 0) endpoints.push(`https://${host}:${running.metrics.tlsPort}/metrics`);
+    process.stdout.write(`warren: Prometheus metrics on ${endpoints.join(' and ')}\n`);
   }
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.

@@ -1,14 +1,19 @@
-// A small HTTP listener shared by Warren's HTTP surfaces (Prometheus metrics, the management API,
-// later HTTPS): listen with readable errors (a busy port names the flag to change), answer hostile
-// or broken requests with a status instead of crashing, keep slow clients from holding sockets
-// forever, and close cleanly (open keep-alive sockets included).
+// The one HTTP(S) listener behind Warren's HTTP surfaces (Prometheus metrics and the management
+// API, each plain and over TLS): listen with readable errors (a busy port names the flag to change),
+// answer hostile or broken requests with a status instead of crashing, keep slow clients from
+// holding sockets forever, and close cleanly (open keep-alive sockets included). With `tls` it is
+// an HTTPS server on the broker's certificates (guardTlsServer: SIGHUP reloads reach it, refused
+// client certificates and failed handshakes are logged).
 //
 // Handlers are plain async functions; anything they throw becomes a 500 with a one-line text and
 // one log line. Nothing here knows about metrics or management.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { guardTlsServer } from '../tls/tls-server.js';
+import type { TlsSettings } from '../tls/tls-settings.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
@@ -23,7 +28,22 @@ export interface HttpListenerOptions {
   handler: HttpHandler;
   /** ms a request may take to arrive completely (headers and body); default 10 s */
   requestTimeoutMs?: number;
+  /**
+   * Whether the handler reads request bodies (and enforces its own size limit, answering in its
+   * own format). Otherwise bodies are drained unread and a request sending more than
+   * DRAINED_BODY_LIMIT bytes is cut.
+   */
+  handlerReadsBody?: boolean;
+  /** serve HTTPS with these certificates (the broker's --tls-* settings) */
+  tls?: TlsSettings | null;
 }
+
+/** Bytes of an unread request body drained before the request is cut. */
+export const DRAINED_BODY_LIMIT = 65_536;
+/** The longest a client may take to send its request headers (and the idle keep-alive limit). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const MAX_HEADER_BYTES = 16_384;
 
 /** A listening HTTP server. */
 export class HttpListener {
@@ -34,10 +54,21 @@ export class HttpListener {
 
   private constructor(private readonly options: HttpListenerOptions) {
     const timeout = options.requestTimeoutMs ?? 10_000;
-    this.server = createServer(
-      { requestTimeout: timeout, headersTimeout: Math.min(timeout, 60_000), keepAliveTimeout: 5_000, maxHeaderSize: 16_384 },
-      (req, res) => this.serve(req, res),
-    );
+    const httpOptions = {
+      requestTimeout: timeout,
+      headersTimeout: Math.min(timeout, HEADERS_TIMEOUT_MS),
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    };
+    const handle = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res);
+    const tls = options.tls ?? null;
+    if (tls === null) this.server = createServer(httpOptions, handle);
+    else {
+      // An https.Server is a tls.Server (for the guard) and an http.Server (for everything below).
+      const https = createHttpsServer({ ...tls.serverOptions(), ...httpOptions }, handle);
+      guardTlsServer(https, tls, options.log, options.name);
+      this.server = https as unknown as Server;
+    }
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -91,13 +122,20 @@ export class HttpListener {
     });
   }
 
+  /** Whether this listener serves HTTPS. */
+  get secure(): boolean {
+    return (this.options.tls ?? null) !== null;
+  }
+
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    // Request bodies are never needed: drain them so the socket can be reused, up to a limit.
-    let bodyBytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bodyBytes += chunk.length;
-      if (bodyBytes > 65_536) req.destroy();
-    });
+    if (this.options.handlerReadsBody !== true) {
+      // The handler needs no body: drain it so the socket can be reused, up to a limit.
+      let bodyBytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        bodyBytes += chunk.length;
+        if (bodyBytes > DRAINED_BODY_LIMIT) req.destroy();
+      });
+    }
     req.on('error', () => {});
     res.on('error', () => {});
     let result: Promise<void> | void;

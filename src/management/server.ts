@@ -1,9 +1,10 @@
-// The management HTTP listener: /api/* goes to the API router (RabbitMQ's paths and JSON); any
+// The management API's HTTP and HTTPS listeners (the shared src/http/listener.ts, so the same
+// guards against hostile requests as the metrics endpoint): /api/* goes to the API router (RabbitMQ's paths and JSON); any
 // other path goes to the web UI's static-asset handler when one is mounted, else 404. One catch
 // turns every failure into RabbitMQ's {"error", "reason"} body; a bug in a handler is a logged 500,
 // never a crashed process.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { AmqpException } from '../protocol/errors.js';
 import { Caller, isLoopback, loginFailed, readCredentials } from './auth.js';
@@ -13,17 +14,18 @@ import { Reply, type ApiRequest, type Method, type Router } from './router.js';
 import type { UserDirectory } from './context.js';
 
 import type { StaticHandler } from './static.js';
-import type { Server as HttpsServer } from 'node:https';
 import type { TlsSettings } from '../tls/tls-settings.js';
-import { createGuardedHttpsServer } from '../tls/tls-server.js';
+import { HttpListener, type HttpListenerOptions } from '../http/listener.js';
 
 /** Largest request body accepted (definitions files can be big, but not unbounded). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** A request (a definitions upload included) must arrive within this time. */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export class ManagementServer {
-  private readonly server: Server;
-  /** the HTTPS listener (--management-tls-port), when TLS is configured */
-  private tlsServer: HttpsServer | null = null;
+  /** the HTTP listener (--management-port) and the HTTPS one (--management-tls-port), when on */
+  private http: HttpListener | null = null;
+  private https: HttpListener | null = null;
   /** the web UI (its static assets); non-API paths it does not serve are 404 */
   staticHandler: StaticHandler | null = null;
 
@@ -31,68 +33,44 @@ export class ManagementServer {
     private readonly router: Router,
     private readonly users: UserDirectory,
     private readonly log: Logger,
-  ) {
-    this.server = createServer(this.onRequest);
-    this.setTimeouts(this.server);
-  }
+  ) {}
 
-  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  /** Every failure, a handler's bug included, is answered here in RabbitMQ's error format. */
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): Promise<void> =>
     this.handle(req, res).catch((err: unknown) => this.fail(res, err));
-  };
 
-  private setTimeouts(server: Server): void {
-    server.keepAliveTimeout = 5000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 60_000;
+  private listenerOptions(name: string, portFlag: string, tls: TlsSettings | null): HttpListenerOptions {
+    return {
+      name,
+      portFlag,
+      bindFlag: '--management-bind',
+      log: this.log,
+      handler: this.onRequest,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      handlerReadsBody: true,
+      tls,
+    };
   }
 
   /** The listening sockets (a cluster leader accepts PROXY headers on them from its followers). */
-  get netServers(): (Server | HttpsServer)[] {
-    return this.tlsServer === null ? [this.server] : [this.server, this.tlsServer];
+  get netServers(): Server[] {
+    return [this.http, this.https].filter((l): l is HttpListener => l !== null).map((l) => l.netServer);
   }
 
   /** Starts listening; rejects with a readable message if the port is taken. */
-  listen(host: string, port: number): Promise<number> {
-    return this.start(this.server, host, port, '--management-port');
+  async listen(host: string, port: number): Promise<number> {
+    this.http = await HttpListener.listen(host, port, this.listenerOptions('management', '--management-port', null));
+    return this.http.port;
   }
 
   /** Starts the HTTPS listener (same API, same UI) with Warren's TLS settings. */
-  listenTls(host: string, port: number, tls: TlsSettings): Promise<number> {
-    this.tlsServer = createGuardedHttpsServer(tls, this.log, 'management https', {}, this.onRequest);
-    this.setTimeouts(this.tlsServer);
-    return this.start(this.tlsServer, host, port, '--management-tls-port');
+  async listenTls(host: string, port: number, tls: TlsSettings): Promise<number> {
+    this.https = await HttpListener.listen(host, port, this.listenerOptions('management https', '--management-tls-port', tls));
+    return this.https.port;
   }
 
-  private start(server: Server, host: string, port: number, portFlag: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        if (err.code === 'EADDRINUSE') {
-          reject(new Error(`management port ${port} on ${host} is already in use: stop the other process or choose another ${portFlag} (0 turns it off)`));
-        } else if (err.code === 'EADDRNOTAVAIL') {
-          reject(new Error(`cannot listen on ${host}: no such local address (check --management-bind)`));
-        } else reject(err);
-      };
-      server.once('error', onError);
-      server.listen({ host, port }, () => {
-        server.off('error', onError);
-        server.on('error', (err) => this.log.error({ err }, 'management listener error'));
-        const addr = server.address();
-        resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
-      });
-    });
-  }
-
-  close(): Promise<void> {
-    const servers = this.tlsServer === null ? [this.server] : [this.server, this.tlsServer];
-    return Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-          }),
-      ),
-    ).then(() => undefined);
+  async close(): Promise<void> {
+    await Promise.all([this.http?.close(), this.https?.close()]);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

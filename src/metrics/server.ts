@@ -1,5 +1,6 @@
-// The Prometheus endpoint: a second HTTP listener (--prometheus-port, default 15692) answering
-// RabbitMQ's paths — /metrics (aggregated), /metrics/per-object, /metrics/detailed?family=…&vhost=…
+// The Prometheus endpoint: a second HTTP listener (--prometheus-port, default 15692; over HTTPS
+// --prometheus-tls-port, default 15691 when --tls-cert is set, as RabbitMQ's prometheus.ssl.port)
+// answering RabbitMQ's paths — /metrics (aggregated), /metrics/per-object, /metrics/detailed?family=…&vhost=…
 // — from families held in prom-client registries and read at scrape time. Scrapes run one at a time
 // (each reads one snapshot of the model), and the text is streamed in slices so that a scrape of
 // tens of thousands of queues never holds the event loop for more than a couple of milliseconds.
@@ -12,6 +13,7 @@ import type { Broker } from '../broker/broker.js';
 import { DurablePersistence } from '../broker/persistence.js';
 import { HttpListener, sendText } from '../http/listener.js';
 import type { Logger } from '../log.js';
+import type { TlsSettings } from '../tls/tls-settings.js';
 import { WARREN_VERSION } from '../version.js';
 import { ExpositionWriter, writeFamilies, type Family } from './exposition.js';
 import { diskFreeBytes, maxFds, openFds, residentMemoryBytes } from './process-stats.js';
@@ -145,36 +147,75 @@ const PATHS: Readonly<Record<string, Endpoint>> = {
   '/metrics/detailed': 'detailed',
 };
 
-/** The HTTP side: routes RabbitMQ's paths to the collector. */
+/** Where the metrics listeners listen; a port of null is off, 0 picks a free port. */
+export interface MetricsListen {
+  host: string;
+  /** plain HTTP (--prometheus-port) */
+  port: number | null;
+  /** HTTPS (--prometheus-tls-port), on the broker's certificates; needs tls */
+  tlsPort: number | null;
+  tls: TlsSettings | null;
+}
+
+/** The HTTP side: routes RabbitMQ's paths to the collector, over HTTP, HTTPS or both. */
 export class MetricsServer {
   private constructor(
-    private readonly listener: HttpListener,
+    private readonly http: HttpListener | null,
+    private readonly https: HttpListener | null,
     readonly collector: MetricsCollector,
   ) {}
 
+  /** the HTTP port, 0 when plain HTTP is off */
   get port(): number {
-    return this.listener.port;
+    return this.http?.port ?? 0;
   }
 
-  /** The listening socket (a cluster leader accepts PROXY headers on it from its followers). */
+  /** the HTTPS port, 0 when HTTPS is off */
+  get tlsPort(): number {
+    return this.https?.port ?? 0;
+  }
+
+  /** The listening socket (a cluster leader accepts PROXY headers on it from its followers): the
+   * plain one, or the HTTPS one when plain HTTP is off. */
   get netServer(): import('node:net').Server {
-    return this.listener.netServer;
+    return (this.http ?? this.https)!.netServer;
   }
 
-  static async start(host: string, port: number, options: MetricsOptions, resources: ResourceReadings): Promise<MetricsServer> {
+  static async start(listen: MetricsListen, options: MetricsOptions, resources: ResourceReadings): Promise<MetricsServer> {
     const collector = new MetricsCollector(options, resources);
-    const listener = await HttpListener.listen(host, port, {
-      name: 'Prometheus metrics',
-      portFlag: '--prometheus-port',
-      bindFlag: '--prometheus-bind',
-      log: options.log,
-      handler: (req, res) => serve(collector, req, res),
-    });
-    return new MetricsServer(listener, collector);
+    const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => serve(collector, req, res);
+    let http: HttpListener | null = null;
+    let https: HttpListener | null = null;
+    try {
+      if (listen.port !== null) {
+        http = await HttpListener.listen(listen.host, listen.port, {
+          name: 'Prometheus metrics',
+          portFlag: '--prometheus-port',
+          bindFlag: '--prometheus-bind',
+          log: options.log,
+          handler,
+        });
+      }
+      if (listen.tlsPort !== null && listen.tls !== null) {
+        https = await HttpListener.listen(listen.host, listen.tlsPort, {
+          name: 'prometheus https',
+          portFlag: '--prometheus-tls-port',
+          bindFlag: '--prometheus-bind',
+          log: options.log,
+          handler,
+          tls: listen.tls,
+        });
+      }
+    } catch (err) {
+      await http?.close();
+      throw err;
+    }
+    if (http === null && https === null) throw new Error('Prometheus metrics: no listener asked for (--prometheus-port and --prometheus-tls-port are 0)');
+    return new MetricsServer(http, https, collector);
   }
 
-  close(): Promise<void> {
-    return this.listener.close();
+  async close(): Promise<void> {
+    await Promise.all([this.http?.close(), this.https?.close()]);
   }
 }
 

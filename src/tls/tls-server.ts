@@ -1,11 +1,9 @@
-// What every Warren TLS listener (AMQPS, HTTPS management, HTTPS metrics) does around Node's TLS
-// server: takes its certificates from the shared TlsSettings (so SIGHUP reaches it), refuses a
-// client certificate that is missing, expired or from an unknown CA right after the handshake, and
-// logs one line for each client turned away — including a client that does not speak TLS or lets
-// the handshake stall. Nothing here knows which protocol runs on top.
+// What every Warren TLS listener (AMQPS; HTTPS management and metrics through src/http/listener.ts)
+// does around Node's TLS server: takes its certificates from the shared TlsSettings (so SIGHUP
+// reaches it), refuses a client certificate that is missing, expired or from an unknown CA right
+// after the handshake, and logs one line for each client turned away — including a client that
+// does not speak TLS or lets the handshake stall. Nothing here knows which protocol runs on top.
 
-import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
@@ -40,17 +38,4 @@ export function guardTlsServer(server: TlsServer, tls: TlsSettings, log: Logger,
     log[level]({ listener, peer: peerOf(socket), reason, code: err.code }, 'TLS handshake failed; closing connection');
     socket.destroy();
   });
-}
-
-/** An HTTPS server with Warren's TLS settings, for the management API and the metrics endpoint. */
-export function createGuardedHttpsServer(
-  tls: TlsSettings,
-  log: Logger,
-  listener: string,
-  options: ServerOptions,
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-): HttpsServer {
-  const server = createHttpsServer({ ...tls.serverOptions(), ...options }, handler);
-  guardTlsServer(server, tls, log, listener);
-  return server;
 }

@@ -14,6 +14,18 @@ export interface ScrapeTarget {
   /** host:port */
   address: string;
   path: string;
+  /** scrape over https with these files (Prometheus' tls_config): ca_file, cert_file, key_file */
+  https?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** false for a target the test expects Prometheus to fail on (start() does not wait for it) */
+  expectUp?: boolean;
+}
+
+/** One target as Prometheus reports it (GET /api/v1/targets). */
+export interface TargetState {
+  job: string;
+  health: string;
+  lastError: string;
+  lastScrape: number;
 }
 
 export interface InstantSample {
@@ -57,6 +69,15 @@ export class PrometheusServer {
       ...targets.flatMap((t) => [
         `  - job_name: ${JSON.stringify(t.job)}`,
         `    metrics_path: ${JSON.stringify(t.path)}`,
+        ...(t.https === undefined
+          ? []
+          : [
+              '    scheme: https',
+              '    tls_config:',
+              ...(t.https.caFile === undefined ? [] : [`      ca_file: ${JSON.stringify(t.https.caFile)}`]),
+              ...(t.https.certFile === undefined ? [] : [`      cert_file: ${JSON.stringify(t.https.certFile)}`]),
+              ...(t.https.keyFile === undefined ? [] : [`      key_file: ${JSON.stringify(t.https.keyFile)}`]),
+            ]),
         '    static_configs:',
         `      - targets: [${JSON.stringify(t.address)}]`,
       ]),
@@ -77,6 +98,7 @@ export class PrometheusServer {
     child.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
     child.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
     const server = new PrometheusServer(child, dir, `http://127.0.0.1:${port}`, output);
+    const mustBeUp = targets.filter((t) => t.expectUp !== false).map((t) => t.job);
     try {
       await waitFor(async () => {
         if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}):\n${output.join('')}`);
@@ -88,7 +110,7 @@ export class PrometheusServer {
       }, 'prometheus to be ready', 30_000);
       // Prometheus hands new targets to its scrapers after a few seconds: wait for the first scrape
       // of each, so a test's traffic is seen by several scrapes.
-      await server.scrapedAfter(0, 30_000);
+      await server.scrapedAfter(0, 30_000, mustBeUp);
     } catch (err) {
       await server.stop();
       throw err;
@@ -121,13 +143,28 @@ export class PrometheusServer {
     return samples[0]!.value;
   }
 
-  /** Resolves once every target has been scraped successfully after `since` (epoch ms). */
-  async scrapedAfter(since: number, timeoutMs = 20_000): Promise<void> {
+  /** Every target with its health and last error, as Prometheus reports them. */
+  async targets(): Promise<TargetState[]> {
+    const res = await fetch(`${this.url}/api/v1/targets`);
+    const body = (await res.json()) as {
+      data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string; lastScrape: string }[] };
+    };
+    return body.data.activeTargets.map((t) => ({
+      job: t.labels['job'] ?? '',
+      health: t.health,
+      lastError: t.lastError,
+      lastScrape: Date.parse(t.lastScrape),
+    }));
+  }
+
+  /**
+   * Resolves once every target (or every one of `jobs`) has been scraped successfully after
+   * `since` (epoch ms).
+   */
+  async scrapedAfter(since: number, timeoutMs = 20_000, jobs?: readonly string[]): Promise<void> {
     await waitFor(async () => {
-      const res = await fetch(`${this.url}/api/v1/targets`);
-      const body = (await res.json()) as { data: { activeTargets: { health: string; lastScrape: string }[] } };
-      const targets = body.data.activeTargets;
-      return targets.length > 0 && targets.every((t) => t.health === 'up' && Date.parse(t.lastScrape) > since);
+      const targets = (await this.targets()).filter((t) => jobs === undefined || jobs.includes(t.job));
+      return targets.length > 0 && targets.every((t) => t.health === 'up' && t.lastScrape > since);
     }, `prometheus to scrape every target (its log: ${this.log.slice(-500)})`, timeoutMs);
   }
 

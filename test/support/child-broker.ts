@@ -51,9 +51,10 @@ export class ChildBroker {
   }
 
   private static async startOn(dataDir: string, p: number, extraArgs: string[]): Promise<ChildBroker> {
-    // The management API and the Prometheus listener are off unless a test passes their port flag.
-    const metricsOff = extraArgs.includes('--prometheus-port') ? [] : ['--prometheus-port', '0'];
-    const args = [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', '--management-port', '0', ...metricsOff, ...extraArgs];
+    // The management API and the Prometheus listeners (HTTPS ones included: their defaults are
+    // fixed ports) are off unless a test passes their port flag.
+    const off = ['--prometheus-port', '--management-tls-port', '--prometheus-tls-port'].flatMap((flag) => (extraArgs.includes(flag) ? [] : [flag, '0']));
+    const args = [WARREN_BIN, '--port', String(p), '--data-dir', dataDir, '--log-level', 'warn', '--management-port', '0', ...off, ...extraArgs];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
