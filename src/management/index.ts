@@ -15,11 +15,10 @@ import { addMessageRoutes } from './routes/messages.js';
 import { addConnectionRoutes } from './routes/connections.js';
 import { addModelRoutes } from './routes/model.js';
 import { MessageAdmin } from '../broker/admin-messages.js';
-import { addReadRoutes, type TotalsSource } from './routes/read.js';
+import { addReadRoutes } from './routes/read.js';
 import { ManagementServer } from './server.js';
 import { serveUi } from './static.js';
-import { allChannels } from './views/connections.js';
-import { queueTotals, type Totals } from './views/overview.js';
+import { brokerMessageTotals, churnTotals, queueTotals, vhostMessageTotals, type BrokerTotals } from './views/overview.js';
 
 export { ManagementServer } from './server.js';
 
@@ -48,47 +47,14 @@ export interface ManagementDeps {
   startedAt: number;
 }
 
-/**
- * Broker-wide message totals. Until broker-level totals that never go backwards exist, these are
- * summed from live queues and channels (a deleted queue takes its counts with it).
- */
-function totalsSource(ctx: () => ManagementContext): TotalsSource {
-  const owner = {};
-  return {
-    owner,
-    totals(): Totals {
-      const c = ctx();
-      let publish = 0;
-      let deliver = 0;
-      let ack = 0;
-      let redeliver = 0;
-      let dropped = 0;
-      let returned = 0;
-      for (const ch of allChannels(c)) publish += ch.publishedTotal;
-      for (const v of c.broker.vhosts.values()) {
-        dropped += v.unroutableDropped;
-        returned += v.unroutableReturned;
-        for (const q of v.queues.values()) {
-          deliver += q.deliveredTotal;
-          ack += q.ackedTotal;
-          redeliver += q.redeliveredTotal;
-        }
-      }
-      return { publish, deliver_get: deliver, ack, redeliver, drop_unroutable: dropped, return_unroutable: returned };
-    },
-  };
-}
-
 export async function startManagement(deps: ManagementDeps): Promise<ManagementHandle> {
   const { broker, amqp, config, log } = deps;
   let httpPort = 0;
   let httpsPort = 0;
   let context: ManagementContext;
-  const totals = totalsSource(() => context);
+  const totals: BrokerTotals = { owner: {}, messages: () => brokerMessageTotals(broker), churn: () => churnTotals(broker) };
   const rates = new RateSampler((visit: Visit) => {
-    const t = totals.totals();
-    const qt = queueTotals(broker.vhosts.values());
-    visit(totals.owner, { ...t, ...qt });
+    visit(totals.owner, { ...totals.messages(), ...totals.churn(), ...queueTotals(broker.vhosts.values()) });
     for (const v of broker.vhosts.values()) {
       let recv = 0;
       let send = 0;
@@ -97,27 +63,7 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
         recv += c.bytesRead;
         send += c.outbound.bytesWritten;
       }
-      let publish = 0;
-      for (const c of amqp.connections) if (c.vhost === v) for (const ch of c.channels.values()) publish += ch.publishedTotal;
-      let deliver = 0;
-      let ack = 0;
-      let redeliver = 0;
-      for (const q of v.queues.values()) {
-        deliver += q.deliveredTotal;
-        ack += q.ackedTotal;
-        redeliver += q.redeliveredTotal;
-      }
-      visit(v, {
-        ...queueTotals([v]),
-        recv_oct: recv,
-        send_oct: send,
-        publish,
-        deliver_get: deliver,
-        ack,
-        redeliver,
-        drop_unroutable: v.unroutableDropped,
-        return_unroutable: v.unroutableReturned,
-      });
+      visit(v, { ...queueTotals([v]), recv_oct: recv, send_oct: send, ...vhostMessageTotals(context, v) });
       for (const q of v.queues.values()) {
         visit(q, {
           publish: q.publishedTotal,

@@ -10,6 +10,7 @@
 // /metrics/detailed when their group is asked for. Counters summed on /metrics come from broker
 // totals that include deleted objects, so they never go backwards.
 
+import { propertyTimestamp } from '../broker/message-timestamp.js';
 import type { Queue } from '../broker/queue/queue.js';
 import type { ChannelExchangeCounters, ChannelQueueCounters } from '../broker/stats.js';
 import type { Channel } from '../connection/channel.js';
@@ -64,8 +65,8 @@ function spec<T>(s: ObjectFamilySpec<T>): ObjectFamilySpec<unknown> {
 function headTimestamp(q: Queue): number {
   if (q.ready.count === 0) return NaN;
   const head = q.ready.peek();
-  const ts = head?.message.properties.timestamp;
-  return ts === undefined ? NaN : Number(ts);
+  const ts = head === undefined ? null : propertyTimestamp(head.message.rawProperties);
+  return ts === null ? NaN : ts;
 }
 
 const OBJECT_FAMILIES: readonly ObjectFamilySpec<unknown>[] = [

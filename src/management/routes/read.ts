@@ -24,13 +24,7 @@ import { nodeRow, overview, vhostRow } from '../views/overview.js';
 import { queueDetailRow, queueListing, queuesOf } from '../views/queues.js';
 import type { Channel } from '../../connection/channel.js';
 import type { Consumer } from '../../broker/queue/consumers.js';
-import type { Totals } from '../views/overview.js';
-
-/** Broker-wide totals for the overview, and the object their rates are sampled on. */
-export interface TotalsSource {
-  readonly owner: object;
-  totals(): Totals;
-}
+import type { BrokerTotals } from '../views/overview.js';
 
 const byName = <T>(name: (t: T) => string, row: (t: T) => Record<string, unknown>, vhost?: (t: T) => string): Listed<T> => ({
   name,
@@ -43,7 +37,7 @@ export function findConnection(ctx: ManagementContext, req: ApiRequest, name: st
   throw notFound();
 }
 
-export function addReadRoutes(router: Router, ctx: ManagementContext, totals: TotalsSource): void {
+export function addReadRoutes(router: Router, ctx: ManagementContext, totals: BrokerTotals): void {
   const queues = queueListing(ctx);
   const exchanges = exchangeListing(ctx);
   const connections = byName<Connection>(connectionName, (c) => connectionRow(ctx, c), (c) => c.vhost?.name ?? '');
@@ -64,7 +58,7 @@ export function addReadRoutes(router: Router, ctx: ManagementContext, totals: To
 
   router
     .get('/api/overview', 'management', (req) =>
-      overview(ctx, visibleVhosts(ctx, req.caller), totals.totals(), totals.owner, req.caller.isMonitor),
+      overview(ctx, visibleVhosts(ctx, req.caller), req.caller.isMonitor, totals, req.caller.isMonitor),
     )
     .get('/api/cluster-name', 'management', () => ({ name: ctx.config.clusterName }))
     .get('/api/extensions', 'management', () => [])

@@ -2,6 +2,7 @@
 
 import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { Broker } from '../../broker/broker.js';
 import type { VHost } from '../../broker/vhost.js';
 import { WARREN_VERSION } from '../../version.js';
 import { RABBITMQ_COMPATIBLE_VERSION } from '../../broker/definitions.js';
@@ -20,14 +21,61 @@ export const EXCHANGE_TYPES = [
   { name: 'x-delayed-message', description: 'Delayed Message Exchange', enabled: true },
 ];
 
-/** Broker-wide message counters (the broker totals object is the rate owner). */
-export interface Totals {
-  publish: number;
-  deliver_get: number;
-  ack: number;
-  redeliver: number;
-  drop_unroutable: number;
-  return_unroutable: number;
+/** Message counters by RabbitMQ's message_stats key (publish, ack, …); rates are sampled on them. */
+export type Totals = Readonly<Record<string, number>>;
+
+/**
+ * The overview's message_stats, RabbitMQ's keys in its order, from the broker-level totals
+ * (src/broker/stats.ts): they never go backwards when the queues, channels or connections that
+ * counted them are gone, as RabbitMQ's overview does not.
+ */
+export function brokerMessageTotals(broker: Broker): Totals {
+  const s = broker.stats;
+  let diskReads = s.deletedQueuesDiskReads;
+  let diskWrites = s.deletedQueuesDiskWrites;
+  for (const v of broker.vhosts.values()) {
+    for (const q of v.queues.values()) {
+      diskReads += q.diskReadsTotal;
+      diskWrites += q.diskWritesTotal;
+    }
+  }
+  return {
+    ack: s.acknowledged,
+    confirm: s.messagesConfirmed,
+    deliver: s.deliveredConsumeManualAck,
+    deliver_get: s.messagesDelivered,
+    deliver_no_ack: s.deliveredConsumeAutoAck,
+    disk_reads: diskReads,
+    disk_writes: diskWrites,
+    drop_unroutable: s.unroutableDropped,
+    get: s.deliveredGetManualAck,
+    get_empty: s.getEmpty,
+    get_no_ack: s.deliveredGetAutoAck,
+    publish: s.messagesReceived,
+    redeliver: s.redelivered,
+    return_unroutable: s.unroutableReturned,
+  };
+}
+
+/** The overview's churn_rates: objects created and closed since start, as RabbitMQ counts them. */
+export function churnTotals(broker: Broker): Totals {
+  const s = broker.stats;
+  return {
+    channel_closed: s.channelsClosed,
+    channel_created: s.channelsOpened,
+    connection_closed: s.connectionsClosed,
+    connection_created: s.connectionsOpened,
+    queue_created: s.queuesCreated,
+    queue_declared: s.queuesDeclared,
+    queue_deleted: s.queuesDeleted,
+  };
+}
+
+/** Sums per-vhost totals (the overview of a user who sees only some vhosts). */
+export function sumTotals(all: readonly Totals[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of all) for (const [key, value] of Object.entries(t)) out[key] = (out[key] ?? 0) + value;
+  return out;
 }
 
 export function messageStats(ctx: ManagementContext, owner: object, totals: Totals): Row {
@@ -68,7 +116,31 @@ function queueTotalsRow(ctx: ManagementContext, owner: object, t: QueueTotals): 
   };
 }
 
-export function overview(ctx: ManagementContext, vhosts: VHost[], totals: Totals, totalsOwner: object, showListeners: boolean): Row {
+/** Where the overview's broker-wide counters come from (the sampler rates them on `owner`). */
+export interface BrokerTotals {
+  readonly owner: object;
+  messages(): Totals;
+  churn(): Totals;
+}
+
+/** Rate details summed over several owners (a user's vhosts). */
+function summedStats(ctx: ManagementContext, owners: readonly object[], totals: Record<string, number>): Row {
+  const out: Row = {};
+  for (const [key, value] of Object.entries(totals)) {
+    out[key] = value;
+    let rate = 0;
+    for (const owner of owners) rate += ctx.rates.rate(owner, key);
+    out[`${key}_details`] = { rate: Math.round(rate * 10) / 10 };
+  }
+  return out;
+}
+
+/**
+ * GET /api/overview. A user who sees every vhost (monitoring, administrator) gets the broker-level
+ * totals, which survive deleted queues and closed channels; a user limited to some vhosts gets the
+ * sum of those vhosts' figures, as RabbitMQ does.
+ */
+export function overview(ctx: ManagementContext, vhosts: VHost[], wholeBroker: boolean, totals: BrokerTotals, showListeners: boolean): Row {
   const names = new Set(vhosts.map((v) => v.name));
   let connections = 0;
   for (const c of ctx.connections()) if (c.vhost !== null && names.has(c.vhost.name)) connections++;
@@ -82,6 +154,12 @@ export function overview(ctx: ManagementContext, vhosts: VHost[], totals: Totals
     exchanges += v.exchanges.size;
     for (const q of v.queues.values()) consumers += q.consumerCount;
   }
+  const messageStatsRow = wholeBroker
+    ? messageStats(ctx, totals.owner, totals.messages())
+    : summedStats(ctx, vhosts, sumTotals(vhosts.map((v) => vhostMessageTotals(ctx, v))));
+  const queueTotalsRowValue = wholeBroker
+    ? queueTotalsRow(ctx, totals.owner, queueTotals(vhosts))
+    : summedStats(ctx, vhosts, { ...queueTotals(vhosts) });
   const row: Row = {
     management_version: API_COMPATIBLE_VERSION,
     rates_mode: 'basic',
@@ -96,9 +174,10 @@ export function overview(ctx: ManagementContext, vhosts: VHost[], totals: Totals
     release_series_support_status: 'supported',
     disable_stats: false,
     enable_queue_totals: false,
-    message_stats: messageStats(ctx, totalsOwner, totals),
-    churn_rates: {},
-    queue_totals: queueTotalsRow(ctx, totalsOwner, queueTotals(vhosts)),
+    message_stats: messageStatsRow,
+    // RabbitMQ shows churn to every user; it is node-wide.
+    churn_rates: messageStats(ctx, totals.owner, totals.churn()),
+    queue_totals: queueTotalsRowValue,
     object_totals: { channels, connections, consumers, exchanges, queues },
     statistics_db_event_queue: 0,
     node: ctx.nodeName,
@@ -168,17 +247,14 @@ export function nodeRow(ctx: ManagementContext): Row {
   };
 }
 
-export function vhostRow(ctx: ManagementContext, v: VHost): Row {
-  const t = queueTotals([v]);
-  const description = v.description;
-  const tags = [...v.tags];
-  let recv = 0;
-  let send = 0;
+/**
+ * A vhost's message counters, summed over its live channels and queues (a deleted queue or closed
+ * channel takes its counts with it: unlike the overview, Warren keeps no per-vhost totals).
+ */
+export function vhostMessageTotals(ctx: ManagementContext, v: VHost): Totals {
   let publish = 0;
   for (const c of ctx.connections()) {
     if (c.vhost !== v) continue;
-    recv += c.bytesRead;
-    send += c.outbound.bytesWritten;
     for (const ch of c.channels.values()) publish += ch.publishedTotal;
   }
   let deliver = 0;
@@ -189,7 +265,7 @@ export function vhostRow(ctx: ManagementContext, v: VHost): Row {
     ack += q.ackedTotal;
     redeliver += q.redeliveredTotal;
   }
-  const totals: Totals = {
+  return {
     publish,
     deliver_get: deliver,
     ack,
@@ -197,6 +273,20 @@ export function vhostRow(ctx: ManagementContext, v: VHost): Row {
     drop_unroutable: v.unroutableDropped,
     return_unroutable: v.unroutableReturned,
   };
+}
+
+export function vhostRow(ctx: ManagementContext, v: VHost): Row {
+  const t = queueTotals([v]);
+  const description = v.description;
+  const tags = [...v.tags];
+  let recv = 0;
+  let send = 0;
+  for (const c of ctx.connections()) {
+    if (c.vhost !== v) continue;
+    recv += c.bytesRead;
+    send += c.outbound.bytesWritten;
+  }
+  const totals = vhostMessageTotals(ctx, v);
   return {
     cluster_state: { [ctx.nodeName]: 'running' },
     default_queue_type: v.defaultQueueType ?? 'undefined',

@@ -9,6 +9,7 @@ import type { ManagementContext } from '../context.js';
 import { tableToJson } from '../json.js';
 import type { Listed, Row } from '../listing.js';
 import { channelDetails } from './connections.js';
+import { propertyTimestamp } from '../../broker/message-timestamp.js';
 
 export function queueMessageStats(ctx: ManagementContext, q: Queue): Row | undefined {
   if (q.publishedTotal === 0 && q.deliveredTotal === 0) return undefined;
@@ -27,6 +28,15 @@ export function queueMessageStats(ctx: ManagementContext, q: Queue): Row | undef
     stats['redeliver_details'] = r.details(q, 'redeliver');
   }
   return stats;
+}
+
+/**
+ * RabbitMQ's head_message_timestamp: the `timestamp` property (seconds) of the next message to be
+ * delivered (the highest priority's head), null when none is ready or it has no timestamp.
+ */
+function headMessageTimestamp(q: Queue): number | null {
+  const head = q.ready.count === 0 ? undefined : q.ready.peek();
+  return head === undefined ? null : propertyTimestamp(head.message.rawProperties);
 }
 
 function headMessageAgeMs(q: Queue): number | null {
@@ -57,7 +67,6 @@ export function queueRow(ctx: ManagementContext, q: Queue): Row {
     effective_policy_definition: { ...q.appliedPolicy.definition },
     exclusive: q.exclusive,
     exclusive_consumer_tag: exclusiveConsumer?.tag ?? null,
-    head_message_timestamp: null,
     // Warren's own (not in RabbitMQ): how long the message at the head of the queue has waited
     // since it was published, in ms; null when none is ready. The web UI's "oldest message"
     // column, and a sort key to find the queues that are backing up.
@@ -86,6 +95,8 @@ export function queueRow(ctx: ManagementContext, q: Queue): Row {
     type: q.type,
     vhost: q.host.name,
   };
+  // RabbitMQ reports it for classic queues only (quorum queue and stream rows have no such field).
+  if (q.type === 'classic') row['head_message_timestamp'] = headMessageTimestamp(q);
   const stats = queueMessageStats(ctx, q);
   if (stats !== undefined) row['message_stats'] = stats;
   if (q.exclusiveOwner !== null) {
