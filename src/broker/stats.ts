@@ -5,6 +5,7 @@
 // live objects (RabbitMQ 3.10's aggregated channel counters drop when channels close).
 
 import type { DeadLetterReason } from './queue/queue.js';
+import type { QueueType } from './queue/queue-types.js';
 
 /**
  * Upper bounds (bytes) of RabbitMQ 4.1's `rabbitmq_message_size_bytes` histogram buckets; the last
@@ -65,6 +66,30 @@ export class DeadLetterCounts {
   }
 }
 
+/**
+ * What consumers did with messages of one queue type (RabbitMQ labels these global counters with
+ * queue_type). The channel bumps the set of the queue it delivers from, through its per-queue
+ * counters (ChannelQueueCounters.totals): one increment per message, as before the split.
+ */
+export class QueueTypeTotals {
+  deliveredConsumeAutoAck = 0;
+  deliveredConsumeManualAck = 0;
+  deliveredGetAutoAck = 0;
+  deliveredGetManualAck = 0;
+  getEmpty = 0;
+  redelivered = 0;
+  /** messages acknowledged by consumers (basic.ack) */
+  acknowledged = 0;
+  readonly deadLettered = new DeadLetterCounts();
+
+  get delivered(): number {
+    return this.deliveredConsumeAutoAck + this.deliveredConsumeManualAck + this.deliveredGetAutoAck + this.deliveredGetManualAck;
+  }
+}
+
+export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum', 'stream'];
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['expired', 'rejected', 'maxlen', 'delivery_limit'];
+
 export class BrokerStats {
   readonly startedAt = Date.now();
 
@@ -79,15 +104,57 @@ export class BrokerStats {
   messagesConfirmed = 0;
   unroutableDropped = 0;
   unroutableReturned = 0;
-  deliveredConsumeAutoAck = 0;
-  deliveredConsumeManualAck = 0;
-  deliveredGetAutoAck = 0;
-  deliveredGetManualAck = 0;
-  getEmpty = 0;
-  redelivered = 0;
+  /** deliveries, gets, acks and dead-lettering by the type of queue they concern */
+  readonly byQueueType: Readonly<Record<QueueType, QueueTypeTotals>> = {
+    classic: new QueueTypeTotals(),
+    quorum: new QueueTypeTotals(),
+    stream: new QueueTypeTotals(),
+  };
+
+  /** The counters of one queue type (a queue's own type: queue.type). */
+  forQueueType(type: QueueType): QueueTypeTotals {
+    return this.byQueueType[type];
+  }
+
+  private sum(read: (t: QueueTypeTotals) => number): number {
+    const t = this.byQueueType;
+    return read(t.classic) + read(t.quorum) + read(t.stream);
+  }
+
+  get deliveredConsumeAutoAck(): number {
+    return this.sum((t) => t.deliveredConsumeAutoAck);
+  }
+  get deliveredConsumeManualAck(): number {
+    return this.sum((t) => t.deliveredConsumeManualAck);
+  }
+  get deliveredGetAutoAck(): number {
+    return this.sum((t) => t.deliveredGetAutoAck);
+  }
+  get deliveredGetManualAck(): number {
+    return this.sum((t) => t.deliveredGetManualAck);
+  }
+  get getEmpty(): number {
+    return this.sum((t) => t.getEmpty);
+  }
+  get redelivered(): number {
+    return this.sum((t) => t.redelivered);
+  }
   /** messages acknowledged by consumers (basic.ack) */
-  acknowledged = 0;
-  readonly deadLettered = new DeadLetterCounts();
+  get acknowledged(): number {
+    return this.sum((t) => t.acknowledged);
+  }
+  /** dead-lettering of every queue type together (read at scrape time) */
+  get deadLettered(): DeadLetterCounts {
+    const all = new DeadLetterCounts();
+    for (const type of QUEUE_TYPES) {
+      const t = this.byQueueType[type].deadLettered;
+      for (const reason of DEAD_LETTER_REASONS) {
+        all.toExchange[reason] += t.toExchange[reason];
+        all.dropped[reason] += t.dropped[reason];
+      }
+    }
+    return all;
+  }
   readonly messageSizes = new PlainHistogram(MESSAGE_SIZE_BUCKETS);
   /** from basic.publish arriving to its basic.ack leaving, seconds (Warren-only) */
   readonly confirmLatency = new PlainHistogram(LATENCY_BUCKETS);
@@ -141,7 +208,11 @@ export class ChannelQueueCounters {
   getEmpty = 0;
   redelivered = 0;
   acked = 0;
-  constructor(readonly queue: { readonly name: string; readonly deleted: boolean }) {}
+  constructor(
+    readonly queue: { readonly name: string; readonly deleted: boolean },
+    /** the broker-level counters of this queue's type, bumped alongside these */
+    readonly totals: QueueTypeTotals,
+  ) {}
 }
 
 /** Entries kept before deleted objects are pruned from a channel's per-object counters. */

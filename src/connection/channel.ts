@@ -120,7 +120,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   publishedTotal = 0;
   private readonly stats: BrokerStats;
   readonly exchangeCounters = new ChannelObjectCounters<Exchange, ChannelExchangeCounters>((e) => new ChannelExchangeCounters(e));
-  readonly queueCounters = new ChannelObjectCounters<Queue, ChannelQueueCounters>((q) => new ChannelQueueCounters(q));
+  readonly queueCounters = new ChannelObjectCounters<Queue, ChannelQueueCounters>(
+    (q) => new ChannelQueueCounters(q, this.stats.forQueueType(q.type)),
+  );
   /** output held back until durable writes behind a reply are committed (see holdOutput) */
   private held: Outbound | null = null;
   private holds = 0;
@@ -257,7 +259,6 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (end - start < 9 || this.closing || this.tx !== null || this.assembler.busy || (buf[start + 8]! & 1) !== 0) return false;
     const d = this.unacked.take(buf.readUInt32BE(start) * 4294967296 + buf.readUInt32BE(start + 4));
     if (d === undefined) return false;
-    this.stats.acknowledged++;
     this.settleOne(d);
     if (this.channelPrefetch !== 0) this.wakeConsumers();
     return true;
@@ -642,22 +643,22 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const entry = queue.take(Date.now());
     const counters = this.queueCounters.for(queue);
     if (entry === undefined) {
-      this.stats.getEmpty++;
+      counters.totals.getEmpty++;
       counters.getEmpty++;
       this.out.writeMethod(this.id, { id: M.BASIC_GET_EMPTY, reserved1: '' });
       return;
     }
     const tag = ++this.deliveryTag;
     if (entry.redelivered) {
-      this.stats.redelivered++;
+      counters.totals.redelivered++;
       counters.redelivered++;
     }
     if (m.noAck) {
-      this.stats.deliveredGetAutoAck++;
+      counters.totals.deliveredGetAutoAck++;
       counters.getAutoAck++;
       queue.settle(entry);
     } else {
-      this.stats.deliveredGetManualAck++;
+      counters.totals.deliveredGetManualAck++;
       counters.getManualAck++;
       this.unacked.add(this.unackedDelivery(tag, entry, null));
     }
@@ -690,15 +691,15 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const tag = ++this.deliveryTag;
     const counters = this.queueCounters.for(entry.queue);
     if (entry.redelivered) {
-      this.stats.redelivered++;
+      counters.totals.redelivered++;
       counters.redelivered++;
     }
     if (consumer.noAck) {
-      this.stats.deliveredConsumeAutoAck++;
+      counters.totals.deliveredConsumeAutoAck++;
       counters.deliveredAutoAck++;
       entry.queue.settle(entry);
     } else {
-      this.stats.deliveredConsumeManualAck++;
+      counters.totals.deliveredConsumeManualAck++;
       counters.deliveredManualAck++;
       this.unacked.add(this.unackedDelivery(tag, entry, consumer));
       consumer.unacked++;
@@ -784,14 +785,15 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private settle(deliveries: UnackedDelivery[]): void {
-    this.stats.acknowledged += deliveries.length;
     for (let i = 0; i < deliveries.length; i++) this.settleOne(deliveries[i]!);
     if (this.channelPrefetch !== 0) this.wakeConsumers();
   }
 
   /** One acknowledged delivery leaves its queue; its consumer may take another. */
   private settleOne(d: UnackedDelivery): void {
-    this.queueCounters.for(d.entry.queue).acked++;
+    const counters = this.queueCounters.for(d.entry.queue);
+    counters.acked++;
+    counters.totals.acknowledged++;
     d.entry.queue.settle(d.entry);
     if (d.consumer !== null) {
       d.consumer.unacked--;

@@ -1,6 +1,7 @@
 // Starts the management HTTP API for a running broker: builds the context the routes read, the
 // route table, the rate sampler, and the listener (--management-port, --management-bind).
 
+import { unackedOf } from '../broker/queue-figures.js';
 import type { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config.js';
 import type { AmqpServer } from '../connection/server.js';
@@ -70,9 +71,9 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
           deliver_get: q.deliveredTotal,
           ack: q.ackedTotal,
           redeliver: q.redeliveredTotal,
-          messages: q.messageCount + q.unackedCount,
+          messages: q.messageCount + unackedOf(q),
           messages_ready: q.messageCount,
-          messages_unacknowledged: q.unackedCount,
+          messages_unacknowledged: unackedOf(q),
         });
       }
     }

@@ -12,11 +12,14 @@
 
 import { propertyTimestamp } from '../broker/message-timestamp.js';
 import type { Queue } from '../broker/queue/queue.js';
-import type { ChannelExchangeCounters, ChannelQueueCounters } from '../broker/stats.js';
+import { QUEUE_TYPES, type ChannelExchangeCounters, type ChannelQueueCounters, type QueueTypeTotals } from '../broker/stats.js';
+import type { DeadLetterReason } from '../broker/queue/queue.js';
+import type { QueueType } from '../broker/queue/queue-types.js';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
 import { Family, RowFamily, ValueFamily, labelPairs, type MetricType, type Row, type Sample } from './exposition.js';
 import { headPublishedAt, persistentBytes, persistentCount, type Snapshot } from './snapshot.js';
+import { unackedOf } from '../broker/queue-figures.js';
 
 /** The families /metrics/detailed can be asked for (RabbitMQ's names for them). */
 export const DETAILED_GROUPS = [
@@ -52,6 +55,8 @@ interface ObjectFamilySpec<T> {
 }
 
 const queues = (s: Snapshot): readonly Row<Queue>[] => s.queueRows();
+const nonStreamQueues = (s: Snapshot): readonly Row<Queue>[] => s.queueRowsWithoutStreams();
+const classicQueues = (s: Snapshot): readonly Row<Queue>[] => s.classicQueueRows();
 const channels = (s: Snapshot): readonly Row<Channel>[] => s.channelRows();
 const connections = (s: Snapshot): readonly Row<Connection>[] => s.connectionRows();
 const channelExchanges = (s: Snapshot): readonly Row<ChannelExchangeCounters>[] => s.channelExchangeRows();
@@ -70,26 +75,27 @@ function headTimestamp(q: Queue): number {
 }
 
 const OBJECT_FAMILIES: readonly ObjectFamilySpec<unknown>[] = [
-  // ---- queue_coarse_metrics / queue_consumer_count ----------------------------------------------
+  // ---- queue_coarse_metrics / queue_consumer_count: every queue type ------------------------------
   spec({ name: 'queue_messages_ready', help: 'Messages ready to be delivered to consumers', type: 'gauge', group: 'queue_coarse_metrics', rows: queues, value: (q) => q.messageCount, total: (s) => s.queueTotals().ready }),
-  spec({ name: 'queue_messages_unacked', help: 'Messages delivered to consumers but not yet acknowledged', type: 'gauge', group: 'queue_coarse_metrics', rows: queues, value: (q) => q.unackedCount, total: (s) => s.queueTotals().unacked }),
-  spec({ name: 'queue_messages', help: 'Sum of ready and unacknowledged messages - total queue depth', type: 'gauge', group: 'queue_coarse_metrics', rows: queues, value: (q) => q.messageCount + q.unackedCount, total: (s) => s.queueTotals().ready + s.queueTotals().unacked }),
+  spec({ name: 'queue_messages_unacked', help: 'Messages delivered to consumers but not yet acknowledged', type: 'gauge', group: 'queue_coarse_metrics', rows: queues, value: unackedOf, total: (s) => s.queueTotals().unacked }),
+  spec({ name: 'queue_messages', help: 'Sum of ready and unacknowledged messages - total queue depth', type: 'gauge', group: 'queue_coarse_metrics', rows: queues, value: (q) => q.messageCount + unackedOf(q), total: (s) => s.queueTotals().ready + s.queueTotals().unacked }),
   spec({ name: 'queue_consumers', help: 'Consumers on a queue', type: 'gauge', group: 'queue_consumer_count', rows: queues, value: (q) => q.consumerCount, total: (s) => s.queueTotals().consumers }),
-  // ---- queue_metrics ------------------------------------------------------------------------------
-  spec({ name: 'queue_messages_ram', help: 'Ready and unacknowledged messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.ready.count + q.unackedCount, total: (s) => s.queueTotals().readyInMemory + s.queueTotals().unacked }),
-  spec({ name: 'queue_messages_ram_bytes', help: 'Size of ready and unacknowledged messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.ready.bytes + q.unackedBytes, total: (s) => s.queueTotals().readyInMemoryBytes + s.queueTotals().unackedBytes }),
-  spec({ name: 'queue_messages_ready_ram', help: 'Ready messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.ready.count, total: (s) => s.queueTotals().readyInMemory }),
-  spec({ name: 'queue_messages_unacked_ram', help: 'Unacknowledged messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.unackedCount, total: (s) => s.queueTotals().unacked }),
-  spec({ name: 'queue_messages_persistent', help: 'Persistent messages', type: 'gauge', group: 'queue_metrics', rows: queues, value: persistentCount, total: (s) => s.queueTotals().persistent }),
-  spec({ name: 'queue_messages_persistent_bytes', help: 'Size in bytes of persistent messages', type: 'gauge', group: 'queue_metrics', rows: queues, value: persistentBytes, total: (s) => s.queueTotals().persistentBytes }),
-  spec({ name: 'queue_messages_bytes', help: 'Size in bytes of ready and unacknowledged messages', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.messageBytes + q.unackedBytes, total: (s) => s.queueTotals().readyBytes + s.queueTotals().unackedBytes }),
-  spec({ name: 'queue_messages_ready_bytes', help: 'Size in bytes of ready messages', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.messageBytes, total: (s) => s.queueTotals().readyBytes }),
-  spec({ name: 'queue_messages_unacked_bytes', help: 'Size in bytes of all unacknowledged messages', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.unackedBytes, total: (s) => s.queueTotals().unackedBytes }),
-  spec({ name: 'queue_messages_paged_out', help: 'Messages paged out to disk', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.pagedOutCount, total: (s) => s.queueTotals().pagedOut }),
-  spec({ name: 'queue_messages_paged_out_bytes', help: 'Size in bytes of messages paged out to disk', type: 'gauge', group: 'queue_metrics', rows: queues, value: (q) => q.messageBytes - q.ready.bytes, total: (s) => s.queueTotals().pagedOutBytes }),
-  spec({ name: 'queue_head_message_timestamp', help: 'Timestamp of the first message in the queue, if any', type: 'gauge', group: 'queue_metrics', rows: queues, value: headTimestamp, total: null }),
-  spec({ name: 'queue_disk_reads_total', help: 'Total number of times queue read messages from disk', type: 'counter', group: 'queue_metrics', rows: queues, value: (q) => q.diskReadsTotal, total: (s) => s.queueTotals().diskReads }),
-  spec({ name: 'queue_disk_writes_total', help: 'Total number of times queue wrote messages to disk', type: 'counter', group: 'queue_metrics', rows: queues, value: (q) => q.diskWritesTotal, total: (s) => s.queueTotals().diskWrites }),
+  // ---- queue_metrics: classic and quorum queues (RabbitMQ has none of these for streams) ------------
+  spec({ name: 'queue_messages_ram', help: 'Ready and unacknowledged messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: (q) => q.ready.count + q.unackedCount, total: (s) => s.queueTotals().ramCount }),
+  spec({ name: 'queue_messages_ram_bytes', help: 'Size of ready and unacknowledged messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: (q) => q.ready.bytes + q.unackedBytes, total: (s) => s.queueTotals().ramBytes }),
+  spec({ name: 'queue_messages_persistent', help: 'Persistent messages', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: persistentCount, total: (s) => s.queueTotals().persistent }),
+  spec({ name: 'queue_messages_persistent_bytes', help: 'Size in bytes of persistent messages', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: persistentBytes, total: (s) => s.queueTotals().persistentBytes }),
+  spec({ name: 'queue_messages_bytes', help: 'Size in bytes of ready and unacknowledged messages', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: (q) => q.messageBytes + q.unackedBytes, total: (s) => s.queueTotals().readyBytes + s.queueTotals().unackedBytes }),
+  spec({ name: 'queue_messages_ready_bytes', help: 'Size in bytes of ready messages', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: (q) => q.messageBytes, total: (s) => s.queueTotals().readyBytes }),
+  spec({ name: 'queue_messages_unacked_bytes', help: 'Size in bytes of all unacknowledged messages', type: 'gauge', group: 'queue_metrics', rows: nonStreamQueues, value: (q) => q.unackedBytes, total: (s) => s.queueTotals().unackedBytes }),
+  // ---- queue_metrics: classic queues only (as RabbitMQ) ------------------------------------------
+  spec({ name: 'queue_messages_ready_ram', help: 'Ready messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: classicQueues, value: (q) => q.ready.count, total: (s) => s.queueTotals().readyInMemory }),
+  spec({ name: 'queue_messages_unacked_ram', help: 'Unacknowledged messages stored in memory', type: 'gauge', group: 'queue_metrics', rows: classicQueues, value: (q) => q.unackedCount, total: (s) => s.queueTotals().unackedInMemory }),
+  spec({ name: 'queue_messages_paged_out', help: 'Messages paged out to disk', type: 'gauge', group: 'queue_metrics', rows: classicQueues, value: (q) => q.pagedOutCount, total: (s) => s.queueTotals().pagedOut }),
+  spec({ name: 'queue_messages_paged_out_bytes', help: 'Size in bytes of messages paged out to disk', type: 'gauge', group: 'queue_metrics', rows: classicQueues, value: (q) => q.messageBytes - q.ready.bytes, total: (s) => s.queueTotals().pagedOutBytes }),
+  spec({ name: 'queue_head_message_timestamp', help: 'Timestamp of the first message in the queue, if any', type: 'gauge', group: 'queue_metrics', rows: classicQueues, value: headTimestamp, total: null }),
+  spec({ name: 'queue_disk_reads_total', help: 'Total number of times queue read messages from disk', type: 'counter', group: 'queue_metrics', rows: classicQueues, value: (q) => q.diskReadsTotal, total: (s) => s.queueTotals().diskReads }),
+  spec({ name: 'queue_disk_writes_total', help: 'Total number of times queue wrote messages to disk', type: 'counter', group: 'queue_metrics', rows: classicQueues, value: (q) => q.diskWritesTotal, total: (s) => s.queueTotals().diskWrites }),
   // ---- channel_metrics ----------------------------------------------------------------------------
   spec({ name: 'channel_consumers', help: 'Consumers on a channel', type: 'gauge', group: 'channel_metrics', rows: channels, value: (c) => c.consumers.size, total: (s) => s.channelTotals().consumers }),
   spec({ name: 'channel_messages_unacked', help: 'Delivered but not yet acknowledged messages', type: 'gauge', group: 'channel_metrics', rows: channels, value: (c) => c.unacked.size, total: (s) => s.channelTotals().unacked }),
@@ -125,8 +131,27 @@ const OBJECT_FAMILIES: readonly ObjectFamilySpec<unknown>[] = [
 // ---- node-level and global families ---------------------------------------------------------------
 
 const AMQP = labelPairs([['protocol', 'amqp091']]);
-const CLASSIC = labelPairs([['protocol', 'amqp091'], ['queue_type', 'rabbit_classic_queue']]);
-const DLX = (strategy: string): string => labelPairs([['queue_type', 'rabbit_classic_queue'], ['dead_letter_strategy', strategy]]);
+/** RabbitMQ's queue_type label values. */
+const RABBIT_QUEUE_TYPE: Readonly<Record<QueueType, string>> = {
+  classic: 'rabbit_classic_queue',
+  quorum: 'rabbit_quorum_queue',
+  stream: 'rabbit_stream_queue',
+};
+const BY_QUEUE_TYPE = QUEUE_TYPES.map((type) => ({ type, labels: labelPairs([['protocol', 'amqp091'], ['queue_type', RABBIT_QUEUE_TYPE[type]]]) }));
+const DLX = (type: QueueType, strategy: string): string => labelPairs([['queue_type', RABBIT_QUEUE_TYPE[type]], ['dead_letter_strategy', strategy]]);
+
+/**
+ * The series RabbitMQ 3.10 exports for each dead-letter reason: classic queues never dead-letter
+ * for a delivery limit, and only quorum queues have the at_least_once strategy (which Warren does
+ * not run: its dead-lettering is atomic with the removal, so those series stay 0). Warren's classic
+ * queues can have a delivery limit; that series appears once it counts something.
+ */
+const DEAD_LETTER_SERIES: Readonly<Record<DeadLetterReason, readonly (readonly [QueueType, 'at_least_once' | 'at_most_once' | 'disabled'])[]>> = {
+  delivery_limit: [['quorum', 'at_least_once'], ['quorum', 'at_most_once'], ['quorum', 'disabled']],
+  expired: [['classic', 'at_most_once'], ['classic', 'disabled'], ['quorum', 'at_least_once'], ['quorum', 'at_most_once'], ['quorum', 'disabled']],
+  maxlen: [['classic', 'at_most_once'], ['classic', 'disabled'], ['quorum', 'at_most_once'], ['quorum', 'disabled']],
+  rejected: [['classic', 'at_most_once'], ['classic', 'disabled'], ['quorum', 'at_least_once'], ['quorum', 'at_most_once'], ['quorum', 'disabled']],
+};
 
 export interface NodeReadings {
   nodeName: string;
@@ -171,10 +196,23 @@ function identity(node: NodeReadings, endpoint: string): Family[] {
 function nodeAndGlobalFamilies(ctx: ScrapeContext, node: NodeReadings): Family[] {
   const stats = (): ReturnType<ScrapeContext['snapshot']>['broker']['stats'] => ctx.snapshot().broker.stats;
   const orNull = (v: number | null): number | null => v;
-  const dl = (reason: 'expired' | 'rejected' | 'maxlen' | 'delivery_limit') => (): Sample[] => [
-    { labels: DLX('at_most_once'), value: stats().deadLettered.toExchange[reason] },
-    { labels: DLX('disabled'), value: stats().deadLettered.dropped[reason] },
-  ];
+  const dl = (reason: DeadLetterReason) => (): Sample[] => {
+    const byType = stats().byQueueType;
+    const samples: Sample[] = DEAD_LETTER_SERIES[reason].map(([type, strategy]) => {
+      const counts = byType[type].deadLettered;
+      const value = strategy === 'at_least_once' ? 0 : strategy === 'at_most_once' ? counts.toExchange[reason] : counts.dropped[reason];
+      return { labels: DLX(type, strategy), value };
+    });
+    if (reason === 'delivery_limit') {
+      const classic = byType.classic.deadLettered;
+      if (classic.toExchange.delivery_limit > 0) samples.push({ labels: DLX('classic', 'at_most_once'), value: classic.toExchange.delivery_limit });
+      if (classic.dropped.delivery_limit > 0) samples.push({ labels: DLX('classic', 'disabled'), value: classic.dropped.delivery_limit });
+    }
+    return samples;
+  };
+  /** One sample per queue type, as RabbitMQ labels its delivery counters. */
+  const perType = (read: (t: QueueTypeTotals) => number) => (): Sample[] =>
+    BY_QUEUE_TYPE.map(({ type, labels }) => ({ labels, value: read(stats().byQueueType[type]) }));
   return [
     new ValueFamily('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', 'gauge', () => node.startTimeSeconds()),
     value('alarms_file_descriptor_limit', 'is 1 if file descriptor limit alarm is in effect', 'untyped', () => 0),
@@ -200,21 +238,21 @@ function nodeAndGlobalFamilies(ctx: ScrapeContext, node: NodeReadings): Family[]
     value('consumers', 'Consumers currently connected', 'gauge', () => ctx.snapshot().channelTotals().consumers),
     value('queues', 'Queues available', 'gauge', () => ctx.snapshot().queueRows().length),
     value('global_consumers', 'Current number of consumers', 'gauge', () => [{ labels: AMQP, value: ctx.snapshot().channelTotals().consumers }]),
-    value('global_messages_acknowledged_total', 'Total number of messages acknowledged by consumers', 'counter', () => [{ labels: CLASSIC, value: stats().acknowledged }]),
+    value('global_messages_acknowledged_total', 'Total number of messages acknowledged by consumers', 'counter', perType((t) => t.acknowledged)),
     value('global_messages_confirmed_total', 'Total number of messages confirmed to publishers', 'counter', () => [{ labels: AMQP, value: stats().messagesConfirmed }]),
     value('global_messages_dead_lettered_delivery_limit_total', 'Total number of messages dead-lettered due to delivery-limit exceeded', 'counter', dl('delivery_limit')),
     value('global_messages_dead_lettered_expired_total', 'Total number of messages dead-lettered due to message TTL exceeded', 'counter', dl('expired')),
     value('global_messages_dead_lettered_maxlen_total', 'Total number of messages dead-lettered due to overflow drop-head or reject-publish-dlx', 'counter', dl('maxlen')),
     value('global_messages_dead_lettered_rejected_total', 'Total number of messages dead-lettered due to basic.reject or basic.nack', 'counter', dl('rejected')),
-    value('global_messages_delivered_consume_auto_ack_total', 'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment', 'counter', () => [{ labels: CLASSIC, value: stats().deliveredConsumeAutoAck }]),
-    value('global_messages_delivered_consume_manual_ack_total', 'Total number of messages delivered to consumers using basic.consume with manual acknowledgment', 'counter', () => [{ labels: CLASSIC, value: stats().deliveredConsumeManualAck }]),
-    value('global_messages_delivered_get_auto_ack_total', 'Total number of messages delivered to consumers using basic.get with automatic acknowledgment', 'counter', () => [{ labels: CLASSIC, value: stats().deliveredGetAutoAck }]),
-    value('global_messages_delivered_get_manual_ack_total', 'Total number of messages delivered to consumers using basic.get with manual acknowledgment', 'counter', () => [{ labels: CLASSIC, value: stats().deliveredGetManualAck }]),
-    value('global_messages_delivered_total', 'Total number of messages delivered to consumers', 'counter', () => [{ labels: CLASSIC, value: stats().messagesDelivered }]),
-    value('global_messages_get_empty_total', 'Total number of times basic.get operations fetched no message', 'counter', () => [{ labels: CLASSIC, value: stats().getEmpty }]),
+    value('global_messages_delivered_consume_auto_ack_total', 'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment', 'counter', perType((t) => t.deliveredConsumeAutoAck)),
+    value('global_messages_delivered_consume_manual_ack_total', 'Total number of messages delivered to consumers using basic.consume with manual acknowledgment', 'counter', perType((t) => t.deliveredConsumeManualAck)),
+    value('global_messages_delivered_get_auto_ack_total', 'Total number of messages delivered to consumers using basic.get with automatic acknowledgment', 'counter', perType((t) => t.deliveredGetAutoAck)),
+    value('global_messages_delivered_get_manual_ack_total', 'Total number of messages delivered to consumers using basic.get with manual acknowledgment', 'counter', perType((t) => t.deliveredGetManualAck)),
+    value('global_messages_delivered_total', 'Total number of messages delivered to consumers', 'counter', perType((t) => t.delivered)),
+    value('global_messages_get_empty_total', 'Total number of times basic.get operations fetched no message', 'counter', perType((t) => t.getEmpty)),
     value('global_messages_received_confirm_total', 'Total number of messages received from publishers expecting confirmations', 'counter', () => [{ labels: AMQP, value: stats().messagesReceivedConfirm }]),
     value('global_messages_received_total', 'Total number of messages received from publishers', 'counter', () => [{ labels: AMQP, value: stats().messagesReceived }]),
-    value('global_messages_redelivered_total', 'Total number of messages redelivered to consumers', 'counter', () => [{ labels: CLASSIC, value: stats().redelivered }]),
+    value('global_messages_redelivered_total', 'Total number of messages redelivered to consumers', 'counter', perType((t) => t.redelivered)),
     value('global_messages_routed_total', 'Total number of messages routed to queues or streams', 'counter', () => [{ labels: AMQP, value: stats().messagesRouted }]),
     value('global_messages_unroutable_dropped_total', 'Total number of messages published as non-mandatory into an exchange and dropped as unroutable', 'counter', () => [{ labels: AMQP, value: stats().unroutableDropped }]),
     value('global_messages_unroutable_returned_total', 'Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable', 'counter', () => [{ labels: AMQP, value: stats().unroutableReturned }]),

@@ -5,6 +5,7 @@
 
 import type { Broker } from '../broker/broker.js';
 import type { Queue } from '../broker/queue/queue.js';
+import { unackedOf } from '../broker/queue-figures.js';
 import type { ChannelExchangeCounters, ChannelQueueCounters } from '../broker/stats.js';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
@@ -20,8 +21,12 @@ export interface QueueTotals {
   unacked: number;
   readyBytes: number;
   unackedBytes: number;
+  /** ready + unacked messages held in memory (classic and quorum queues) */
+  ramCount: number;
+  ramBytes: number;
+  /** of classic queues: ready and unacked messages in memory */
   readyInMemory: number;
-  readyInMemoryBytes: number;
+  unackedInMemory: number;
   pagedOut: number;
   pagedOutBytes: number;
   persistent: number;
@@ -63,6 +68,9 @@ export interface ConnectionSource {
 export class Snapshot {
   readonly now = Date.now();
   private queues: Row<Queue>[] | null = null;
+  /** queue rows without streams, and classic ones only (families RabbitMQ has for those types) */
+  private nonStreamQueues: Row<Queue>[] | null = null;
+  private classicQueues: Row<Queue>[] | null = null;
   private channels: Row<Channel>[] | null = null;
   private connections: Row<Connection>[] | null = null;
   private channelExchanges: Row<ChannelExchangeCounters>[] | null = null;
@@ -115,6 +123,16 @@ export class Snapshot {
       }
     }
     this.queues = rows;
+  }
+
+  /** Rows of classic queues and quorum queues (RabbitMQ exports byte and memory figures for those). */
+  queueRowsWithoutStreams(): readonly Row<Queue>[] {
+    return (this.nonStreamQueues ??= this.queueRows().filter((r) => r.item.type !== 'stream'));
+  }
+
+  /** Rows of classic queues (paging, disk and head-timestamp families are theirs alone in RabbitMQ). */
+  classicQueueRows(): readonly Row<Queue>[] {
+    return (this.classicQueues ??= this.queueRows().filter((r) => r.item.type === 'classic'));
   }
 
   connectionRows(): readonly Row<Connection>[] {
@@ -175,8 +193,10 @@ export class Snapshot {
       unacked: 0,
       readyBytes: 0,
       unackedBytes: 0,
+      ramCount: 0,
+      ramBytes: 0,
       readyInMemory: 0,
-      readyInMemoryBytes: 0,
+      unackedInMemory: 0,
       pagedOut: 0,
       pagedOutBytes: 0,
       persistent: 0,
@@ -190,22 +210,27 @@ export class Snapshot {
     let oldest = Infinity;
     for (const vhost of this.broker.vhosts.values()) {
       for (const q of vhost.queues.values()) {
+        // The same figures the per-object families show for each queue type (sums of them).
         t.ready += q.messageCount;
-        t.unacked += q.unackedCount;
-        t.readyBytes += q.messageBytes;
-        t.unackedBytes += q.unackedBytes;
-        t.readyInMemory += q.ready.count;
-        t.readyInMemoryBytes += q.ready.bytes;
-        t.pagedOut += q.pagedOutCount;
-        t.pagedOutBytes += q.messageBytes - q.ready.bytes;
-        t.persistent += persistentCount(q);
-        t.persistentBytes += persistentBytes(q);
+        t.unacked += unackedOf(q);
         t.consumers += q.consumerCount;
         t.published += q.publishedTotal;
-        t.diskReads += q.diskReadsTotal;
-        t.diskWrites += q.diskWritesTotal;
+        if (q.type === 'stream') continue;
+        t.readyBytes += q.messageBytes;
+        t.unackedBytes += q.unackedBytes;
+        t.persistent += persistentCount(q);
+        t.persistentBytes += persistentBytes(q);
+        t.ramCount += q.ready.count + q.unackedCount;
+        t.ramBytes += q.ready.bytes + q.unackedBytes;
         const head = headPublishedAt(q);
         if (head < oldest) oldest = head;
+        if (q.type !== 'classic') continue;
+        t.readyInMemory += q.ready.count;
+        t.unackedInMemory += q.unackedCount;
+        t.pagedOut += q.pagedOutCount;
+        t.pagedOutBytes += q.messageBytes - q.ready.bytes;
+        t.diskReads += q.diskReadsTotal;
+        t.diskWrites += q.diskWritesTotal;
       }
     }
     if (oldest !== Infinity) t.oldestHeadAgeSec = Math.max(0, this.now - oldest) / 1000;

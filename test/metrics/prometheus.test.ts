@@ -69,7 +69,7 @@ describe('Prometheus reads exact counters after real traffic', () => {
     'rabbitmq_global_messages_dead_lettered_rejected_total{queue_type="rabbit_classic_queue",dead_letter_strategy="disabled"}': 0,
     'rabbitmq_global_messages_dead_lettered_expired_total{queue_type="rabbit_classic_queue",dead_letter_strategy="disabled"}': 0,
     'rabbitmq_global_messages_dead_lettered_maxlen_total{queue_type="rabbit_classic_queue",dead_letter_strategy="at_most_once"}': 0,
-    'rabbitmq_global_messages_dead_lettered_delivery_limit_total{queue_type="rabbit_classic_queue",dead_letter_strategy="at_most_once"}': 0,
+    'rabbitmq_global_messages_dead_lettered_delivery_limit_total{queue_type="rabbit_quorum_queue",dead_letter_strategy="at_most_once"}': 0,
     'rabbitmq_message_size_bytes_count{protocol="amqp091"}': 12,
     'rabbitmq_message_size_bytes_bucket{protocol="amqp091",le="100"}': 11,
     'rabbitmq_message_size_bytes_bucket{protocol="amqp091",le="1000"}': 11,

@@ -584,7 +584,7 @@ export class Queue implements ExpiringQueue {
   private deadLetterOrDrop(message: Message, reason: DeadLetterReason): void {
     const hasDeadLetterExchange = this.options.deadLetterExchange !== undefined;
     (this.deadLettered ??= new DeadLetterCounts()).count(reason, hasDeadLetterExchange);
-    this.host.stats.deadLettered.count(reason, hasDeadLetterExchange);
+    this.host.stats.forQueueType(this.type).deadLettered.count(reason, hasDeadLetterExchange);
     if (hasDeadLetterExchange) this.host.deadLetter(this, message, reason);
   }
 

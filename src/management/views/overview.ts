@@ -1,5 +1,6 @@
 // The node-wide views: overview, nodes, vhosts, whoami and users, shaped as RabbitMQ's API.
 
+import { unackedOf } from '../../broker/queue-figures.js';
 import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Broker } from '../../broker/broker.js';
@@ -99,7 +100,7 @@ export function queueTotals(vhosts: Iterable<VHost>): QueueTotals {
   for (const v of vhosts) {
     for (const q of v.queues.values()) {
       ready += q.messageCount;
-      unacked += q.unackedCount;
+      unacked += unackedOf(q);
     }
   }
   return { messages: ready + unacked, messages_ready: ready, messages_unacknowledged: unacked };

@@ -3,6 +3,7 @@
 // counts Warren does not keep per queue (persistent messages, unacked bytes) are left out rather
 // than guessed.
 
+import { unackedOf } from '../../broker/queue-figures.js';
 import { Channel } from '../../connection/channel.js';
 import type { Queue } from '../../broker/queue/queue.js';
 import type { ManagementContext } from '../context.js';
@@ -47,7 +48,7 @@ function headMessageAgeMs(q: Queue): number | null {
 export function queueRow(ctx: ManagementContext, q: Queue): Row {
   const r = ctx.rates;
   const ready = q.messageCount;
-  const unacked = q.unackedCount;
+  const unacked = unackedOf(q);
   const consumers = q.consumerCount;
   const exclusiveConsumer = q.consumers.all.find((c) => c.exclusive);
   const active = q.consumers.active;
