@@ -16,7 +16,7 @@ import { recover, warmUpQueues } from './broker/recovery.js';
 import { removeOrphanStreamFolders } from './broker/stream/stream-folders.js';
 import { LmdbStore, type StoreReplication } from './store/lmdb-store.js';
 import { ModelStore } from './store/model-store.js';
-import { MetricsServer } from './metrics/server.js';
+import { MetricsServer, prometheusListeners } from './metrics/server.js';
 import { WARREN_VERSION } from './version.js';
 import { join } from 'node:path';
 import { startManagement, type ManagementHandle } from './management/index.js';
@@ -133,7 +133,17 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
       log.info({ bind: config.bind, port: port || null, tlsPort: tlsPort || null, dataDir: config.dataDir }, 'listening');
       warmUpQueues(broker, log);
       if (config.managementPort !== 0 || (tls !== null && config.managementTlsPort !== 0)) {
-        management = await startManagement({ broker, amqp: server, config, log, amqpPort: port, amqpTlsPort: tlsPort, tls, startedAt });
+        management = await startManagement({
+          broker,
+          amqp: server,
+          config,
+          log,
+          amqpPort: port,
+          amqpTlsPort: tlsPort,
+          tls,
+          startedAt,
+          otherListeners: () => (metrics === null ? [] : prometheusListeners(metrics, config.prometheusBind || config.bind)),
+        });
         log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
       }
       const metricsPort = config.prometheusPort !== 0 || metricsOnFreePort === true ? config.prometheusPort : null;

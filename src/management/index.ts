@@ -45,6 +45,8 @@ export interface ManagementDeps {
   amqpTlsPort: number;
   /** certificates for the HTTPS listener (--management-tls-port); null without TLS */
   tls: TlsSettings | null;
+  /** listeners started after the API (the Prometheus ones), listed in the overview as RabbitMQ does */
+  otherListeners?: () => ListenerInfo[];
   startedAt: number;
 }
 
@@ -96,7 +98,7 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
       const httpListeners: ListenerInfo[] = [];
       if (httpPort !== 0) httpListeners.push({ protocol: 'http', ip_address: config.managementBind, port: httpPort });
       if (httpsPort !== 0) httpListeners.push({ protocol: 'https', ip_address: config.managementBind, port: httpsPort });
-      return [...amqpListeners, ...httpListeners];
+      return [...amqpListeners, ...httpListeners, ...(deps.otherListeners?.() ?? [])];
     },
     hasVhostAccess: (user, vhost) => broker.permissions.mayAccessVhost(user, vhost),
     checkPermission: (user, vhost, access, kind, name) => broker.permissions.check(user, vhost, access, kind, name),

@@ -219,6 +219,14 @@ export class MetricsServer {
   }
 }
 
+/** The metrics listeners as the management overview lists them (RabbitMQ's protocol names). */
+export function prometheusListeners(metrics: MetricsServer, bind: string): { protocol: string; ip_address: string; port: number }[] {
+  const out: { protocol: string; ip_address: string; port: number }[] = [];
+  if (metrics.port !== 0) out.push({ protocol: 'http/prometheus', ip_address: bind, port: metrics.port });
+  if (metrics.tlsPort !== 0) out.push({ protocol: 'https/prometheus', ip_address: bind, port: metrics.tlsPort });
+  return out;
+}
+
 async function serve(collector: MetricsCollector, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const endpoint = PATHS[url.pathname];

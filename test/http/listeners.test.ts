@@ -77,3 +77,26 @@ describe.each(SURFACES)('$name', (surface) => {
     expect(await raw(surface, surface.okRequest)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 });
+
+describe('the overview lists every HTTP listener, as RabbitMQ', () => {
+  it('http, https, http/prometheus and https/prometheus, with RabbitMQ’s contexts', async () => {
+    const res = await fetch(`http://127.0.0.1:${broker.management!.port}/api/overview`, {
+      headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+    });
+    const overview = (await res.json()) as { listeners: { protocol: string; port: number }[]; contexts: Record<string, string>[] };
+    expect(overview.listeners.map((l) => [l.protocol, l.port])).toEqual([
+      ['amqp', broker.port],
+      ['amqp/ssl', broker.tlsPort],
+      ['http', broker.management!.port],
+      ['https', broker.management!.tlsPort],
+      ['http/prometheus', broker.metrics!.port],
+      ['https/prometheus', broker.metrics!.tlsPort],
+    ]);
+    expect(overview.contexts.map((c) => [c['description'], c['port'], c['protocol']])).toEqual([
+      ['RabbitMQ Management', String(broker.management!.port), undefined],
+      ['RabbitMQ Management', String(broker.management!.tlsPort), undefined],
+      ['RabbitMQ Prometheus', String(broker.metrics!.port), "'http/prometheus'"],
+      ['RabbitMQ Prometheus', String(broker.metrics!.tlsPort), "'https/prometheus'"],
+    ]);
+  });
+});

@@ -194,10 +194,14 @@ export function overview(ctx: ManagementContext, vhosts: VHost[], wholeBroker: b
 }
 
 function contexts(ctx: ManagementContext): Row[] {
-  return ctx
-    .listeners()
-    .filter((l) => l.protocol === 'http' || l.protocol === 'https')
-    .map((l) => ({ node: ctx.nodeName, description: 'RabbitMQ Management', path: '/', ip: l.ip_address, port: String(l.port) }));
+  const out: Row[] = [];
+  for (const l of ctx.listeners()) {
+    const base = { node: ctx.nodeName, path: '/', ip: l.ip_address, port: String(l.port) };
+    if (l.protocol === 'http' || l.protocol === 'https') out.push({ ...base, description: 'RabbitMQ Management' });
+    // RabbitMQ quotes the protocol of its Prometheus contexts this way.
+    else if (l.protocol.endsWith('/prometheus')) out.push({ ...base, description: 'RabbitMQ Prometheus', protocol: `'${l.protocol}'` });
+  }
+  return out;
 }
 
 function diskFree(dir: string): number {
