@@ -190,6 +190,20 @@ export class BrokerStats {
   }
 }
 
+/**
+ * What a vhost's closed channels and connections and deleted queues had counted: its management
+ * message_stats and byte counts add these to the live objects' counts, so they never drop when
+ * those objects go (as RabbitMQ's vhost statistics).
+ */
+export class VhostRetiredTotals {
+  publish = 0;
+  deliverGet = 0;
+  ack = 0;
+  redeliver = 0;
+  recvOct = 0;
+  sendOct = 0;
+}
+
 /** One channel's counters for one exchange it published to (RabbitMQ's channel_exchange_metrics). */
 export class ChannelExchangeCounters {
   published = 0;

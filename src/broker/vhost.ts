@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { Persistence } from './persistence.js';
 import type { MemoryGauge } from './memory.js';
 import type { Resources } from './resources.js';
-import type { BrokerStats } from './stats.js';
+import { VhostRetiredTotals, type BrokerStats } from './stats.js';
 import { RateLimitedWarning } from '../log.js';
 import { Binding, type Destination } from './binding.js';
 import { deadLetterCopy, findDeadLetterCycles } from './dead-letter.js';
@@ -140,6 +140,8 @@ export class VHost implements QueueHost {
   /** counters for metrics */
   unroutableDropped = 0;
   unroutableReturned = 0;
+  /** counts of its closed channels/connections and deleted queues (management message_stats) */
+  readonly retired = new VhostRetiredTotals();
   /** metadata shown by the management API and kept in definitions */
   description = '';
   tags: string[] = [];
@@ -453,6 +455,9 @@ export class VHost implements QueueHost {
     stats.deletedQueuesPublished += q.publishedTotal;
     stats.deletedQueuesDiskReads += q.diskReadsTotal;
     stats.deletedQueuesDiskWrites += q.diskWritesTotal;
+    this.retired.deliverGet += q.deliveredTotal;
+    this.retired.ack += q.ackedTotal;
+    this.retired.redeliver += q.redeliveredTotal;
   }
 
   // ---- Publishing ---------------------------------------------------------------------------------

@@ -411,6 +411,9 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (this.released) return;
     this.released = true;
     this.stats.channelsClosed++;
+    // What it published stays in its vhost's management message_stats.
+    const vhost = this.connection.vhost;
+    if (vhost !== null) vhost.retired.publish += this.publishedTotal;
     this.assembler.reset();
     // Acks inside an uncommitted transaction never happened: those messages are requeued too.
     if (this.tx !== null) for (const a of this.tx.acks) this.unacked.restore(a.deliveries);
@@ -656,7 +659,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (m.noAck) {
       counters.totals.deliveredGetAutoAck++;
       counters.getAutoAck++;
-      queue.settle(entry);
+      queue.settle(entry, false);
     } else {
       counters.totals.deliveredGetManualAck++;
       counters.getManualAck++;
@@ -697,7 +700,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (consumer.noAck) {
       counters.totals.deliveredConsumeAutoAck++;
       counters.deliveredAutoAck++;
-      entry.queue.settle(entry);
+      entry.queue.settle(entry, false);
     } else {
       counters.totals.deliveredConsumeManualAck++;
       counters.deliveredManualAck++;

@@ -762,6 +762,10 @@ export class Connection implements QueueOwner, GatedConnection {
     stats.closedConnectionBytesOut += this.outbound.bytesWritten;
     stats.closedConnectionReads += this.readsCount;
     stats.closedConnectionWrites += this.outbound.writesCount;
+    if (this.vhost !== null) {
+      this.vhost.retired.recvOct += this.bytesRead;
+      this.vhost.retired.sendOct += this.outbound.bytesWritten;
+    }
   }
 
   /** A channel finished closing and its number may be reused. */

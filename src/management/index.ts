@@ -19,7 +19,7 @@ import { MessageAdmin } from '../broker/admin-messages.js';
 import { addReadRoutes } from './routes/read.js';
 import { ManagementServer } from './server.js';
 import { serveUi } from './static.js';
-import { brokerMessageTotals, churnTotals, queueTotals, vhostMessageTotals, type BrokerTotals } from './views/overview.js';
+import { brokerMessageTotals, churnTotals, queueTotals, vhostMessageTotals, vhostOctets, type BrokerTotals } from './views/overview.js';
 
 export { ManagementServer } from './server.js';
 
@@ -59,14 +59,7 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
   const rates = new RateSampler((visit: Visit) => {
     visit(totals.owner, { ...totals.messages(), ...totals.churn(), ...queueTotals(broker.vhosts.values()) });
     for (const v of broker.vhosts.values()) {
-      let recv = 0;
-      let send = 0;
-      for (const c of amqp.connections) {
-        if (c.vhost !== v) continue;
-        recv += c.bytesRead;
-        send += c.outbound.bytesWritten;
-      }
-      visit(v, { ...queueTotals([v]), recv_oct: recv, send_oct: send, ...vhostMessageTotals(context, v) });
+      visit(v, { ...queueTotals([v]), ...vhostOctets(context, v), ...vhostMessageTotals(context, v) });
       for (const q of v.queues.values()) {
         visit(q, {
           publish: q.publishedTotal,

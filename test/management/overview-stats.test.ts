@@ -2,7 +2,8 @@
 // (publish, confirm, deliver, deliver_no_ack, get, get_no_ack, get_empty, deliver_get, redeliver,
 // ack, drop_unroutable, return_unroutable, disk_reads, disk_writes, each with _details.rate) and
 // exact counts after real amqplib traffic — taken from the broker-level totals, so they stay when
-// the queue, channels and connection that counted them are gone. Also head_message_timestamp: the
+// the queue, channels and connection that counted them are gone (the vhost's message_stats and byte
+// counts too). Also head_message_timestamp: the
 // timestamp property of the next message to deliver, null without one, absent for quorum queues
 // and streams. Runs against RabbitMQ too (WARREN_TEST_MGMT_URL + WARREN_TEST_AMQP_URL): counts are
 // compared as differences, and RabbitMQ's statistics arrive a few seconds late.
@@ -54,6 +55,14 @@ function minus(a: Record<string, number>, b: Record<string, number>): Record<str
 
 /** The keys counted exactly (RabbitMQ's disk_reads/disk_writes depend on its queue index). */
 const EXACT_KEYS = MESSAGE_KEYS.filter((k) => !k.startsWith('disk_'));
+/** The vhost message_stats keys Warren keeps per vhost (RabbitMQ has confirm, get, … there too). */
+const VHOST_KEYS = ['ack', 'deliver_get', 'drop_unroutable', 'publish', 'redeliver', 'return_unroutable'];
+
+async function vhostRow(): Promise<{ message_stats?: Stats; recv_oct: number; send_oct: number }> {
+  const r = await target.api.get('/api/vhosts/%2F');
+  expect(r.status).toBe(200);
+  return r.body;
+}
 
 describe('overview message_stats', () => {
   const queue = `overview-stats-${randomUUID()}`;
@@ -74,11 +83,15 @@ describe('overview message_stats', () => {
   let before: Record<string, number>;
   let churnBefore: Record<string, number>;
   let after: Record<string, number>;
+  let vhostBefore: Record<string, number>;
+  let vhostAfter: Record<string, number>;
+  let octetsAfter: [number, number];
 
   it('has RabbitMQ’s keys, each with _details.rate, and exact counts after real traffic', async () => {
     const start = await overview();
     before = counts(start.message_stats, MESSAGE_KEYS);
     churnBefore = counts(start.churn_rates, CHURN_KEYS);
+    vhostBefore = counts((await vhostRow()).message_stats ?? {}, VHOST_KEYS);
 
     const conn = await amqp.connect(target.amqpUrl);
     const pub = await conn.createConfirmChannel();
@@ -133,6 +146,22 @@ describe('overview message_stats', () => {
     });
     after = reached;
 
+    vhostAfter = await waitFor(
+      async () => {
+        const now = counts((await vhostRow()).message_stats ?? {}, VHOST_KEYS);
+        const delta = minus(now, vhostBefore);
+        return VHOST_KEYS.every((k) => delta[k] === expected[k]) ? now : null;
+      },
+      'the vhost to count the traffic',
+      STATS_DELAY_MS,
+    ).catch(async (err: Error) => {
+      const delta = minus(counts((await vhostRow()).message_stats ?? {}, VHOST_KEYS), vhostBefore);
+      throw new Error(`${err.message}: got ${JSON.stringify(delta)}`);
+    });
+    const v = await vhostRow();
+    octetsAfter = [v.recv_oct, v.send_oct];
+    expect(v.recv_oct).toBeGreaterThan(0);
+    expect(v.send_oct).toBeGreaterThan(0);
     const stats = (await overview()).message_stats;
     expect(Object.keys(stats).sort()).toEqual([...MESSAGE_KEYS, ...MESSAGE_KEYS.map((k) => `${k}_details`)].sort());
     for (const k of MESSAGE_KEYS) {
@@ -165,6 +194,11 @@ describe('overview message_stats', () => {
       queue_deleted: 1,
     });
     expect(counts((await overview()).message_stats, EXACT_KEYS)).toEqual(after);
+    // The vhost keeps what its closed channels and connection and deleted queue counted, too.
+    const v = await vhostRow();
+    expect(counts(v.message_stats ?? {}, VHOST_KEYS)).toEqual(vhostAfter);
+    expect(v.recv_oct).toBeGreaterThanOrEqual(octetsAfter[0]);
+    expect(v.send_oct).toBeGreaterThanOrEqual(octetsAfter[1]);
   }, 60_000);
 
   it.skipIf(EXTERNAL_MGMT)('rates are per second over the sampling interval', async () => {

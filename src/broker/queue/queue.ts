@@ -373,13 +373,16 @@ export class Queue implements ExpiringQueue {
     return this.paging.pageOut(bytes);
   }
 
-  /** An unacked entry was acknowledged (or delivered with no-ack): it leaves the queue. */
-  settle(entry: QueueEntry): void {
+  /**
+   * An unacked entry was acknowledged (or delivered with no-ack: byAck false, which RabbitMQ's
+   * per-queue `ack` statistic does not count): it leaves the queue.
+   */
+  settle(entry: QueueEntry, byAck = true): void {
     if (entry.state !== EntryState.Unacked) return;
     entry.state = EntryState.Done;
     this.unackedCount--;
     this.unackedBytes -= entry.message.bodySize;
-    this.ackedTotal++;
+    if (byAck) this.ackedTotal++;
     if (entry.stored) this.persistence.removeEntry(entry);
   }
 

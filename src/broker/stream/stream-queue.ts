@@ -514,11 +514,11 @@ export class StreamQueue extends Queue implements SyncSource {
   // ---- Acknowledgements ---------------------------------------------------------------------------
 
   /** An ack: the message stays in the stream; the consumer has room again and its group moves on. */
-  override settle(entry: QueueEntry): void {
+  override settle(entry: QueueEntry, byAck = true): void {
     if (entry.state !== EntryState.Unacked) return;
     entry.state = EntryState.Done;
     this.unackedCount--;
-    this.ackedTotal++;
+    if (byAck) this.ackedTotal++;
     const group = (entry as StreamEntry).reader.group;
     if (group !== null && (group.position === undefined || entry.seq > group.position)) {
       group.position = entry.seq;

@@ -253,18 +253,18 @@ export function nodeRow(ctx: ManagementContext): Row {
 }
 
 /**
- * A vhost's message counters, summed over its live channels and queues (a deleted queue or closed
- * channel takes its counts with it: unlike the overview, Warren keeps no per-vhost totals).
+ * A vhost's message counters: its live channels and queues plus what closed channels and deleted
+ * queues had counted (VHost.retired), so they never drop, as RabbitMQ's vhost statistics.
  */
 export function vhostMessageTotals(ctx: ManagementContext, v: VHost): Totals {
-  let publish = 0;
+  let publish = v.retired.publish;
   for (const c of ctx.connections()) {
     if (c.vhost !== v) continue;
-    for (const ch of c.channels.values()) publish += ch.publishedTotal;
+    for (const ch of c.channels.values()) if (!ch.isReleased) publish += ch.publishedTotal;
   }
-  let deliver = 0;
-  let ack = 0;
-  let redeliver = 0;
+  let deliver = v.retired.deliverGet;
+  let ack = v.retired.ack;
+  let redeliver = v.retired.redeliver;
   for (const q of v.queues.values()) {
     deliver += q.deliveredTotal;
     ack += q.ackedTotal;
@@ -280,17 +280,23 @@ export function vhostMessageTotals(ctx: ManagementContext, v: VHost): Totals {
   };
 }
 
-export function vhostRow(ctx: ManagementContext, v: VHost): Row {
-  const t = queueTotals([v]);
-  const description = v.description;
-  const tags = [...v.tags];
-  let recv = 0;
-  let send = 0;
+/** Bytes received and sent on a vhost's connections, closed ones included. */
+export function vhostOctets(ctx: ManagementContext, v: VHost): { recv_oct: number; send_oct: number } {
+  let recv = v.retired.recvOct;
+  let send = v.retired.sendOct;
   for (const c of ctx.connections()) {
     if (c.vhost !== v) continue;
     recv += c.bytesRead;
     send += c.outbound.bytesWritten;
   }
+  return { recv_oct: recv, send_oct: send };
+}
+
+export function vhostRow(ctx: ManagementContext, v: VHost): Row {
+  const t = queueTotals([v]);
+  const description = v.description;
+  const tags = [...v.tags];
+  const { recv_oct: recv, send_oct: send } = vhostOctets(ctx, v);
   const totals = vhostMessageTotals(ctx, v);
   return {
     cluster_state: { [ctx.nodeName]: 'running' },
