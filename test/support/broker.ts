@@ -22,6 +22,8 @@ export async function startTestBroker(options: StartOptions = {}): Promise<TestB
   const running = await startBroker({
     bind: '127.0.0.1',
     port: 0,
+    // AMQPS (when a test gives a certificate) on a free port: never the fixed default 5671.
+    tlsPort: 0,
     // The management API listens only when a test asks for it (with a free port).
     managementPort: 0,
     logLevel: (process.env['WARREN_TEST_LOG'] as StartOptions['logLevel']) ?? 'silent',
