@@ -36,6 +36,8 @@ export interface DeploymentOptions {
   leaseTtlSec: number;
   /** --cluster-max-lag, ms */
   maxLagMs: number;
+  /** --cluster-log-retain (a size such as 1MiB) */
+  logRetain: string;
   /** key prefix in etcd */
   prefix: string;
 }
@@ -267,6 +269,7 @@ export class ClusterDeployment implements Deployment {
         '--cluster-prefix', this.o.prefix,
         '--cluster-lease-ttl', String(this.o.leaseTtlSec),
         '--cluster-max-lag', String(this.o.maxLagMs),
+        '--cluster-log-retain', this.o.logRetain,
       ];
       this.nodes.push(
         new WarrenNode(i, `n${i + 1}`, host, face, amqpPort, managementPort, clusterPort, dataDir, join(logs, `n${i + 1}.log`), clusterArgs, /cluster node \S+ listening on/, supervisor),

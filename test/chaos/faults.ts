@@ -5,7 +5,8 @@
 // Single node (proving the checker): kill (SIGKILL, restart), pause (SIGSTOP, SIGCONT), restart
 // (graceful). Cluster: the leader killed or paused longer than its lease, one or two etcd members
 // killed, a node (leader or follower) cut off from the other nodes and from etcd, the leader cut
-// off from its followers only, slow links, and a follower killed while it receives a snapshot.
+// off from etcd only or from its followers only, slow links, and a follower killed while it
+// receives a snapshot.
 
 import type { ClusterState, Deployment, WarrenNode } from './deployment.js';
 import { sleep, waitUntil } from './net.js';
@@ -204,6 +205,22 @@ export const FAULTS: Fault[] = [
       await sleep(ms);
       ctx.d.network.heal();
       return `${follower.name} (follower) cut off from the other nodes and etcd for ${ms} ms`;
+    },
+  },
+  {
+    // The leader keeps its clients and its followers but loses etcd: its lease runs out, so it must
+    // stop serving while the followers (which still reach etcd) elect one of themselves.
+    name: 'isolate-leader-etcd',
+    kind: 'cluster',
+    async run(ctx) {
+      const { node, state } = await leaderNode(ctx);
+      const ms = between(ctx, ctx.leaseMs * 1.5, ctx.leaseMs * 2.2);
+      const at = Date.now();
+      ctx.d.network.partition([[node.name], ETCD_NAMES]);
+      const took = await timeToNewLeader(ctx, state.leaderEpoch, at, ms);
+      await sleep(Math.max(0, at + ms - Date.now()));
+      ctx.d.network.heal();
+      return `${node.name} (leader) cut off from etcd only (not from its followers or clients) for ${ms} ms; ${took === null ? 'no new leader meanwhile' : `new leader after ${took} ms`}`;
     },
   },
   {

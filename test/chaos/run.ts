@@ -28,12 +28,14 @@ const USAGE = `usage: npm run chaos -- [options]
   --single            one plain bin/warren (crash faults only) instead of a 3-node cluster
   --faults a,b        only these faults (default: every fault of the mode)
                         cluster: kill-leader pause-leader etcd-one etcd-two partition-leader
-                                 partition-follower partition-leader-peers slow-network
-                                 kill-follower-snapshot
+                                 partition-follower isolate-leader-etcd partition-leader-peers
+                                 slow-network kill-follower-snapshot
                         single:  kill pause restart (and lose-data: the node's data is
                                  removed, so the run must fail — the checker's own check)
   --lease-ttl S       the nodes' etcd lease TTL, seconds (default 5)
   --max-lag MS        the nodes' --cluster-max-lag (default 3000)
+  --log-retain SIZE   the nodes' --cluster-log-retain (default 1MiB: a follower back from a cut
+                      often needs a whole snapshot, so resyncs are exercised too)
   --rate N            publishes per second, all publishers together (default 100)
   --seed N            seed of the fault choices (default: random; printed)
   --net A.B.C         loopback addresses A.B.C.x to use (default 127.0.2)
@@ -48,6 +50,7 @@ interface Options {
   faults: string[] | null;
   leaseTtlSec: number;
   maxLagMs: number;
+  logRetain: string;
   rate: number;
   seed: number;
   net: string;
@@ -63,6 +66,7 @@ function parseOptions(argv: string[]): Options {
       faults: { type: 'string' },
       'lease-ttl': { type: 'string', default: '5' },
       'max-lag': { type: 'string', default: '3000' },
+      'log-retain': { type: 'string', default: '1MiB' },
       rate: { type: 'string', default: '100' },
       seed: { type: 'string' },
       net: { type: 'string', default: '127.0.2' },
@@ -87,6 +91,7 @@ function parseOptions(argv: string[]): Options {
     faults: values.faults === undefined ? null : values.faults.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     leaseTtlSec: int('lease-ttl', values['lease-ttl'], 2),
     maxLagMs: int('max-lag', values['max-lag'], 100),
+    logRetain: values['log-retain'],
     rate: int('rate', values.rate, 1),
     seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int('seed', values.seed, 0),
     net: values.net,
@@ -146,7 +151,7 @@ async function main(): Promise<number> {
   let exitCode = 2;
   let finalLine: string | null = null;
   try {
-    const deploymentOptions = { supervisor, root, net: options.net, leaseTtlSec: options.leaseTtlSec, maxLagMs: options.maxLagMs, prefix: 'warren-chaos' };
+    const deploymentOptions = { supervisor, root, net: options.net, leaseTtlSec: options.leaseTtlSec, maxLagMs: options.maxLagMs, logRetain: options.logRetain, prefix: 'warren-chaos' };
     const d: Deployment = kind === 'single' ? new SingleDeployment(deploymentOptions) : new ClusterDeployment(deploymentOptions);
     supervisor.onStop(() => d.close());
     await d.start();

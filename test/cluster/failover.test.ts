@@ -1,8 +1,12 @@
 // A 3-node Warren cluster on 3 real etcd members, all on loopback: election, replication to every
 // node, a publisher with confirms and a consumer with acks through a follower's proxy, kill -9 of
 // the leader with a follower taking over within the lease TTL plus a few seconds, clients
-// reconnecting, and every confirmed message there.
+// reconnecting, and every confirmed message there. Every node runs an --on-leader-elected hook that
+// appends what it was told to a file: one line per takeover, from the node that took over.
 
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
@@ -13,17 +17,31 @@ import { api, consumeAll, ctl, publishConfirmed } from './support/clients.js';
 const LEASE_TTL_SEC = 5;
 let etcd: EtcdCluster;
 let cluster: WarrenCluster;
+const hookDir = mkdtempSync(join(tmpdir(), 'warren-hook-'));
+const hookFile = join(hookDir, 'elected');
 
 beforeAll(async () => {
   etcd = await EtcdCluster.start(3, 211);
-  cluster = await WarrenCluster.create(etcd, 3, 11, { leaseTtlSec: LEASE_TTL_SEC });
+  const hook = `echo "$WARREN_NODE_ID $WARREN_LEADER_HOST $WARREN_AMQP_PORT $WARREN_MANAGEMENT_PORT $WARREN_EPOCH" >> '${hookFile}'`;
+  cluster = await WarrenCluster.create(etcd, 3, 11, { leaseTtlSec: LEASE_TTL_SEC, extraArgs: ['--on-leader-elected', hook] });
   await cluster.startAll();
 }, 90_000);
 
 afterAll(async () => {
   await cluster?.close();
   await etcd?.close();
+  rmSync(hookDir, { recursive: true, force: true });
 });
+
+/** The lines the --on-leader-elected hook has written so far. */
+function hookLines(): string[] {
+  return existsSync(hookFile) ? readFileSync(hookFile, 'utf8').split('\n').filter((l) => l !== '') : [];
+}
+
+/** The hook line the leader of `epoch` writes about itself. */
+function hookLine(node: WarrenNode, epoch: number): string {
+  return `${node.id} ${node.host} ${node.amqpPort} ${node.managementPort} ${epoch}`;
+}
 
 describe('3-node cluster', () => {
   let leader: WarrenNode;
@@ -35,6 +53,9 @@ describe('3-node cluster', () => {
     expect(isr.sort()).toEqual(cluster.nodes.map((n) => n.id).sort());
     const view = await cluster.view();
     expect(view.nodes.map((n) => n.id).sort()).toEqual(isr.sort());
+    // The hook ran once, on the leader, with its address and epoch.
+    await waitFor(() => hookLines().length > 0, 'the --on-leader-elected hook to run');
+    expect(hookLines()).toEqual([hookLine(leader, view.leader!.epoch)]);
   }, 90_000);
 
   it('reports roles, the in-sync set and replication lag through any node’s management port (warrenctl cluster_status)', async () => {
@@ -113,6 +134,10 @@ describe('3-node cluster', () => {
     leader = await cluster.waitLeader(LEASE_TTL_SEC * 1000 + 15_000, old);
     const tookOverMs = Date.now() - killedAt;
     expect(tookOverMs).toBeLessThan(LEASE_TTL_SEC * 1000 + 8000);
+    // The new leader ran the hook (e.g. to point a DNS name at itself).
+    const epoch = (await cluster.view()).leader!.epoch;
+    await waitFor(() => hookLines().length === 2, 'the new leader’s --on-leader-elected hook');
+    expect(hookLines()[1]).toBe(hookLine(leader, epoch));
     // Clients reach the new leader through any live node.
     const follower = cluster.followers(leader).find((n) => n.running)!;
     const { ids, redelivered } = await consumeAll(follower.url, 'failover', 2000);
