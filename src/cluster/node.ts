@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import { clusterFamilies } from './cluster-metrics.js';
 import { addClusterRoutes } from './cluster-routes.js';
 import { Coordinator, type ClusterView, type LeaderInfo, type NodeInfo } from './coordinator.js';
-import { EtcdClient, type LeaderKey } from './etcd-client.js';
+import { EtcdClient, EtcdError, type LeaderKey } from './etcd-client.js';
 import { FollowerStore } from './follower-store.js';
 import { InSyncSet } from './in-sync-set.js';
 import { LeaderProxy } from './proxy.js';
@@ -96,6 +96,13 @@ export class ClusterNode {
   private session: EtcdSession | null = null;
   private secret = '';
   private view: ClusterView = { leader: null, isr: null, nodes: [], leaving: [], revision: 0 };
+  /**
+   * Addresses of every other node seen registered since this process started. The leader trusts
+   * PROXY headers from these: a follower whose registration lapsed (its lease ran out while it was
+   * cut off) still forwards clients, and until it has registered again (and this node has seen it)
+   * their connections must not be taken for garbage AMQP. Grows only with the cluster's addresses.
+   */
+  private readonly peerHosts = new Set<string>();
   private viewWaiters: (() => void)[] = [];
   private readonly info: NodeInfo;
   private readonly localAddress: string | undefined;
@@ -170,6 +177,7 @@ export class ClusterNode {
     this.secret = await this.untilEtcd('read the cluster secret', () => this.coordinator.secret());
     await this.openSession();
     this.view = await this.untilEtcd('read the cluster state', () => this.coordinator.view());
+    this.notePeers(this.view);
     await this.becomeFollower();
     void this.watchLoop();
     this.refreshTimer = setInterval(() => void this.refreshView(), VIEW_REFRESH_MS);
@@ -276,6 +284,7 @@ export class ClusterNode {
 
   private onView(view: ClusterView): void {
     this.view = view;
+    this.notePeers(view);
     if (view.leaving.includes(this.id) && !this.stopping) {
       void this.leave();
       return;
@@ -294,6 +303,10 @@ export class ClusterNode {
       this.demote('another node holds the leader key');
     }
     this.wakeViewWaiters();
+  }
+
+  private notePeers(view: ClusterView): void {
+    for (const n of view.nodes) if (n.id !== this.id) this.peerHosts.add(n.host);
   }
 
   private wakeViewWaiters(): void {
@@ -435,6 +448,7 @@ export class ClusterNode {
     let view: ClusterView;
     try {
       view = await this.coordinator.view();
+      this.notePeers(view);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'elected, but cannot read the in-sync set; resigning');
       await this.coordinator.resign(key).catch(() => {});
@@ -486,7 +500,7 @@ export class ClusterNode {
       });
       this.server = server;
       await server.listen(this.config.bind, this.config.clusterPort);
-      const trusted = (address: string): boolean => this.view.nodes.some((n) => n.host === address && n.id !== this.id);
+      const trusted = (address: string): boolean => this.peerHosts.has(address);
       for (const s of this.running.server.netServers) acceptProxyProtocol(s, trusted, this.log);
       for (const s of this.running.management?.server.netServers ?? []) acceptProxyProtocol(s, trusted, this.log);
       if (this.running.metrics !== null) {
@@ -536,7 +550,9 @@ export class ClusterNode {
       await this.stepDown(reason, false);
       if (this.stopping) return;
       if (this.session === null || !this.session.valid) {
-        await this.session?.close(false);
+        const old = this.session;
+        await old?.close(false);
+        if (old !== null) this.revokeLostLease(old.leaseId);
         await this.openSession();
       }
       this.view = await this.coordinator.view().catch(() => this.view);
@@ -608,8 +624,34 @@ export class ClusterNode {
     this.transition = this.transition.then(async () => {
       if (this.stopping || session !== this.session) return;
       await session.close(false);
+      this.revokeLostLease(session.leaseId);
       await this.openSession();
     });
+  }
+
+  /**
+   * A lease that ran out here (no renewal within the TTL) may still be alive in etcd: etcd extends
+   * every lease by a whole TTL when it elects a new etcd leader (after losing quorum, or losing its
+   * leader). Its keys — this node's election key, as leader or candidate — would then hold the
+   * election for that long with nobody acting on them. This node no longer uses the lease (a
+   * leader has stepped down before this is called), so it is revoked as soon as etcd answers:
+   * the election moves on at once. Bounded: past a few TTLs etcd has expired it anyway.
+   */
+  private revokeLostLease(leaseId: string): void {
+    const deadline = Date.now() + 3 * this.config.clusterLeaseTtlSec * 1000;
+    void (async () => {
+      while (!this.stopping && Date.now() < deadline) {
+        try {
+          await this.etcd.leaseRevoke(leaseId);
+          this.log.info({ lease: leaseId }, 'revoked the lease that ran out here (etcd still held it)');
+          return;
+        } catch (err) {
+          // An answer that says no (the lease is already gone) ends it; unreachable: try again.
+          if (err instanceof EtcdError && !err.unreachable) return;
+        }
+        await sleep(500);
+      }
+    })();
   }
 
   private runElectedHook(): void {

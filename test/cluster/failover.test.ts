@@ -126,6 +126,29 @@ describe('3-node cluster', () => {
     consumedThroughProxy = ids.length;
   }, 60_000);
 
+  it('a follower whose registration lapsed (lease run out while cut off) still forwards clients: the leader trusts its PROXY header', async () => {
+    const follower = cluster.followers(leader)[1]!;
+    const etcdClient = cluster.coordinator.etcd;
+    const key = cluster.coordinator.nodesPrefix + follower.id;
+    const registration = (await etcdClient.get(key))!;
+    const registered = async (): Promise<boolean> => {
+      const { body } = await api<Record<string, any>>(leader, '/api/cluster/status');
+      return (body['nodes'] as Record<string, any>[]).some((r) => r['name'] === follower.id);
+    };
+    // What etcd does when the follower's lease runs out: its registration goes.
+    await etcdClient.deleteRange(key);
+    try {
+      await waitFor(async () => !(await registered()), 'the leader to see the registration gone');
+      await publishConfirmed(follower.url, 'lapsed-registration', 0, 10);
+      const { ids } = await consumeAll(follower.url, 'lapsed-registration', 10);
+      expect(ids.sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      // As the follower does once it has a lease again.
+      await etcdClient.put(key, registration.value, registration.lease);
+    }
+    await waitFor(registered, 'the registration back in the leader’s view');
+  }, 60_000);
+
   it('survives kill -9 of the leader: a follower takes over within the lease TTL plus a few seconds, nothing confirmed is lost', async () => {
     await publishConfirmed(leader.url, 'failover', 0, 2000);
     const killedAt = Date.now();

@@ -4,6 +4,8 @@
 //   - a frozen follower holds confirms only until it is dropped (the lag limit), never beyond;
 //   - a follower stuck in catch-up (not in sync) holds nobody's confirms;
 //   - with etcd unreachable a shrink cannot commit, so confirms wait (never sent early);
+//   - a leader whose lease ran out while etcd had no quorum does not hold the election afterwards
+//     (etcd extends every lease when it elects its own new leader: the lease is revoked instead);
 //   - a graceful leader shutdown hands over to an in-sync follower at once, nothing lost.
 
 import amqp from 'amqplib';
@@ -132,6 +134,43 @@ describe('in-sync set', () => {
     }
     await cluster.waitInSync(3, 60_000);
   }, 90_000);
+
+  it('a leader whose lease ran out while etcd had no quorum: a new leader is elected as soon as etcd is back, nothing confirmed lost', async () => {
+    await publishConfirmed(leader.url, 'no-quorum', 0, 500);
+    const old = leader;
+    const oldEpoch = (await cluster.view()).leader!.epoch;
+    await etcd.stopMember(1);
+    await etcd.stopMember(2);
+    try {
+      await waitFor(
+        () => /"reason":"the etcd lease is gone[^"]*","msg":"stepping down as leader"/.test(old.output.join('')),
+        'the leader to step down when its lease runs out',
+        LEASE_TTL_SEC * 1000 + 20_000,
+      );
+    } finally {
+      await etcd.startMember(1);
+      await etcd.startMember(2);
+    }
+    await etcd.waitHealthy(60_000);
+    const backAt = Date.now();
+    const next = await waitFor(
+      async () => {
+        const v = await cluster.view().catch(() => null);
+        return v?.leader !== null && v?.leader !== undefined && v.leader.epoch !== oldEpoch ? v.leader : null;
+      },
+      'a new election',
+      LEASE_TTL_SEC * 1000 + 20_000,
+    );
+    // etcd's new leader extended every lease by a whole TTL: had the old leader's lease (and its
+    // election key) been left to expire, no election could have finished before then.
+    const electedMs = Date.now() - backAt;
+    expect(electedMs, `a new leader ${electedMs} ms after etcd was back`).toBeLessThan(LEASE_TTL_SEC * 1000);
+    leader = await cluster.waitLeader(30_000);
+    expect(leader.id).toBe(next.id);
+    const { ids } = await consumeAll(leader.url, 'no-quorum', 500);
+    expect(new Set(ids).size).toBe(500);
+    await cluster.waitInSync(3, 60_000);
+  }, 120_000);
 
   it('a graceful leader shutdown hands over to an in-sync follower at once; every confirmed message is there', async () => {
     await publishConfirmed(leader.url, 'graceful', 0, 3000);
