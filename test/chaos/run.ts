@@ -219,7 +219,7 @@ async function main(): Promise<number> {
       const troubles = [...notes.entries()].map(([k, n]) => `${n}× ${k}`).join('; ');
       notes.clear();
       say(
-        `round ${r}/${options.rounds} ${fault.name}: ${what}; ${health}; +${history.confirmedCount - confirmedBefore} confirmed, ${workload.unconfirmed} unconfirmed (${elapsed(roundStart)})`,
+        `round ${r}/${options.rounds} ${fault.name}: ${what}; ${health}; +${history.confirmedCount - confirmedBefore} confirmed, ${workload.unconfirmed} unconfirmed (${elapsed(roundStart)}, ended ${new Date().toISOString().slice(11, 19)} UTC)`,
       );
       if (troubles !== '') say(`  clients: ${troubles}`);
     }
