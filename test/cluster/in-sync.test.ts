@@ -4,6 +4,7 @@
 //   - a frozen follower holds confirms only until it is dropped (the lag limit), never beyond;
 //   - a follower stuck in catch-up (not in sync) holds nobody's confirms;
 //   - with etcd unreachable a shrink cannot commit, so confirms wait (never sent early);
+//   - a node out of the in-sync set never becomes leader, even when it is the only one left;
 //   - a leader whose lease ran out while etcd had no quorum does not hold the election afterwards
 //     (etcd extends every lease when it elects its own new leader: the lease is revoked instead);
 //   - a graceful leader shutdown hands over to an in-sync follower at once, nothing lost.
@@ -134,6 +135,38 @@ describe('in-sync set', () => {
     }
     await cluster.waitInSync(3, 60_000);
   }, 90_000);
+
+  it('a node out of the in-sync set never leads, even alone: the cluster waits for an in-sync node, nothing confirmed lost', async () => {
+    const [inSync, outOfSync] = cluster.followers(leader);
+    await outOfSync!.stop();
+    await waitFor(async () => (await cluster.view()).isr?.length === 2, 'the stopped follower to leave the set', 30_000);
+    // Confirmed while it is away: it does not have these.
+    await publishConfirmed(leader.url, 'only-in-sync', 0, 100);
+    const old = leader;
+    await old.kill();
+    await inSync!.kill();
+    await outOfSync!.start();
+    // The dead leader's lease runs out; the only running node is registered, eligible in every
+    // other way, and must not take over.
+    await waitFor(
+      async () => {
+        const v = await cluster.view();
+        return v.leader === null && v.nodes.length === 1 && v.nodes[0]!.id === outOfSync!.id;
+      },
+      'the dead leader’s key to expire with only the out-of-sync node registered',
+      LEASE_TTL_SEC * 1000 + 20_000,
+    );
+    // Well past the time an election takes here (well under a second once a candidate exists).
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await cluster.view()).leader).toBeNull();
+    await inSync!.start();
+    leader = await cluster.waitLeader(30_000);
+    expect(leader.id).toBe(inSync!.id);
+    const { ids } = await consumeAll(leader.url, 'only-in-sync', 100);
+    expect(new Set(ids).size).toBe(100);
+    await old.start();
+    await cluster.waitInSync(3, 60_000);
+  }, 120_000);
 
   it('a leader whose lease ran out while etcd had no quorum: a new leader is elected as soon as etcd is back, nothing confirmed lost', async () => {
     await publishConfirmed(leader.url, 'no-quorum', 0, 500);
