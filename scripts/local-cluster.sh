@@ -16,8 +16,10 @@ command -v etcd >/dev/null || { echo "local-cluster: etcd not found: install etc
 mkdir -p "$DATA"
 
 pids=()
+stopping=0
 cleanup() {
   trap - INT TERM EXIT
+  stopping=1
   echo "local-cluster: stopping"
   # Warren nodes first (a leader hands over on SIGTERM), then etcd.
   for pid in "${pids[@]:3}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -48,4 +50,5 @@ done
 echo "local-cluster: etcd on 127.0.0.21-23:2379, Warren on 127.0.0.11-13 (AMQP 5672, management 15672); logs in $DATA"
 echo "local-cluster: WARREN_MANAGEMENT_URL=http://127.0.0.11:15672 bin/warrenctl cluster_status"
 wait -n "${pids[@]}" || true
-echo "local-cluster: a process exited; see the logs in $DATA" >&2
+# Reached after Ctrl-C too (the trap has stopped everything by then): only a lone exit is news.
+[ "$stopping" = 1 ] || echo "local-cluster: a process exited; see the logs in $DATA" >&2
