@@ -45,6 +45,13 @@ export class Dispatcher {
     this.schedule();
   }
 
+  /** Runs on the next turn even when nothing is marked yet (input that may still grow, see Connection). */
+  runSoon(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.runScheduled);
+  }
+
   private schedule(): void {
     if (this.scheduled || this.running) return;
     this.scheduled = true;

@@ -250,7 +250,13 @@ export class Connection implements QueueOwner, GatedConnection {
     } finally {
       resources.reader = null;
     }
-    this.broker.dispatcher.run();
+    // TLS hands on one 'data' event per TLS record, and clients that flush every frame (amqp091-go
+    // and others) send a record per frame: running the dispatcher (and writing) after each would
+    // mean three runs and writes per message. The rest of the records that arrived with this one
+    // are handed on in this same I/O turn, so the run waits for setImmediate. A TCP read holds
+    // everything that arrived: run at once.
+    if (this.tls !== null) this.broker.dispatcher.runSoon();
+    else this.broker.dispatcher.run();
   }
 
   /** Consumes the 8-byte protocol header; returns the bytes after it, or null while incomplete/bad. */
