@@ -22,6 +22,8 @@ export class Dispatcher {
   private readonly batch: Queue[] = [];
   private scheduled = false;
   private running = false;
+  /** inside beginInput()/endInput(): the run at the end does the work, no setImmediate needed */
+  private inputDepth = 0;
 
   constructor(
     private readonly log: Logger,
@@ -45,6 +47,22 @@ export class Dispatcher {
     this.schedule();
   }
 
+  /**
+   * A connection starts parsing input. Until endInput(), marks do not schedule a run of their own:
+   * endInput() runs the dispatcher anyway, and a setImmediate per input chunk would only find
+   * nothing left to do.
+   */
+  beginInput(): void {
+    this.inputDepth++;
+  }
+
+  /** The input is parsed: runs now, or on the next turn when soon (see Connection.processInput). */
+  endInput(soon: boolean): void {
+    this.inputDepth--;
+    if (soon) this.runSoon();
+    else this.run();
+  }
+
   /** Runs on the next turn even when nothing is marked yet (input that may still grow, see Connection). */
   runSoon(): void {
     if (this.scheduled) return;
@@ -53,7 +71,7 @@ export class Dispatcher {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running) return;
+    if (this.scheduled || this.running || this.inputDepth > 0) return;
     this.scheduled = true;
     setImmediate(this.runScheduled);
   }

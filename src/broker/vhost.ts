@@ -499,7 +499,7 @@ export class VHost implements QueueHost {
     try {
       for (let i = 0; i < targets.length; i++) flags = this.enqueueRouted(targets[i]!, message, now, flags);
     } finally {
-      targets.length = 0;
+      while (targets.length > 0) targets.pop(); // cheaper than a length store for a few entries
       this.routeDepth--;
     }
     return flags;

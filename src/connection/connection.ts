@@ -238,6 +238,8 @@ export class Connection implements QueueOwner, GatedConnection {
     // Queues this input's publishes fall behind on hold this connection (flow control).
     const resources = this.broker.resources;
     resources.reader = this.gate;
+    const dispatcher = this.broker.dispatcher;
+    dispatcher.beginInput();
     try {
       if (chunk === null) this.parser.resume();
       else this.parser.push(chunk);
@@ -249,14 +251,13 @@ export class Connection implements QueueOwner, GatedConnection {
       else this.handleError(err, 0);
     } finally {
       resources.reader = null;
+      // TLS hands on one 'data' event per TLS record, and clients that flush every frame
+      // (amqp091-go and others) send a record per frame: running the dispatcher (and writing)
+      // after each would mean three runs and writes per message. The rest of the records that
+      // arrived with this one are handed on in this same I/O turn, so the run waits for
+      // setImmediate. A TCP read holds everything that arrived: run at once.
+      dispatcher.endInput(this.tls !== null);
     }
-    // TLS hands on one 'data' event per TLS record, and clients that flush every frame (amqp091-go
-    // and others) send a record per frame: running the dispatcher (and writing) after each would
-    // mean three runs and writes per message. The rest of the records that arrived with this one
-    // are handed on in this same I/O turn, so the run waits for setImmediate. A TCP read holds
-    // everything that arrived: run at once.
-    if (this.tls !== null) this.broker.dispatcher.runSoon();
-    else this.broker.dispatcher.run();
   }
 
   /** Consumes the 8-byte protocol header; returns the bytes after it, or null while incomplete/bad. */
