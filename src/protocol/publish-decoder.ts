@@ -3,7 +3,8 @@
 // two new strings from them every time, and every delivery then encodes them back into bytes for
 // basic.deliver. Here the two short strings are kept as they arrived, once per distinct pair: when
 // the next publish carries the same bytes, the strings decoded last time and those very bytes
-// (the exchange and routing-key part of basic.deliver) are used again.
+// (the exchange and routing-key part of basic.deliver) are used again. A publisher cycling through
+// many routing keys finds its pairs in a small process-wide cache instead.
 //
 // Safe because: the bytes compared are the whole of both short strings with their lengths, so equal
 // bytes decode to equal strings; the wire bytes are reused for delivery only when they are ASCII,
@@ -13,11 +14,33 @@
 
 import { BASIC_PUBLISH, type BasicPublish } from './generated/amqp.js';
 
+/** An exchange and routing key as they arrived (both short strings), and decoded. */
+interface RoutingNames {
+  /** own copy of the bytes */
+  readonly raw: Buffer;
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** raw may be written as it is into basic.deliver (ASCII) */
+  readonly reusable: boolean;
+}
+
+/**
+ * Pairs seen recently, by a hash of their bytes, for publishers that cycle through many routing keys
+ * (a topic workload) and so miss their channel's last pair. Shared by every channel of the process
+ * (bytes decode to the same strings everywhere); at most RECENT_LIMIT pairs, dropped all at once
+ * when full, as the topic exchange's cache.
+ */
+const recent = new Map<number, RoutingNames>();
+export const RECENT_LIMIT = 4096;
+
+/** How many pairs the shared cache holds (for tests of its bound). */
+export function recentRoutingNames(): number {
+  return recent.size;
+}
+
 export class PublishDecoder {
-  /** exchange and routing key short strings of the last publish, own copy (null: not reusable) */
-  private lastRaw: Buffer | null = null;
-  private lastExchange = '';
-  private lastRoutingKey = '';
+  /** this channel's last pair */
+  private last: RoutingNames | null = null;
   /** basic.deliver's exchange + routing-key bytes for the publish decoded last, or null */
   routingBytes: Buffer | null = null;
 
@@ -32,27 +55,47 @@ export class PublishDecoder {
     if (rkAt >= e) return undefined;
     const bitsAt = rkAt + 1 + buf[rkAt]!;
     if (bitsAt >= e) return undefined;
-    const len = bitsAt - exAt;
-    const last = this.lastRaw;
-    let same = last !== null && last.length === len;
-    // A loop beats a native compare for strings this short.
-    for (let i = 0; same && i < len; i++) same = last![i] === buf[exAt + i];
-    if (!same) {
-      this.lastExchange = buf.toString('utf8', exAt + 1, rkAt);
-      this.lastRoutingKey = buf.toString('utf8', rkAt + 1, bitsAt);
-      this.lastRaw = isAscii(buf, exAt, bitsAt) ? Buffer.from(buf.subarray(exAt, bitsAt)) : null;
+    let names: RoutingNames | null | undefined = this.last;
+    if (names === null || !sameBytes(names.raw, buf, exAt, bitsAt)) {
+      const hash = hashBytes(buf, exAt, bitsAt);
+      names = recent.get(hash);
+      if (names === undefined || !sameBytes(names.raw, buf, exAt, bitsAt)) {
+        names = {
+          raw: Buffer.from(buf.subarray(exAt, bitsAt)),
+          exchange: buf.toString('utf8', exAt + 1, rkAt),
+          routingKey: buf.toString('utf8', rkAt + 1, bitsAt),
+          reusable: isAscii(buf, exAt, bitsAt),
+        };
+        if (recent.size >= RECENT_LIMIT) recent.clear();
+        recent.set(hash, names);
+      }
+      this.last = names;
     }
-    this.routingBytes = this.lastRaw;
+    this.routingBytes = names.reusable ? names.raw : null;
     const bits = buf[bitsAt]!;
     return {
       id: BASIC_PUBLISH,
       reserved1: buf.readUInt16BE(o),
-      exchange: this.lastExchange,
-      routingKey: this.lastRoutingKey,
+      exchange: names.exchange,
+      routingKey: names.routingKey,
       mandatory: (bits & 1) !== 0,
       immediate: (bits & 2) !== 0,
     };
   }
+}
+
+/** Whether raw equals buf[start, end). A loop beats a native compare for strings this short. */
+function sameBytes(raw: Buffer, buf: Buffer, start: number, end: number): boolean {
+  if (raw.length !== end - start) return false;
+  for (let i = 0; i < raw.length; i++) if (raw[i] !== buf[start + i]) return false;
+  return true;
+}
+
+/** FNV-1a over buf[start, end). */
+function hashBytes(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h;
 }
 
 /** Whether buf[start, end) is all ASCII (a length octet of 128 or more counts as not: no reuse then). */

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeMethodFrame, encodeShortStr } from '../../src/protocol/frame-writer.js';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { PublishDecoder } from '../../src/protocol/publish-decoder.js';
+import { PublishDecoder, RECENT_LIMIT, recentRoutingNames } from '../../src/protocol/publish-decoder.js';
 
 /** The general decoder's answer for argument bytes, or 'error'. */
 function general(args: Buffer): M.Method | 'error' {
@@ -79,5 +79,26 @@ describe('PublishDecoder', () => {
     const invalid = Buffer.from([0, 7, 1, 0x78, 2, 0xff, 0x41, 0]);
     expect(d.decode(invalid, 0, invalid.length)).toEqual(general(invalid));
     expect(d.routingBytes).toBeNull();
+  });
+
+  it('a publisher cycling through routing keys finds them again in the shared cache, which stays bounded', () => {
+    const a = new PublishDecoder();
+    const b = new PublishDecoder();
+    const bytes = (i: number) => argsOf('amq.topic', `k.${i}`);
+    const first = bytes(1);
+    a.decode(first, 0, first.length);
+    const seen = a.routingBytes;
+    const other = bytes(2);
+    a.decode(other, 0, other.length);
+    // another channel publishing k.1 gets the same strings and bytes (no new decode)
+    const again = bytes(1);
+    const m = b.decode(again, 0, again.length)!;
+    expect(b.routingBytes).toBe(seen);
+    expect(m.routingKey).toBe('k.1');
+    for (let i = 0; i < 3 * RECENT_LIMIT; i++) {
+      const k = bytes(i);
+      expect(a.decode(k, 0, k.length)?.routingKey).toBe(`k.${i}`);
+      expect(recentRoutingNames()).toBeLessThanOrEqual(RECENT_LIMIT);
+    }
   });
 });
