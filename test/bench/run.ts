@@ -6,6 +6,8 @@
 //                                      100,000 bindings, ns/message
 //   npm run bench -- --compare S1,S2   also throughput against RabbitMQ with ../shared/bench
 //                                      (builds bin/warren first: run `npm ci` before)
+//   npm run bench -- --pipeline S1,S2  only the broker's CPU µs per message on fixed workloads,
+//                                      A/B across builds (see pipeline.ts for its options)
 //
 // Figures are for notes as ratios against RabbitMQ measured in the same run; absolute numbers on
 // shared machines drift.
@@ -114,6 +116,14 @@ function compare(scenarios: string): void {
     { stdio: 'inherit' },
   );
   process.exit(result.status ?? 1);
+}
+
+// `npm run bench -- --pipeline [options] S1,S2`: only the broker's CPU per message (pipeline.ts).
+const pipelineAt = process.argv.indexOf('--pipeline');
+if (pipelineAt >= 0) {
+  const { pipelineBench } = await import('./pipeline.js');
+  await pipelineBench(process.argv.slice(pipelineAt + 1));
+  process.exit(0);
 }
 
 const SIZES = [10_000, 100_000, 1_000_000];
