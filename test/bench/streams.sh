@@ -8,11 +8,14 @@
 #
 #   test/bench/streams.sh [ROUNDS]        (needs: npm run build; Go and Debian's amqp091-go, as
 #                                          ../shared/bench/build.sh installs them)
-# Ports: Warren 5771, RabbitMQ 5770 (management 15770). Prints one JSON line per run.
+# Ports: Warren $WARREN_PORT (default 5771), RabbitMQ $RABBIT_PORT (default 5770; management
+# +10000): set them when others run benchmarks on the same machine. Prints one JSON line per run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 rounds=${1:-1}
+wport=${WARREN_PORT:-5771}
+rport=${RABBIT_PORT:-5770}
 ref=$repo/../shared/tools/reference-broker.sh
 bin=$(mktemp -d)/streambench
 (cd "$here/streambench" && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go build -trimpath -o "$bin" .)
@@ -20,27 +23,27 @@ bin=$(mktemp -d)/streambench
 warren_pid=""
 start_warren() {
   data=$(mktemp -d)
-  node "$repo/bin/warren" --port 5771 --management-port 0 --data-dir "$data" --log-level warn >/dev/null 2>&1 &
+  node "$repo/bin/warren" --port "$wport" --management-port 0 --prometheus-port 0 --data-dir "$data" --log-level warn >/dev/null 2>&1 &
   warren_pid=$!
-  for _ in $(seq 1 50); do (echo >/dev/tcp/127.0.0.1/5771) 2>/dev/null && return 0; sleep 0.2; done
+  for _ in $(seq 1 50); do (echo >/dev/tcp/127.0.0.1/$wport) 2>/dev/null && return 0; sleep 0.2; done
   echo "warren did not start" >&2; exit 1
 }
 stop_warren() { kill "$warren_pid" 2>/dev/null; wait "$warren_pid" 2>/dev/null || true; }
-rabbit_pid() { ss -ltnp 2>/dev/null | awk '/127.0.0.1:5770 /' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+rabbit_pid() { ss -ltnp 2>/dev/null | awk -v a="127.0.0.1:$rport" '$4 == a' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
 
 run() { # label url pid mode args...
   local label=$1 url=$2 pid=$3 mode=$4; shift 4
   "$bin" -mode "$mode" -uri "$url" -pid "$pid" -label "$label" "$@"
 }
 
-trap 'stop_warren; "$ref" stop rabbitmq 5770 >/dev/null 2>&1 || true' EXIT
+trap 'stop_warren; "$ref" stop rabbitmq "$rport" >/dev/null 2>&1 || true' EXIT
 for round in $(seq 1 "$rounds"); do
   for scenario in "publish -duration 15s" "replay -count 1000000" "fanout -readers 10 -duration 15s" "fanout -readers 10 -queues -duration 15s"; do
     # shellcheck disable=SC2086
-    { start_warren; run "warren r$round" amqp://guest:guest@127.0.0.1:5771/ "$warren_pid" $scenario; stop_warren; }
-    "$ref" start rabbitmq 5770 >/dev/null
+    { start_warren; run "warren r$round" amqp://guest:guest@127.0.0.1:$wport/ "$warren_pid" $scenario; stop_warren; }
+    "$ref" start rabbitmq "$rport" >/dev/null
     # shellcheck disable=SC2086
-    run "rabbitmq r$round" amqp://guest:guest@127.0.0.1:5770/ "$(rabbit_pid)" $scenario
-    "$ref" stop rabbitmq 5770 >/dev/null
+    run "rabbitmq r$round" amqp://guest:guest@127.0.0.1:$rport/ "$(rabbit_pid)" $scenario
+    "$ref" stop rabbitmq "$rport" >/dev/null
   done
 done
