@@ -16,7 +16,12 @@ repo=$(cd "$here/../.." && pwd)
 rounds=${1:-1}
 wport=${WARREN_PORT:-5771}
 rport=${RABBIT_PORT:-5770}
-ref=$repo/../shared/tools/reference-broker.sh
+# The reference broker script sits in shared/tools beside the repository (or beside a worktree's parent).
+ref=${REFERENCE_BROKER:-}
+for d in "$repo/.." "$repo/../.."; do
+  [ -z "$ref" ] && [ -x "$d/shared/tools/reference-broker.sh" ] && ref=$(cd "$d/shared/tools" && pwd)/reference-broker.sh
+done
+[ -n "$ref" ] || { echo "no shared/tools/reference-broker.sh found: set REFERENCE_BROKER to its path" >&2; exit 1; }
 bin=$(mktemp -d)/streambench
 (cd "$here/streambench" && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go build -trimpath -o "$bin" .)
 

@@ -91,6 +91,21 @@ describe('retention', () => {
     expect((await ch.checkQueue(q)).messageCount).toBe(2);
   });
 
+  it('by age on an idle stream: old segments go on the retention timer, with nothing published', async () => {
+    const ch = await clients.channel();
+    const q = uniqueName('st-age-idle');
+    await ch.assertQueue(q, { durable: true, arguments: { 'x-queue-type': 'stream', 'x-max-age': '1s', 'x-stream-max-segment-size-bytes': 1 } });
+    await publish(ch, q, ['old1', 'old2', 'old3']);
+    expect(segmentFiles(q).length).toBe(3);
+    // Nothing more is published: only the timer (every max(1 s, max-age / 2)) can remove the two
+    // full segments; the one being written to ('old3') always stays.
+    await waitFor(() => segmentFiles(q).length === 1, 'the idle stream\'s old segments removed', 10_000);
+    expect((await ch.checkQueue(q)).messageCount).toBe(1);
+    const kept = await readAll(q, 1);
+    expect(kept.bodies).toEqual(['old3']);
+    expect(kept.offsets).toEqual([2]);
+  });
+
   it('a reader behind the retained data moves on to the first message still stored', async () => {
     const ch = await clients.channel();
     const q = uniqueName('st-behind');
