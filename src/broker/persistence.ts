@@ -42,6 +42,7 @@ import {
   encodeInlineEntry,
   encodeMessage,
   type GarbageRange,
+  type LevelCounts,
   type StoredEntry,
 } from '../store/records.js';
 import type { Binding } from './binding.js';
@@ -233,6 +234,10 @@ export class DurablePersistence implements Persistence {
   private readonly watermarks = new Set<Queue>();
   /** queues and exchanges whose stored counts changed this turn */
   private readonly countsDirty = new Set<Queue | Exchange>();
+  /** counts found below zero and written as 0 (a bug if ever non-zero; tests read it) */
+  countRepairs = 0;
+  /** queues and exchanges whose bad count was logged (once each) */
+  private readonly countsReported = new WeakSet<Queue | Exchange>();
   private waiters: CommitWaiter[] = [];
   private readonly syncSources = new Set<SyncSource>();
   /** entries waiting to be written with the next batch */
@@ -695,12 +700,34 @@ export class DurablePersistence implements Persistence {
 
   private writeCounts(): void {
     for (const owner of this.countsDirty) {
-      if (owner.deleted || owner.storeId === 0) continue;
-      if (owner.kind === 'queue') {
-        if (owner.durable) this.store.putCounts(owner.storeId, owner.storedCounts);
-      } else if (owner.durable) this.store.putCounts(owner.storeId, [owner.storedCounts]);
+      if (owner.deleted || owner.storeId === 0 || !owner.durable) continue;
+      const levels = owner.kind === 'queue' ? owner.storedCounts : [owner.storedCounts];
+      if (!countsValid(levels)) this.repairCounts(owner, levels);
+      this.store.putCounts(owner.storeId, levels);
     }
     this.countsDirty.clear();
+  }
+
+  /**
+   * A stored count went below zero (or is not a number): a bookkeeping bug, never a reason to fail
+   * the batch — that would nack every other message in it and block publishers. Written as 0 and
+   * said loudly, once per queue or exchange (it could otherwise repeat per message).
+   */
+  private repairCounts(owner: Queue | Exchange, levels: LevelCounts[]): void {
+    const before = levels.map((l) => ({ count: l.count, bytes: l.bytes }));
+    for (const l of levels) {
+      if (!(l.count >= 0)) l.count = 0;
+      if (!(l.bytes >= 0)) l.bytes = 0;
+      if (!(l.headSeq >= 0)) l.headSeq = 0;
+    }
+    this.countRepairs++;
+    if (this.countsReported.has(owner)) return;
+    this.countsReported.add(owner);
+    this.log.error(
+      { vhost: owner.kind === 'queue' ? owner.host.name : owner.vhost, [owner.kind]: owner.name, levels: before },
+      `stored message count of ${owner.kind} '${owner.name}' went below zero (a Warren bug: please report it with this line); ` +
+        'written as 0 so storage and confirms go on. If its message count looks wrong after a restart, purge it or delete and declare it again',
+    );
   }
 
   // ---- Commits ------------------------------------------------------------------------------------
@@ -871,6 +898,12 @@ function mergeBySeq(a: StoredEntry[], b: StoredEntry[], limit: number, maxBytes:
     bytes += next.bodySize;
   }
   return out;
+}
+
+/** True when every level's count, bytes and head are non-negative numbers (what the store can encode). */
+function countsValid(levels: readonly LevelCounts[]): boolean {
+  for (const l of levels) if (!(l.count >= 0 && l.bytes >= 0 && l.headSeq >= 0)) return false;
+  return true;
 }
 
 function sumBytes(list: StoredEntry[]): number {

@@ -1,13 +1,15 @@
 // The broker's persistence layer on a real LMDB store in a temporary folder: commit waiters are
-// each told once, whatever another waiter does.
+// each told once, whatever another waiter does; a stored count gone wrong never fails storage.
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import amqp from 'amqplib';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DurablePersistence, TransientPersistence, type CommitWaiter } from '../../src/broker/persistence.js';
 import { createLogger } from '../../src/log.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
-import { tempDir, waitFor } from '../support/broker.js';
+import { sleep, startTestBroker, tempDir, waitFor } from '../support/broker.js';
 
 const log = createLogger('silent');
 const cleanups: (() => Promise<void>)[] = [];
@@ -60,4 +62,56 @@ describe('commit waiters', () => {
       expect([first.failed, thrower.failed, after.failed, next.failed]).toEqual([0, 0, 0, 0]);
     });
   }
+});
+
+describe('a stored count that would go below zero', () => {
+  it('is written as 0 and logged once; storage, confirms and other queues go on', async () => {
+    // A store whose count is wrong (here: byte total 0 for three 100-byte messages, as a bug in an
+    // earlier version could leave it). Consuming them takes the count below zero: that must not fail
+    // the storage batch (it used to: ERR_OUT_OF_RANGE, every confirm held, publishers blocked).
+    const dir = tempDir('warren-negative-count-');
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    let broker = await startTestBroker({ dataDir: dir });
+    let conn = await amqp.connect(broker.url);
+    let ch = await conn.createConfirmChannel();
+    await ch.assertQueue('counted', { durable: true });
+    for (let i = 0; i < 3; i++) ch.sendToQueue('counted', Buffer.alloc(100, i), { persistent: true });
+    await ch.waitForConfirms();
+    const queueId = broker.broker.vhosts.get('/')!.queues.get('counted')!.storeId;
+    await conn.close();
+    await broker.stop();
+
+    const store = new LmdbStore(join(dir, 'lmdb'), log, 'test');
+    const levels = store.getCounts(queueId);
+    expect(levels[0]).toMatchObject({ count: 3, bytes: 300 });
+    levels[0]!.bytes = 0;
+    store.putCounts(queueId, levels);
+    await store.close();
+
+    const logged: { level: number; msg: string; queue?: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    broker = await startTestBroker({ dataDir: dir, logger });
+    cleanups.push(() => broker.stop());
+    conn = await amqp.connect(broker.url);
+    cleanups.push(() => conn.close().catch(() => {}));
+    ch = await conn.createConfirmChannel();
+    for (let i = 0; i < 3; i++) {
+      const m = await ch.get('counted');
+      expect(m && m.content.length).toBe(100);
+      ch.ack(m as amqp.GetMessage);
+    }
+    // Each ack's removal reaches the store in a later batch than the get: confirm what follows.
+    await ch.assertQueue('other', { durable: true });
+    ch.sendToQueue('other', Buffer.from('still stored'), { persistent: true });
+    const outcome = await Promise.race([ch.waitForConfirms().then(() => 'confirmed', () => 'nacked'), sleep(10_000).then(() => 'held')]);
+    expect(outcome).toBe('confirmed');
+    const persistence = broker.broker.persistence as DurablePersistence;
+    await waitFor(() => persistence.countRepairs > 0, 'the negative count to be repaired');
+    expect(persistence.lastError).toBe(null);
+    const complaints = logged.filter((l) => l.msg.includes('went below zero'));
+    expect(complaints).toHaveLength(1);
+    expect(complaints[0]).toMatchObject({ level: 50, queue: 'counted' });
+    expect(await ch.checkQueue('counted')).toMatchObject({ messageCount: 0 });
+    expect(await ch.checkQueue('other')).toMatchObject({ messageCount: 1 });
+  });
 });

@@ -253,6 +253,46 @@ describe.skipIf(EXTERNAL)('x-delayed-message across a restart (Warren-only)', ()
     expect(got).toHaveLength(2);
   });
 
+  it('messages released after a restart are counted off the recovered count: the store keeps working and the next start sees none held', async () => {
+    // Recovery used to leave the exchange's in-memory count at 0, so each release after a restart
+    // took it below zero; writing -1 as an unsigned count failed the whole storage batch (every
+    // later confirm nacked, publishers blocked).
+    const dir = tempDir('warren-delayed-');
+    folders.push(dir);
+    let broker = await start(dir);
+    let conn = await open(broker);
+    let ch = await conn.createConfirmChannel();
+    await ch.assertExchange('dx-count', 'x-delayed-message', { durable: true, arguments: { 'x-delayed-type': 'direct' } });
+    await ch.assertQueue('dx-count-q', { durable: true });
+    await ch.bindQueue('dx-count-q', 'dx-count', 'k');
+    for (let i = 0; i < 3; i++) ch.publish('dx-count', 'k', Buffer.from(`held-${i}`), { persistent: true, headers: { 'x-delay': 300 + 100 * i } });
+    await ch.waitForConfirms();
+    await stop(broker);
+
+    broker = await start(dir);
+    conn = await open(broker);
+    ch = await conn.createConfirmChannel();
+    await waitFor(async () => (await ch.checkQueue('dx-count-q')).messageCount === 3, 'the three held messages released after the restart', 10_000);
+    // Storage still takes writes: a persistent publish after the releases is confirmed.
+    ch.publish('', 'dx-count-q', Buffer.from('after'), { persistent: true });
+    const confirmed = await Promise.race([ch.waitForConfirms().then(() => 'confirmed', () => 'nacked'), sleep(10_000).then(() => 'held (publisher blocked)')]);
+    expect(confirmed).toBe('confirmed');
+    expect(broker.output.join('')).not.toMatch(/storage|ERR_OUT_OF_RANGE/);
+    await stop(broker);
+
+    broker = await start(dir);
+    conn = await open(broker);
+    const check = await conn.createChannel();
+    expect(await check.checkQueue('dx-count-q')).toMatchObject({ messageCount: 4 });
+    const got: string[] = [];
+    await check.consume('dx-count-q', (m) => m && got.push(m.content.toString()), { noAck: true });
+    await waitFor(() => got.length === 4, 'the four stored messages', 5000);
+    expect(got).toEqual(['held-0', 'held-1', 'held-2', 'after']);
+    await sleep(QUIET_MS);
+    expect(got).toHaveLength(4);
+    await stop(broker);
+  });
+
   it('a non-durable delayed exchange loses its held messages (and itself) on restart', async () => {
     const dir = tempDir('warren-delayed-');
     folders.push(dir);

@@ -165,6 +165,9 @@ export class DelayedMessageExchange extends Exchange {
   /** Recovery: `count` stored messages, all on disk; the first batch is read now. */
   restoreStored(count: number): void {
     if (count <= 0) return;
+    // The store's count is what each release counts down from (persistence.deleteDelayed): left at
+    // 0, every release after a restart would take it below zero.
+    this.storedCounts.count = count;
     this.pagedCount = count;
     this.pagedFromDue = 0;
     this.pagedFromId = 0;
