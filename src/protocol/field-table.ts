@@ -74,6 +74,14 @@ export class TypedValue {
 
 const TWO_32 = 4294967296;
 
+/**
+ * Tables and arrays nested deeper than this are refused as undecodable (501 FRAME_ERROR). Decoding,
+ * sizing, encoding and comparing tables all recurse, so hostile nesting (a frame can hold tens of
+ * thousands of levels) would otherwise exhaust the stack; no client nests anywhere near this deep.
+ * RabbitMQ has no such bound (it decodes whatever fits in a frame).
+ */
+export const MAX_FIELD_NESTING = 128;
+
 function fail(what: string): never {
   throw new FrameError(`cannot decode field table: ${what}`);
 }
@@ -87,7 +95,7 @@ export function readShortStr(buf: Buffer, offset: number, end: number): [string,
 }
 
 /** Reads a table. Returns the table and the offset just after it. */
-export function readTable(buf: Buffer, offset: number, end: number, recordTypes = false): [FieldTable, number] {
+export function readTable(buf: Buffer, offset: number, end: number, recordTypes = false, depth = 0): [FieldTable, number] {
   if (offset + 4 > end) fail('table length past end of frame');
   const len = buf.readUInt32BE(offset);
   let pos = offset + 4;
@@ -103,14 +111,14 @@ export function readTable(buf: Buffer, offset: number, end: number, recordTypes 
     const key = buf.toString('utf8', pos, pos + keyLen);
     pos += keyLen;
     if (types !== null && pos < tableEnd) types[key] = String.fromCharCode(buf[pos]!);
-    const [value, next] = readFieldValue(buf, pos, tableEnd, recordTypes);
+    const [value, next] = readFieldValue(buf, pos, tableEnd, recordTypes, depth);
     table[key] = value;
     pos = next;
   }
   return [table, tableEnd];
 }
 
-function readArray(buf: Buffer, offset: number, end: number, recordTypes: boolean): [FieldValue[], number] {
+function readArray(buf: Buffer, offset: number, end: number, recordTypes: boolean, depth: number): [FieldValue[], number] {
   if (offset + 4 > end) fail('array length past end of frame');
   const len = buf.readUInt32BE(offset);
   let pos = offset + 4;
@@ -121,7 +129,7 @@ function readArray(buf: Buffer, offset: number, end: number, recordTypes: boolea
   if (types !== null) Object.defineProperty(values, FIELD_TYPES, { value: types, enumerable: false });
   while (pos < arrayEnd) {
     if (types !== null) types.push(String.fromCharCode(buf[pos]!));
-    const [value, next] = readFieldValue(buf, pos, arrayEnd, recordTypes);
+    const [value, next] = readFieldValue(buf, pos, arrayEnd, recordTypes, depth);
     values.push(value);
     pos = next;
   }
@@ -137,7 +145,8 @@ function readInt64(buf: Buffer, pos: number): number | bigint {
   return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
 }
 
-export function readFieldValue(buf: Buffer, offset: number, end: number, recordTypes = false): [FieldValue, number] {
+/** `depth`: how many tables/arrays enclose this value (0 for a value of a top-level table). */
+export function readFieldValue(buf: Buffer, offset: number, end: number, recordTypes = false, depth = 0): [FieldValue, number] {
   need(offset, 1, end);
   const type = buf[offset]!;
   let pos = offset + 1;
@@ -190,7 +199,8 @@ export function readFieldValue(buf: Buffer, offset: number, end: number, recordT
       return [Buffer.from(buf.subarray(pos, pos + len)), pos + len];
     }
     case 0x41 /* A */:
-      return readArray(buf, pos, end, recordTypes);
+      if (depth >= MAX_FIELD_NESTING) fail(`nested deeper than ${MAX_FIELD_NESTING} levels`);
+      return readArray(buf, pos, end, recordTypes, depth + 1);
     case 0x54 /* T */: {
       need(pos, 8, end);
       const hi = buf.readUInt32BE(pos);
@@ -198,7 +208,8 @@ export function readFieldValue(buf: Buffer, offset: number, end: number, recordT
       return [new Timestamp(hi * TWO_32 + lo), pos + 8];
     }
     case 0x46 /* F */:
-      return readTable(buf, pos, end, recordTypes);
+      if (depth >= MAX_FIELD_NESTING) fail(`nested deeper than ${MAX_FIELD_NESTING} levels`);
+      return readTable(buf, pos, end, recordTypes, depth + 1);
     case 0x56 /* V */:
       return [null, pos];
     default:
