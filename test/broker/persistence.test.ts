@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DurablePersistence, TransientPersistence, type CommitWaiter } from '../../src/broker/persistence.js';
 import { createLogger } from '../../src/log.js';
+import { encodeTable } from '../../src/protocol/field-table.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { sleep, startTestBroker, tempDir, waitFor } from '../support/broker.js';
 
@@ -113,5 +114,40 @@ describe('a stored count that would go below zero', () => {
     expect(complaints[0]).toMatchObject({ level: 50, queue: 'counted' });
     expect(await ch.checkQueue('counted')).toMatchObject({ messageCount: 0 });
     expect(await ch.checkQueue('other')).toMatchObject({ messageCount: 1 });
+  });
+});
+
+describe('a stored queue whose arguments this version refuses', () => {
+  it('is restored without the refused argument (logged with what to do), and the broker starts', async () => {
+    const dir = tempDir('warren-restore-args-');
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    let broker = await startTestBroker({ dataDir: dir });
+    let conn = await amqp.connect(broker.url);
+    let ch = await conn.createConfirmChannel();
+    await ch.assertQueue('old-ttl', { durable: true, arguments: { 'x-message-ttl': 60_000, 'x-max-length': 5 } });
+    ch.sendToQueue('old-ttl', Buffer.from('kept'), { persistent: true });
+    await ch.waitForConfirms();
+    await conn.close();
+    await broker.stop();
+
+    // As an earlier version could store it: a TTL above today's limit (ten years, as RabbitMQ 3.10).
+    const store = new LmdbStore(join(dir, 'lmdb'), log, 'test');
+    const rec = store.loadQueues().find((q) => q.name === 'old-ttl')!;
+    store.putQueue({ ...rec, args: encodeTable({ 'x-message-ttl': 400_000_000_000, 'x-max-length': 5 }) });
+    await store.close();
+
+    const logged: { level: number; msg: string; queue?: string; argument?: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    broker = await startTestBroker({ dataDir: dir, logger });
+    cleanups.push(() => broker.stop());
+    const queue = broker.broker.vhosts.get('/')!.queues.get('old-ttl')!;
+    expect(queue.options).toMatchObject({ messageTtlMs: undefined, maxLength: 5 });
+    expect(queue.args).toEqual({ 'x-max-length': 5 });
+    expect(logged.filter((l) => l.level === 50).map((l) => [l.queue, l.argument])).toEqual([['old-ttl', 'x-message-ttl']]);
+    conn = await amqp.connect(broker.url);
+    cleanups.push(() => conn.close().catch(() => {}));
+    ch = await conn.createConfirmChannel();
+    const m = await ch.get('old-ttl', { noAck: true });
+    expect(m && m.content.toString()).toBe('kept');
   });
 });

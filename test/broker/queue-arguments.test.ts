@@ -47,7 +47,7 @@ const REFUSED: [string, FieldTable, string][] = [
   ['x-message-ttl as a string', { 'x-message-ttl': '1000' }, invalid('x-message-ttl', '"expected integer, got longstr"')],
   ['x-message-ttl as a double', { 'x-message-ttl': 1.5 }, invalid('x-message-ttl', '"expected integer, got double"')],
   ['x-expires 0', { 'x-expires': 0 }, invalid('x-expires', '{value_zero,0}')],
-  ['x-expires too large', { 'x-expires': 4_294_967_296_000 }, invalid('x-expires', '{value_too_large,4294967296000,4294967295000}')],
+  ['x-expires too large', { 'x-expires': 315_360_000_001 }, invalid('x-expires', '{value_too_large,315360000001}')],
   ['x-max-length negative', { 'x-max-length': -1 }, invalid('x-max-length', '{value_negative,-1}')],
   ['x-max-priority above 255', { 'x-max-priority': 256 }, invalid('x-max-priority', '{max_value_exceeded,256}')],
   ['x-overflow unknown', { 'x-overflow': 'drop-tail' }, invalid('x-overflow', 'invalid_overflow')],

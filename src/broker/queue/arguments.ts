@@ -161,7 +161,7 @@ export class ArgumentChecker {
     if (n === undefined) return undefined;
     if (n === 0 && !zeroAllowed) this.fail(key, `{value_zero,0}`);
     if (n < 0) this.fail(key, `{value_negative,${n}}`);
-    if (n > MAX_EXPIRY_MS) this.fail(key, `{value_too_large,${n},${MAX_EXPIRY_MS}}`);
+    if (n > MAX_EXPIRY_MS) this.fail(key, `{value_too_large,${n}}`);
     return n;
   }
 
@@ -175,6 +175,14 @@ export class ArgumentChecker {
       return v;
     }
     throw new PreconditionFailed(`invalid type '${this.typeName(key, v)}' for arg '${key}' in ${this.resource}`);
+  }
+
+  /** The dead-letter routing key: a type error is worded like other arguments' (unlike the exchange's). */
+  routingKey(key: string): string | undefined {
+    const v = this.args[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') return this.fail(key, `{unacceptable_type,${this.typeName(key, v)}}`);
+    return this.exchangeName(key);
   }
 
   string(key: string): string | undefined {
@@ -210,7 +218,7 @@ export function parseQueueArguments(args: FieldTable, queueName: string, vhost: 
   const expiresMs = check.expiry('x-expires', false);
   const messageTtlMs = check.expiry('x-message-ttl', true);
   const deadLetterExchange = check.exchangeName('x-dead-letter-exchange');
-  const deadLetterRoutingKey = check.exchangeName('x-dead-letter-routing-key');
+  const deadLetterRoutingKey = check.routingKey('x-dead-letter-routing-key');
   if (deadLetterRoutingKey !== undefined && deadLetterExchange === undefined) {
     check.fail('x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }

@@ -38,7 +38,7 @@ const VALUE_CHECKS: readonly [string, (check: ArgumentChecker, key: string) => v
   [
     'x-dead-letter-routing-key',
     (c, k) => {
-      if (c.exchangeName(k) !== undefined && c.exchangeName('x-dead-letter-exchange') === undefined) c.fail(k, 'routing_key_but_no_dlx_defined');
+      if (c.routingKey(k) !== undefined && c.exchangeName('x-dead-letter-exchange') === undefined) c.fail(k, 'routing_key_but_no_dlx_defined');
     },
   ],
   ['x-max-length', (c, k) => c.nonNegInt(k)],

@@ -133,6 +133,26 @@ export function createQueue(host: QuorumQueueHost, name: string, d: QueueDeclare
 
 /** A durable queue recorded in the store, rebuilt at start-up (its arguments were checked when declared). */
 export function restoreQueue(host: QuorumQueueHost, name: string, args: FieldTable, autoDelete: boolean, streamsDir: string): Queue {
+  // A stored queue whose arguments an earlier version accepted and this one refuses (e.g. a TTL
+  // above today's limit) must not stop the broker from starting: the refused argument is ignored.
+  for (;;) {
+    try {
+      return restoreQueueAs(host, name, args, autoDelete, streamsDir);
+    } catch (err) {
+      const key = err instanceof PreconditionFailed ? /invalid (?:arg|type '[^']*' for arg) '([^']+)'/.exec(err.detail)?.[1] : undefined;
+      if (key === undefined || args[key] === undefined) throw err;
+      host.log.error(
+        { vhost: host.name, queue: name, argument: key, reason: err instanceof Error ? err.message : String(err) },
+        `stored queue '${name}' has an argument this version refuses; restored without '${key}'. Delete and declare the queue again with a valid value`,
+      );
+      const rest: FieldTable = Object.create(null) as FieldTable;
+      for (const k of Object.keys(args)) if (k !== key) rest[k] = args[k]!;
+      args = rest;
+    }
+  }
+}
+
+function restoreQueueAs(host: QuorumQueueHost, name: string, args: FieldTable, autoDelete: boolean, streamsDir: string): Queue {
   const type = declaredQueueType(args, name, host.name);
   if (type === 'quorum') return new QuorumQueue(host, name, args, parseQuorumArguments(args, name, host.name, host.log));
   if (type === 'stream') return new StreamQueue(host, name, args, parseStreamArguments(args, name, host.name), streamsDir);
