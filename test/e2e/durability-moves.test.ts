@@ -14,8 +14,15 @@ import { ChildBroker } from '../support/child-broker.js';
 
 const N = Number(process.env['MOVES_N'] ?? 20_000);
 const ROUNDS = Number(process.env['MOVES_ROUNDS'] ?? 2);
-/** How long after the first publish everything falls due: publishing must be over by then. */
-const DUE_AFTER_MS = 6000;
+/**
+ * How long after the first publish everything falls due: publishing must be over by then, so the
+ * moves all happen at once after it. Measured per run (a calibration batch of stored messages,
+ * times N, with a margin), never below DUE_AFTER_MIN_MS and never above DUE_AFTER_MAX_MS: a busy
+ * machine gets a longer delay instead of a failure.
+ */
+const DUE_AFTER_MIN_MS = 4000;
+const DUE_AFTER_MAX_MS = 45_000;
+const CALIBRATION = 1000;
 const KILL_DELAY_MAX = Number(process.env['MOVES_DELAY'] ?? 200);
 
 const live = new Set<ChildBroker>();
@@ -51,7 +58,24 @@ async function connect(broker: ChildBroker): Promise<ChannelModel> {
 async function kill(broker: ChildBroker): Promise<void> {
   await broker.kill();
   live.delete(broker);
-  await waitFor(() => connections.size === 0, 'the clients to see the broker gone');
+  // The client may be slow to notice on a loaded machine: bounded, generously.
+  await waitFor(() => connections.size === 0, 'the clients to see the broker gone', 30_000);
+}
+
+/**
+ * When (epoch ms) N messages published from now will all be confirmed, with a margin: the time a
+ * calibration batch of persistent confirmed messages takes (to a queue of its own, deleted after),
+ * scaled to N, times three.
+ */
+async function dueAfterPublishing(ch: ConfirmChannel): Promise<number> {
+  await ch.assertQueue('calibration', { durable: true });
+  const t0 = Date.now();
+  for (let i = 0; i < CALIBRATION; i++) ch.sendToQueue('calibration', Buffer.from(`c${i}`), { persistent: true });
+  await ch.waitForConfirms();
+  const perMessageMs = (Date.now() - t0) / CALIBRATION;
+  await ch.deleteQueue('calibration');
+  const after = Math.min(DUE_AFTER_MAX_MS, Math.max(DUE_AFTER_MIN_MS, 3 * perMessageMs * N));
+  return Date.now() + after;
 }
 
 /** Publishes N persistent numbered messages and waits for every confirm. */
@@ -86,13 +110,13 @@ async function bodiesIn(conn: ChannelModel, queue: string, expected: number): Pr
   await ch.consume(queue, (msg) => {
     if (msg !== null) seen.add(msg.content.toString());
   });
-  await waitFor(() => seen.size >= expected, `${expected} messages from ${queue} (have ${seen.size})`, 20_000).catch(() => {});
+  await waitFor(() => seen.size >= expected, `${expected} messages from ${queue} (have ${seen.size})`, 60_000).catch(() => {});
   await ch.close();
   return seen;
 }
 
 describe('at-least-once moves survive kill -9', () => {
-  it(`delayed release: ${N} messages due at once, killed while they move — none lost (${ROUNDS} rounds)`, { timeout: 120_000 }, async () => {
+  it(`delayed release: ${N} messages due at once, killed while they move — none lost (${ROUNDS} rounds)`, { timeout: 240_000 }, async () => {
     for (let round = 1; round <= ROUNDS; round++) {
       const dataDir = tempDir('warren-moves-');
       folders.push(dataDir);
@@ -103,7 +127,7 @@ describe('at-least-once moves survive kill -9', () => {
       await setup.assertQueue('target', { durable: true });
       await setup.bindQueue('target', 'dx', 'k');
       // All due at the same moment, a little after the last publish.
-      const dueAt = Date.now() + DUE_AFTER_MS;
+      const dueAt = await dueAfterPublishing(setup);
       await publishConfirmed(setup, 'dx', 'k', () => ({ 'x-delay': Math.max(1, dueAt - Date.now()) }));
       expect(Date.now(), 'publishing took longer than the delay: the machine is too busy for this test').toBeLessThan(dueAt);
       await killOnFirstDelivery(broker, conn, 'target');
@@ -119,7 +143,7 @@ describe('at-least-once moves survive kill -9', () => {
     }
   });
 
-  it(`dead-lettering: ${N} messages expire at once into a DLQ, killed while they move — none lost (${ROUNDS} rounds)`, { timeout: 120_000 }, async () => {
+  it(`dead-lettering: ${N} messages expire at once into a DLQ, killed while they move — none lost (${ROUNDS} rounds)`, { timeout: 240_000 }, async () => {
     for (let round = 1; round <= ROUNDS; round++) {
       const dataDir = tempDir('warren-moves-');
       folders.push(dataDir);
@@ -129,7 +153,7 @@ describe('at-least-once moves survive kill -9', () => {
       await setup.assertQueue('dlq', { durable: true });
       // A per-message expiration puts every deadline at the same moment, after the last publish.
       await setup.assertQueue('src', { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dlq' } });
-      const dueAt = Date.now() + DUE_AFTER_MS;
+      const dueAt = await dueAfterPublishing(setup);
       for (let i = 0; i < N; i++) {
         setup.publish('', 'src', Buffer.from(`m${i}`), { persistent: true, expiration: String(Math.max(1, dueAt - Date.now())) });
         if (i % 1000 === 999) await setup.waitForConfirms();
