@@ -152,6 +152,7 @@ export class DelayedMessageExchange extends Exchange {
       if (storeId === 0 && p !== null) storeId = p.saveDelayed(this, message, dueAt);
       if (storeId !== 0) {
         this.pagedCount++;
+        this.readAfterCommit();
         return this.durable ? storeId : 0;
       }
     }
@@ -218,6 +219,18 @@ export class DelayedMessageExchange extends Exchange {
       }
       this.pagedCount++;
     }
+    this.readAfterCommit();
+  }
+
+  /**
+   * Messages were just paged out and are not committed yet; the store shows only committed records,
+   * so a read-back now would step over them (they would stay held until a restart). The next
+   * read-back waits for the commit that has them.
+   */
+  private readAfterCommit(): void {
+    if (this.waitingForCommit || this.persistence === null) return;
+    this.waitingForCommit = true;
+    this.persistence.afterCommit(new LoadWaiter(this));
   }
 
   /** Reads the next paged messages back into memory; returns how many. */

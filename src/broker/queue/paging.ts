@@ -119,7 +119,19 @@ export class QueuePaging {
         moved += entry.message.bodySize;
       }
     }
+    if (moved > 0) this.readAfterCommit();
     return moved;
+  }
+
+  /**
+   * Entries just went to disk in front of paged ones already committed; the store shows only
+   * committed records, so a read-back now would step over them (and then find the count wrong).
+   * The next read-back waits for the commit that has them.
+   */
+  private readAfterCommit(): void {
+    if (this.waitingForCommit) return;
+    this.waitingForCommit = true;
+    this.queue.persistence.afterCommit(new RefillWaiter(this));
   }
 
   /** Accounts for an entry paged out from memory: it goes before the level's paged entries. */
