@@ -46,10 +46,11 @@ describe.skipIf(EXTERNAL)('x-delayed-message exchange (Warren-only)', () => {
     ch.publish(x, 'k', Buffer.from('later'), { headers: { 'x-delay': 200 } });
     await sleep(100);
     expect(c.messages).toEqual([]);
-    await c.waitFor(1, 3000);
+    await c.waitFor(1, 5000);
     const waited = c.at.get('later')! - t0;
     expect(waited).toBeGreaterThanOrEqual(195);
-    expect(waited).toBeLessThan(700);
+    // Released on time, not when something else happens; generous for a loaded machine.
+    expect(waited).toBeLessThan(3000);
     expect(c.messages[0]!.fields).toMatchObject({ exchange: x, routingKey: 'k' });
   });
 
@@ -71,7 +72,7 @@ describe.skipIf(EXTERNAL)('x-delayed-message exchange (Warren-only)', () => {
     for (const [body, delay] of delays) ch.publish(x, 'k', Buffer.from(body), delay === undefined ? {} : { headers: { 'x-delay': delay } });
     await c.waitFor(5, 3000);
     expect(c.bodies()).toEqual(['now', 'd100', 'd150', 'd200', 'd300']);
-    expect(c.at.get('now')! - t0).toBeLessThan(100);
+    expect(c.at.get('now')! - t0).toBeLessThan(1000);
     for (const [body, delay] of delays) if (delay !== undefined) expect(c.at.get(body)! - t0).toBeGreaterThanOrEqual(delay - 5);
   });
 
@@ -89,7 +90,7 @@ describe.skipIf(EXTERNAL)('x-delayed-message exchange (Warren-only)', () => {
     const t0 = Date.now();
     ch.publish(x, 'k', Buffer.from('now'), delay === undefined ? { headers: { other: 1 } } : { headers: { 'x-delay': delay } });
     await c.waitFor(1, 2000);
-    expect(c.at.get('now')! - t0).toBeLessThan(100);
+    expect(c.at.get('now')! - t0).toBeLessThan(1000);
   });
 
   it('x-delayed-type topic: routed by pattern once due; a key no binding matches is dropped', async () => {
@@ -134,14 +135,16 @@ describe.skipIf(EXTERNAL)('x-delayed-message exchange (Warren-only)', () => {
     const q = await boundQueue(ch, x, 'k');
     const pub = await conn.createConfirmChannel();
     const t0 = Date.now();
-    pub.publish(x, 'k', Buffer.from('confirmed'), { headers: { 'x-delay': 400, app: 'a' }, messageId: 'm-9', contentType: 'text/plain' });
+    pub.publish(x, 'k', Buffer.from('confirmed'), { headers: { 'x-delay': 2000, app: 'a' }, messageId: 'm-9', contentType: 'text/plain' });
     await pub.waitForConfirms();
-    expect(Date.now() - t0).toBeLessThan(300);
-    const m = await waitFor(() => ch.get(q, { noAck: true }), 'the delayed message', 3000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(395);
+    // Confirmed while still held: not released yet.
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await ch.checkQueue(q)).toMatchObject({ messageCount: 0 });
+    const m = await waitFor(() => ch.get(q, { noAck: true }), 'the delayed message', 10_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1995);
     expect(m.properties).toMatchObject({ messageId: 'm-9', contentType: 'text/plain' });
-    // The delayed-message plugin negates x-delay on the way out ("was delayed by 400 ms").
-    expect(m.properties.headers).toMatchObject({ app: 'a', 'x-delay': -400 });
+    // The delayed-message plugin negates x-delay on the way out ("was delayed by 2000 ms").
+    expect(m.properties.headers).toMatchObject({ app: 'a', 'x-delay': -2000 });
   });
 
   it('deleting the exchange drops the messages it holds', async () => {
@@ -149,10 +152,17 @@ describe.skipIf(EXTERNAL)('x-delayed-message exchange (Warren-only)', () => {
     const ch = await h.channel(conn);
     const x = await delayedExchange(ch, 'direct');
     const q = await boundQueue(ch, x, 'k');
-    ch.publish(x, 'k', Buffer.from('doomed'), { headers: { 'x-delay': 150 } });
+    // A witness: the same delay on another delayed exchange, published after the delete. Once it
+    // has arrived the doomed message would have too (a condition, not a sleep; the delay is long
+    // enough that a loaded machine still deletes before the release).
+    const y = await delayedExchange(ch, 'direct');
+    const w = await boundQueue(ch, y, 'k');
+    ch.publish(x, 'k', Buffer.from('doomed'), { headers: { 'x-delay': 1500 } });
     await ch.checkExchange(x);
     await ch.deleteExchange(x);
-    await sleep(350);
+    ch.publish(y, 'k', Buffer.from('witness'), { headers: { 'x-delay': 1500 } });
+    const witness = await waitFor(() => ch.get(w, { noAck: true }), 'the witness message', 15_000);
+    expect(witness.content.toString()).toBe('witness');
     expect(await ch.checkQueue(q)).toMatchObject({ messageCount: 0 });
   });
 
