@@ -240,6 +240,10 @@ function nodeAndGlobalFamilies(ctx: ScrapeContext, node: NodeReadings): Family[]
     value('global_consumers', 'Current number of consumers', 'gauge', () => [{ labels: AMQP, value: ctx.snapshot().channelTotals().consumers }]),
     value('global_messages_acknowledged_total', 'Total number of messages acknowledged by consumers', 'counter', perType((t) => t.acknowledged)),
     value('global_messages_confirmed_total', 'Total number of messages confirmed to publishers', 'counter', () => [{ labels: AMQP, value: stats().messagesConfirmed }]),
+    // Quorum queues' at-least-once dead-lettering confirms each copy; Warren does not run that strategy.
+    value('global_messages_dead_lettered_confirmed_total', 'Total number of messages dead-lettered and confirmed by target queues', 'counter', () => [
+      { labels: DLX('quorum', 'at_least_once'), value: 0 },
+    ]),
     value('global_messages_dead_lettered_delivery_limit_total', 'Total number of messages dead-lettered due to delivery-limit exceeded', 'counter', dl('delivery_limit')),
     value('global_messages_dead_lettered_expired_total', 'Total number of messages dead-lettered due to message TTL exceeded', 'counter', dl('expired')),
     value('global_messages_dead_lettered_maxlen_total', 'Total number of messages dead-lettered due to overflow drop-head or reject-publish-dlx', 'counter', dl('maxlen')),

@@ -201,6 +201,39 @@ describe('overview message_stats', () => {
     expect(v.send_oct).toBeGreaterThanOrEqual(octetsAfter[1]);
   }, 60_000);
 
+  it('a user limited to some vhosts sees the sum of those vhosts’ figures', async () => {
+    const user = `overview-mgmt-${randomUUID()}`;
+    const vhost = `overview-vhost-${randomUUID()}`;
+    expect((await target.api.put(`/api/users/${user}`, { password: 'pw', tags: 'management' })).status).toBe(201);
+    expect((await target.api.put(`/api/vhosts/${enc(vhost)}`)).status).toBe(201);
+    expect((await target.api.put(`/api/permissions/${enc(vhost)}/${user}`, { configure: '.*', write: '.*', read: '.*' })).status).toBe(201);
+    try {
+      const url = new URL(target.amqpUrl);
+      url.username = user;
+      url.password = 'pw';
+      url.pathname = `/${enc(vhost)}`;
+      const conn = await amqp.connect(url.toString());
+      const pub = await conn.createConfirmChannel();
+      for (let i = 0; i < 4; i++) pub.publish('amq.direct', 'nowhere', Buffer.from('x'));
+      await pub.waitForConfirms();
+      await conn.close();
+      const mine = target.api.as(user, 'pw');
+      const stats = await waitFor(
+        async () => {
+          const o = (await mine.get('/api/overview')).body as { message_stats: Stats };
+          return o.message_stats['publish'] === 4 ? o.message_stats : null;
+        },
+        'the user’s overview to count its vhost’s publishes',
+        STATS_DELAY_MS,
+      );
+      expect([stats['publish'], stats['drop_unroutable']]).toEqual([4, 4]);
+      expect(stats['publish_details']).toEqual({ rate: expect.any(Number) });
+    } finally {
+      await target.api.delete(`/api/vhosts/${enc(vhost)}`);
+      await target.api.delete(`/api/users/${user}`);
+    }
+  }, 60_000);
+
   it.skipIf(EXTERNAL_MGMT)('rates are per second over the sampling interval', async () => {
     const rates = target.warren!.management!.context.rates;
     rates.stop();

@@ -130,6 +130,7 @@ describe('metrics of quorum queues and streams', () => {
       `rabbitmq_global_messages_dead_lettered_${reason}_total{queue_type="rabbit_${type}_queue",dead_letter_strategy="${strategy}"}`;
     expect(series).toEqual(
       [
+        q('confirmed', 'quorum', 'at_least_once'),
         q('delivery_limit', 'quorum', 'at_least_once'), q('delivery_limit', 'quorum', 'at_most_once'), q('delivery_limit', 'quorum', 'disabled'),
         q('expired', 'classic', 'at_most_once'), q('expired', 'classic', 'disabled'),
         q('expired', 'quorum', 'at_least_once'), q('expired', 'quorum', 'at_most_once'), q('expired', 'quorum', 'disabled'),
