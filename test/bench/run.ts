@@ -6,6 +6,8 @@
 //                                      100,000 bindings, ns/message
 //   npm run bench -- --compare S1,S2   also throughput against RabbitMQ with ../shared/bench
 //                                      (builds bin/warren first: run `npm ci` before)
+//   npm run bench -- --micro           only the hot path's pieces (frame parse, publish decode,
+//                                      CC/BCC scan, route, deliver encode), ns per operation
 //   npm run bench -- --pipeline S1,S2  only the broker's CPU µs per message on fixed workloads,
 //                                      A/B across builds (see pipeline.ts for its options)
 //
@@ -21,6 +23,7 @@ import { Message } from '../../src/broker/message.js';
 import { Binding, type Destination } from '../../src/broker/binding.js';
 import { TopicExchange } from '../../src/broker/exchange/topic.js';
 import type { Queue } from '../../src/broker/queue/queue.js';
+import { microBenchmarks } from './micro.js';
 import { printTable, queueBenchmarks, storeBenchmarks } from './queue-ops.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -126,7 +129,15 @@ if (pipelineAt >= 0) {
   process.exit(0);
 }
 
+// `npm run bench -- --micro`: only the hot path's pieces, in ns per operation (micro.ts).
+if (process.argv.includes('--micro')) {
+  microBenchmarks();
+  process.exit(0);
+}
+
 const SIZES = [10_000, 100_000, 1_000_000];
+microBenchmarks();
+console.log('');
 printTable('queue operations: cost per operation should not grow with N', SIZES, queueBenchmarks(SIZES));
 console.log('');
 printTable('store operations on a durable queue: whole-operation time should not grow with N', SIZES, await storeBenchmarks(SIZES));
