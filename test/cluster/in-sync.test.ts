@@ -186,7 +186,7 @@ describe('in-sync set', () => {
     }
     await etcd.waitHealthy(60_000);
     const backAt = Date.now();
-    const next = await waitFor(
+    await waitFor(
       async () => {
         const v = await cluster.view().catch(() => null);
         return v?.leader !== null && v?.leader !== undefined && v.leader.epoch !== oldEpoch ? v.leader : null;
@@ -199,8 +199,8 @@ describe('in-sync set', () => {
     const electedMs = Date.now() - backAt;
     expect(electedMs, `a new leader ${electedMs} ms after etcd was back`).toBeLessThan(LEASE_TTL_SEC * 1000);
     // Under load the first node elected after etcd's return has been seen to hand over to another
-    // within seconds (both in sync); what this test proves is the prompt election and no loss.
-    expect(next.id).toBeTruthy();
+    // within seconds (both in sync), so which node leads in the end is not asserted: what this test
+    // proves is the prompt election above and no loss below.
     leader = await cluster.waitLeader(30_000);
     const { ids } = await consumeAll(leader.url, 'no-quorum', 500);
     expect(new Set(ids).size).toBe(500);
