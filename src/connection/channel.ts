@@ -98,7 +98,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   /** true after the server sent channel.close, until close-ok */
   closing = false;
   private released = false;
-  private readonly assembler = new CommandAssembler();
+  private readonly assembler: CommandAssembler;
   private readonly publishDecoder = new PublishDecoder();
   /** exchange + routing key bytes of the publish being assembled, from the wire (null: encode) */
   private pendingRouting: Buffer | null = null;
@@ -135,6 +135,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     readonly connection: Connection,
     readonly id: number,
   ) {
+    this.assembler = new CommandAssembler(connection.bodyAllowance);
     this.stats = connection.broker.stats;
     this.stats.channelsOpened++;
   }
@@ -279,6 +280,13 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   onBodyFrame(buf: Buffer, start: number, end: number): void {
     if (this.closing) return;
     const content = this.assembler.onBody(buf, start, end);
+    if (content !== null) this.onContent(content);
+  }
+
+  /** Part of a body frame split across socket reads (Connection.onBodyPiece). */
+  onBodyPiece(buf: Buffer, start: number, end: number, payloadSize: number, first: boolean, last: boolean): void {
+    if (this.closing) return;
+    const content = this.assembler.onBodyPiece(buf, start, end, payloadSize, first, last);
     if (content !== null) this.onContent(content);
   }
 

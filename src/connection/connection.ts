@@ -28,6 +28,7 @@ import {
 import { erlangBinary } from '../protocol/erlang-format.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { FrameParser } from '../protocol/frame-parser.js';
+import { BodyAllowance } from '../protocol/command-assembler.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
 import {
   BASIC_ACK,
@@ -118,6 +119,8 @@ export class Connection implements QueueOwner, GatedConnection {
   private state = State.AwaitingHeader;
   private headerBytes: Buffer | null = null;
   private readonly parser: FrameParser;
+  /** memory this connection's channels may set aside for bodies still arriving (see command-assembler.ts) */
+  readonly bodyAllowance = new BodyAllowance();
   /** after a framing error the byte stream cannot be trusted: ignore the rest */
   private discardInput = false;
   private lastReadAt = Date.now();
@@ -147,7 +150,7 @@ export class Connection implements QueueOwner, GatedConnection {
     this.mechanisms = offersExternal(this.tls) ? `${MECHANISMS} EXTERNAL` : MECHANISMS;
     this.log = broker.log.child({ conn: this.id, peer: this.peer });
     this.outbound = new Outbound(socket, broker.dispatcher);
-    this.parser = new FrameParser(config.frameMax, this.onFrame);
+    this.parser = new FrameParser(config.frameMax, this.onFrame, this.onBodyPiece);
     this.gate = broker.resources.gate(this);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
@@ -313,6 +316,29 @@ export class Connection implements QueueOwner, GatedConnection {
         default:
           throw new FrameError(`type ${type}, all octets = ${erlangBinary(buf, start, end)}: unknown_frame`);
       }
+    } catch (err) {
+      this.handleError(err, channelId);
+    }
+  };
+
+  /**
+   * Called by the parser for each piece of a body frame split across socket reads (large messages):
+   * the channel copies it straight into the message body. Errors as for a whole body frame, raised
+   * on the frame's first piece. Never throws.
+   */
+  private readonly onBodyPiece = (
+    channelId: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    payloadSize: number,
+    first: boolean,
+    last: boolean,
+  ): void => {
+    try {
+      if (this.state === State.Closing || this.state === State.Closed) return;
+      const channel = first ? this.channelForContent(FRAME_BODY, channelId, buf, start, end) : this.channels.get(channelId);
+      channel?.onBodyPiece(buf, start, end, payloadSize, first, last);
     } catch (err) {
       this.handleError(err, channelId);
     }

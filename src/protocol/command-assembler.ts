@@ -1,9 +1,16 @@
 // Per-channel content assembly: a content-carrying method, then a content header, then body frames
 // until body-size bytes have arrived. Pure state machine; the caller feeds frames and receives
 // complete commands. Frames out of order → 505 UNEXPECTED_FRAME; more body than announced → 501.
-// Properties stay as raw bytes (the publisher's flags and list) so they can be forwarded untouched;
-// a body in one frame is kept as a view, a body in several frames is joined once at the end (never
-// allocated up front from the announced size, which the client controls).
+// Properties stay as raw bytes (the publisher's flags and list) so they can be forwarded untouched.
+//
+// Bodies: a body that arrives in one frame inside one socket read is kept as a view into that read
+// (no copy: every small message). Any other body is copied once, straight into a buffer of the
+// announced body-size: whole body frames as they come, and body frames split across socket reads
+// piece by piece (FrameParser streams those to onBodyPiece). The announced size is the client's
+// word, so it is never trusted for memory beyond what has arrived plus a bounded step: the room a
+// body buffer has beyond its received bytes comes from the connection's BodyAllowance, and without
+// allowance the buffer only grows as bytes arrive (at most doubling what arrived, so copies stay
+// linear).
 
 import { FrameError, UnexpectedFrame } from './errors.js';
 import { METHOD_NAMES, type Method } from './generated/amqp.js';
@@ -20,6 +27,22 @@ export interface Content {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Room a connection's channels may allocate for bodies beyond the bytes that have arrived, in all.
+ * 4 MiB takes a message up to 4 MiB in one allocation (larger ones grow, see grow()); a client
+ * announcing big bodies on many channels and sending a few bytes of each makes Warren hold at most
+ * this much more than it sent.
+ */
+export const BODY_ALLOWANCE_BYTES = 4 * 1024 * 1024;
+
+/** One per connection, shared by its channels' assemblers (see the file comment). */
+export class BodyAllowance {
+  constructor(
+    /** bytes that may still be allocated ahead of arrival */
+    public available = BODY_ALLOWANCE_BYTES,
+  ) {}
+}
+
 const enum State {
   Idle,
   ExpectHeader,
@@ -32,9 +55,14 @@ export class CommandAssembler {
   private classId = 0;
   private bodySize = 0;
   private rawProperties: Buffer = EMPTY;
-  /** body fragments received so far (views into their frames) */
-  private fragments: Buffer[] = [];
+  /** the body being filled (null until its first bytes of a multi-part body arrive) */
+  private body: Buffer | null = null;
+  /** body bytes received so far */
   private received = 0;
+  /** this body's share of the allowance, given back when it completes or is dropped */
+  private charged = 0;
+
+  constructor(private readonly allowance: BodyAllowance = new BodyAllowance()) {}
 
   /** True while a content method waits for its header or body. */
   get busy(): boolean {
@@ -83,22 +111,38 @@ export class CommandAssembler {
     return null;
   }
 
-  /** A body frame arrived. Returns the completed content when the last byte is in, else null. */
+  /** A body frame arrived whole. Returns the completed content when the last byte is in, else null. */
   onBody(buf: Buffer, start: number, end: number): Content | null {
     if (this.state !== State.ExpectBody) throw this.outOfOrder();
     const size = end - start;
     const total = this.received + size;
-    if (total > this.bodySize) {
-      throw new FrameError(
-        `content body is longer than the ${this.bodySize} bytes its header announced`,
-      ).at(this.method!.id);
-    }
+    if (total > this.bodySize) throw this.tooLong();
+    // The whole body in one frame: a view, no copy (the hot path of small messages).
     if (this.received === 0 && total === this.bodySize) return this.finish(buf.subarray(start, end));
-    if (size > 0) this.fragments.push(buf.subarray(start, end));
-    this.received = total;
-    if (total < this.bodySize) return null;
-    const body = this.fragments.length === 1 ? this.fragments[0]! : Buffer.concat(this.fragments, total);
-    return this.finish(body);
+    if (size > 0) this.append(buf, start, end, total);
+    return total < this.bodySize ? null : this.finish(this.takeBody());
+  }
+
+  /**
+   * A piece of a body frame split across socket reads (see BodyPieceSink in frame-parser.ts).
+   * Returns the completed content after the last piece of the body's last frame, else null.
+   */
+  onBodyPiece(buf: Buffer, start: number, end: number, payloadSize: number, first: boolean, last: boolean): Content | null {
+    if (first) {
+      if (this.state !== State.ExpectBody) throw this.outOfOrder();
+      if (this.received + payloadSize > this.bodySize) throw this.tooLong();
+      // A whole body frame in this one piece (its header came in the read before): as onBody.
+      if (last && this.received === 0 && payloadSize === this.bodySize) return this.finish(buf.subarray(start, end));
+      // Room for the whole frame now: its size was checked against frame_max already.
+      if (this.body === null || this.body.length < this.received + payloadSize) this.grow(this.received + payloadSize);
+    } else if (this.state !== State.ExpectBody) {
+      return null; // the channel dropped this command while the frame was arriving
+    }
+    if (end > start) {
+      buf.copy(this.body!, this.received, start, end);
+      this.received += end - start;
+    }
+    return last && this.received === this.bodySize ? this.finish(this.takeBody()) : null;
   }
 
   /** Drops any half-assembled command (channel closing). */
@@ -106,8 +150,52 @@ export class CommandAssembler {
     this.state = State.Idle;
     this.method = null;
     this.rawProperties = EMPTY;
-    this.fragments = [];
+    this.dropBody();
+  }
+
+  /** Copies buf[start, end) into the body; `total` is received + its length. */
+  private append(buf: Buffer, start: number, end: number, total: number): void {
+    if (this.body === null || this.body.length < total) this.grow(total);
+    buf.copy(this.body!, this.received, start, end);
+    this.received = total;
+  }
+
+  /**
+   * Makes the body buffer hold at least `needed` bytes (what has arrived and the frame in hand):
+   * the whole announced body when the connection's allowance covers the rest, otherwise `needed`
+   * plus whatever allowance is left, but at least as much again as has arrived (so a body that
+   * grows without allowance is copied a bounded number of times).
+   */
+  private grow(needed: number): void {
+    // The room taken before is filled by now: give it back, then take what this size needs.
+    this.allowance.available += this.charged;
+    this.charged = 0;
+    const rest = this.bodySize - needed;
+    const fromAllowance = Math.min(rest, this.allowance.available);
+    const extra = Math.max(fromAllowance, Math.min(rest, this.received));
+    const body = Buffer.allocUnsafe(needed + extra);
+    if (this.body !== null && this.received > 0) this.body.copy(body, 0, 0, this.received);
+    this.body = body;
+    this.allowance.available -= fromAllowance;
+    this.charged = fromAllowance;
+  }
+
+  /** The filled body (exactly body-size bytes long), handed over to the content. */
+  private takeBody(): Buffer {
+    const body = this.body!;
+    this.body = null;
+    return body;
+  }
+
+  private dropBody(): void {
+    this.body = null;
     this.received = 0;
+    this.allowance.available += this.charged;
+    this.charged = 0;
+  }
+
+  private tooLong(): FrameError {
+    return new FrameError(`content body is longer than the ${this.bodySize} bytes its header announced`).at(this.method!.id);
   }
 
   private finish(body: Buffer): Content {
@@ -121,8 +209,7 @@ export class CommandAssembler {
     this.state = State.Idle;
     this.method = null;
     this.rawProperties = EMPTY;
-    if (this.fragments.length > 0) this.fragments = [];
-    this.received = 0;
+    if (this.received !== 0) this.dropBody();
     return content;
   }
 

@@ -1,32 +1,70 @@
 // Socket chunks → frames. A frame that lies wholly inside a chunk is handed on as a view into that
-// chunk (no copy); only a frame split across chunks is copied, once, into a buffer of its exact
-// size (so views into it stay valid after the parser moves on). The frame-end octet and the size
-// limit are checked here; what a frame means is the connection's business.
+// chunk (no copy). A frame split across chunks is either
+//  - streamed, when it is a body frame on a channel and the owner gave a BodyPieceSink: each
+//    chunk's part of its payload is handed on as a view as it arrives, so the command assembler
+//    copies those bytes once, straight into the message body (large messages arrive this way:
+//    128 KiB body frames straddle the 64 KiB socket reads); or
+//  - copied, once, into a buffer of its exact size (so views into it stay valid after the parser
+//    moves on): method and header frames, and everything when there is no BodyPieceSink.
+// The frame-end octet and the size limit are checked here; what a frame means is the connection's
+// business.
 //
 // Size limit as RabbitMQ applies it: a payload may be up to frame_max bytes (RabbitMQ allows the
 // 8 bytes of header and frame-end on top), checked as soon as the 7-byte header is in.
 
-import { Layout } from './layouts.js';
 import { FrameError } from './errors.js';
 import { erlangBinary } from './erlang-format.js';
-import { FRAME_END } from './generated/amqp.js';
+import { FRAME_BODY, FRAME_END } from './generated/amqp.js';
 
 export const FRAME_HEADER_SIZE = 7;
 /** header + frame-end */
 export const FRAME_OVERHEAD = 8;
+/** payload octets a frame-end error shows (as RabbitMQ: the first 16, or all when shorter) */
+const SHOWN_OCTETS = 16;
 
 /** Receives each complete frame; payload is buf[start, end). */
 export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
 
+/**
+ * Receives a body frame split across chunks, piece by piece: payload bytes buf[start, end) (a view
+ * into the chunk, valid only during the call; may be empty). `first` comes with the frame's first
+ * piece, `payloadSize` is the whole frame's; `last` comes with its final piece, once the frame-end
+ * octet has been checked. A frame whose frame-end octet is wrong gets no `last`: the parser throws.
+ */
+export type BodyPieceSink = (
+  channel: number,
+  buf: Buffer,
+  start: number,
+  end: number,
+  payloadSize: number,
+  first: boolean,
+  last: boolean,
+) => void;
+
+const enum Pending {
+  None,
+  /** fewer than 7 bytes of the next frame have arrived (they are in scratch) */
+  Header,
+  /** a frame being copied into `frame` */
+  Copy,
+  /** a body frame being handed on piece by piece */
+  Stream,
+}
+
 export class FrameParser {
   /** Largest acceptable payload: the negotiated frame_max. */
   maxPayloadSize: number;
-  private readonly headerScratch = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-  /** The frame being reassembled across chunks, or null. */
-  private pending: Buffer | null = null;
-  private pendingFill = 0;
-  /** Size of the pending frame once its header is known; 0 while the header itself is incomplete. */
-  private pendingTotal = 0;
+  /** the pending frame's header, then (streamed frames) its first payload octets for error texts */
+  private readonly scratch = Buffer.allocUnsafe(FRAME_HEADER_SIZE + SHOWN_OCTETS);
+  private mode = Pending.None;
+  /** the frame being copied (Pending.Copy) */
+  private frame: Buffer | null = null;
+  /** bytes of the pending frame received so far, header included */
+  private fill = 0;
+  /** size of the pending frame once its header is known */
+  private total = 0;
+  /** Pending.Stream: no piece of the frame handed on yet */
+  private firstPiece = false;
   /** set by pause(): no frame is handed on until resume() */
   private paused = false;
   /** input not parsed yet because of a pause (a view into the chunk it came in; no copy) */
@@ -35,6 +73,7 @@ export class FrameParser {
   constructor(
     maxPayloadSize: number,
     private readonly sink: FrameSink,
+    private readonly bodyPieces: BodyPieceSink | null = null,
   ) {
     this.maxPayloadSize = maxPayloadSize;
   }
@@ -47,21 +86,24 @@ export class FrameParser {
     }
     let pos = 0;
     const len = chunk.length;
-    if (this.pending !== null) {
+    if (this.mode !== Pending.None) {
       pos = this.continuePending(chunk);
-      if (this.pending !== null) return;
+      if ((this.mode as Pending) !== Pending.None) return; // (continuePending changes it)
       if (this.paused) return this.hold(chunk, pos);
     }
     while (len - pos >= FRAME_HEADER_SIZE) {
       const size = chunk.readUInt32BE(pos + 3);
       const total = this.checkedTotal(chunk[pos]!, size);
       if (pos + total > len) break;
-      if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk, pos, total);
+      if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk[pos]!, chunk, pos + FRAME_HEADER_SIZE, size, chunk[pos + total - 1]!);
       this.sink(chunk[pos]!, chunk.readUInt16BE(pos + 1), chunk, pos + FRAME_HEADER_SIZE, pos + total - 1);
       pos += total;
       if (this.paused) return this.hold(chunk, pos);
     }
-    if (pos < len) this.startPending(chunk, pos);
+    if (pos < len) {
+      pos = this.startPending(chunk, pos);
+      if (this.paused) this.hold(chunk, pos);
+    }
   }
 
   /**
@@ -89,9 +131,12 @@ export class FrameParser {
     if (pos < chunk.length) this.held = chunk.subarray(pos);
   }
 
-  /** Bytes held back: waiting for the rest of a frame, or not parsed yet because of a pause. */
+  /**
+   * Bytes held back here: a frame waiting for its rest, or input not parsed yet because of a
+   * pause. A streamed body frame's bytes are not counted: they went on to the assembler.
+   */
   get bufferedBytes(): number {
-    return (this.pending === null ? 0 : this.pendingFill) + (this.held === null ? 0 : this.held.length);
+    return (this.mode === Pending.Header || this.mode === Pending.Copy ? this.fill : 0) + (this.held === null ? 0 : this.held.length);
   }
 
   private checkedTotal(type: number, size: number): number {
@@ -101,58 +146,107 @@ export class FrameParser {
     return size + FRAME_OVERHEAD;
   }
 
-  private startPending(chunk: Buffer, pos: number): void {
+  /** The chunk ends inside a frame starting at pos; returns the position after what it used. */
+  private startPending(chunk: Buffer, pos: number): number {
     const rest = chunk.length - pos;
     if (rest < FRAME_HEADER_SIZE) {
-      chunk.copy(this.headerScratch, 0, pos);
-      this.pending = this.headerScratch;
-      this.pendingFill = rest;
-      this.pendingTotal = 0;
-      return;
+      chunk.copy(this.scratch, 0, pos);
+      this.mode = Pending.Header;
+      this.fill = rest;
+      return chunk.length;
     }
-    const total = this.checkedTotal(chunk[pos]!, chunk.readUInt32BE(pos + 3));
-    this.pending = Buffer.allocUnsafe(total);
-    this.pendingFill = chunk.copy(this.pending, 0, pos);
-    this.pendingTotal = total;
+    chunk.copy(this.scratch, 0, pos, pos + FRAME_HEADER_SIZE);
+    this.fill = FRAME_HEADER_SIZE;
+    this.headerComplete();
+    return this.feed(chunk, pos + FRAME_HEADER_SIZE);
   }
 
   /** Feeds the start of a chunk into the pending frame; returns how many bytes it used. */
   private continuePending(chunk: Buffer): number {
     let pos = 0;
-    if (this.pendingTotal === 0) {
-      const n = Math.min(FRAME_HEADER_SIZE - this.pendingFill, chunk.length);
-      chunk.copy(this.headerScratch, this.pendingFill, 0, n);
-      this.pendingFill += n;
-      pos = n;
-      if (this.pendingFill < FRAME_HEADER_SIZE) return pos;
-      const total = this.checkedTotal(this.headerScratch[0]!, this.headerScratch.readUInt32BE(3));
-      const frame = Buffer.allocUnsafe(total);
-      this.headerScratch.copy(frame, 0);
-      this.pending = frame;
-      this.pendingTotal = total;
+    if (this.mode === Pending.Header) {
+      pos = Math.min(FRAME_HEADER_SIZE - this.fill, chunk.length);
+      chunk.copy(this.scratch, this.fill, 0, pos);
+      this.fill += pos;
+      if (this.fill < FRAME_HEADER_SIZE) return pos;
+      this.headerComplete();
     }
-    const frame = this.pending!;
-    const n = Math.min(this.pendingTotal - this.pendingFill, chunk.length - pos);
-    chunk.copy(frame, this.pendingFill, pos, pos + n);
-    this.pendingFill += n;
-    pos += n;
-    if (this.pendingFill < this.pendingTotal) return pos;
-    const total = this.pendingTotal;
-    this.pending = null;
-    this.pendingFill = 0;
-    this.pendingTotal = 0;
-    if (frame[total - 1] !== FRAME_END) throw badFrameEnd(frame, 0, total);
-    const header = Layout.frameHeader.decode(frame);
-    this.sink(header.type, header.channel, frame, FRAME_HEADER_SIZE, total - 1);
-    return pos;
+    return this.feed(chunk, pos);
+  }
+
+  /** The pending frame's header is in scratch: stream the frame or copy it. */
+  private headerComplete(): void {
+    const type = this.scratch[0]!;
+    this.total = this.checkedTotal(type, this.scratch.readUInt32BE(3));
+    if (type === FRAME_BODY && this.bodyPieces !== null && this.scratch.readUInt16BE(1) !== 0) {
+      // Channel 0 is left to the copy: its error text shows the whole payload.
+      this.mode = Pending.Stream;
+      this.firstPiece = true;
+      return;
+    }
+    const frame = Buffer.allocUnsafe(this.total);
+    this.scratch.copy(frame, 0, 0, FRAME_HEADER_SIZE);
+    this.frame = frame;
+    this.mode = Pending.Copy;
+  }
+
+  /** Feeds chunk[pos, …) to the pending frame (its header is in); returns the position after what it used. */
+  private feed(chunk: Buffer, pos: number): number {
+    const total = this.total;
+    const n = Math.min(total - this.fill, chunk.length - pos);
+    const complete = this.fill + n === total;
+    if (this.mode === Pending.Copy) {
+      const frame = this.frame!;
+      chunk.copy(frame, this.fill, pos, pos + n);
+      if (!complete) {
+        this.fill += n;
+        return pos + n;
+      }
+      this.clearPending();
+      const size = total - FRAME_OVERHEAD;
+      if (frame[total - 1] !== FRAME_END) throw badFrameEnd(frame[0]!, frame, FRAME_HEADER_SIZE, size, frame[total - 1]!);
+      this.sink(frame[0]!, frame.readUInt16BE(1), frame, FRAME_HEADER_SIZE, total - 1);
+      return pos + n;
+    }
+    // Pending.Stream: the payload part of these bytes goes on as a view; the frame-end octet, when
+    // it is among them, is checked first.
+    const payloadEnd = complete ? pos + n - 1 : pos + n;
+    const payloadOffset = this.fill - FRAME_HEADER_SIZE;
+    if (payloadOffset < SHOWN_OCTETS) {
+      chunk.copy(this.scratch, FRAME_HEADER_SIZE + payloadOffset, pos, Math.min(payloadEnd, pos + SHOWN_OCTETS - payloadOffset));
+    }
+    const channel = this.scratch.readUInt16BE(1);
+    const first = this.firstPiece;
+    this.firstPiece = false;
+    if (!complete) {
+      this.fill += n;
+      this.bodyPieces!(channel, chunk, pos, payloadEnd, total - FRAME_OVERHEAD, first, false);
+      return pos + n;
+    }
+    this.clearPending();
+    const endOctet = chunk[pos + n - 1]!;
+    if (endOctet !== FRAME_END) throw badFrameEnd(FRAME_BODY, this.scratch, FRAME_HEADER_SIZE, total - FRAME_OVERHEAD, endOctet);
+    this.bodyPieces!(channel, chunk, pos, payloadEnd, total - FRAME_OVERHEAD, first, true);
+    return pos + n;
+  }
+
+  private clearPending(): void {
+    this.mode = Pending.None;
+    this.frame = null;
+    this.fill = 0;
+    this.total = 0;
   }
 }
 
-/** The frame at buf[pos, pos + total) does not end with 0xce. */
-function badFrameEnd(buf: Buffer, pos: number, total: number): FrameError {
-  // As RabbitMQ: the whole payload when short, its first 16 octets otherwise.
-  const start = pos + FRAME_HEADER_SIZE;
-  const end = pos + total - 1;
-  const octets = end - start > 16 ? `first 16 octets = ${erlangBinary(buf, start, start + 16)}` : `all octets = ${erlangBinary(buf, start, end)}`;
-  return new FrameError(`type ${buf[pos]}, ${octets}: {invalid_frame_end_marker,${buf[end]}}`);
+/**
+ * A frame whose frame-end octet is not 0xce. buf[payloadStart, …) holds its payload (at least its
+ * first 16 octets); as RabbitMQ, the text shows the whole payload when short, its first 16 octets
+ * otherwise.
+ */
+function badFrameEnd(type: number, buf: Buffer, payloadStart: number, payloadSize: number, endOctet: number): FrameError {
+  const octets =
+    payloadSize > SHOWN_OCTETS
+      ? `first 16 octets = ${erlangBinary(buf, payloadStart, payloadStart + SHOWN_OCTETS)}`
+      : `all octets = ${erlangBinary(buf, payloadStart, payloadStart + payloadSize)}`;
+  return new FrameError(`type ${type}, ${octets}: {invalid_frame_end_marker,${endOctet}}`);
 }

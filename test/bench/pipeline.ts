@@ -11,9 +11,10 @@
 // Profiling the broker under a scenario: PIPELINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR".
 //
 // Scenarios follow ../shared/bench's shapes: S1 autoack, S2 manual acks (prefetch 100), S3
-// persistent with confirms, S4 fanout to 10 queues, S5 topic (1000 keys, 100 bindings), S11 S2 with
-// 6 headers; S1T is S1 over TLS, each frame its own TLS record (as amqp091-go writes them). µs/msg
-// counts deliveries for S4 and S5, as ampbench does.
+// persistent with confirms, S4 fanout to 10 queues, S5 topic (1000 keys, 100 bindings), S9 1 MiB
+// messages (manual acks, prefetch 10, in body frames of frame_max, batches of at most 10, a fiftieth
+// of --count), S11 S2 with 6 headers; S1T is S1 over TLS, each frame its own TLS record (as
+// amqp091-go writes them). µs/msg counts deliveries for S4 and S5, as ampbench does.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,6 +73,9 @@ class BenchConnection {
   private waiting: { id: number; resolve: (m: M.Method) => void } | null = null;
   private readonly early: M.Method[] = [];
 
+  /** frame_max the broker proposed (and this client accepted) */
+  frameMax = 0;
+
   private constructor(readonly socket: Socket) {
     this.handler = this.setupFrame;
     this.parser = new FrameParser(1 << 30, (t, c, b, s, e) => this.handler(t, c, b, s, e));
@@ -98,6 +102,7 @@ class BenchConnection {
       locale: 'en_US',
     });
     const tune = (await c.expect(M.CONNECTION_TUNE)) as M.ConnectionTune;
+    c.frameMax = tune.frameMax;
     c.send(0, { id: M.CONNECTION_TUNE_OK, channelMax: tune.channelMax, frameMax: tune.frameMax, heartbeat: 0 });
     c.send(0, { id: M.CONNECTION_OPEN, virtualHost: '/', reserved1: '', reserved2: false });
     await c.expect(M.CONNECTION_OPEN_OK);
@@ -161,6 +166,10 @@ interface Shape {
   confirm: boolean;
   headers: number;
   tls: boolean;
+  /** body bytes per message */
+  bodySize: number;
+  /** basic.qos prefetch of manual-ack consumers */
+  prefetch: number;
 }
 
 function s5Bindings(): string[] {
@@ -174,7 +183,7 @@ function s5Bindings(): string[] {
 }
 
 function shape(name: string): Shape {
-  const base: Shape = { queues: 1, exchangeType: '', bindings: [], routingKeys: [], autoAck: true, persistent: false, confirm: false, headers: 0, tls: false };
+  const base: Shape = { queues: 1, exchangeType: '', bindings: [], routingKeys: [], autoAck: true, persistent: false, confirm: false, headers: 0, tls: false, bodySize: 16, prefetch: 100 };
   switch (name) {
     case 'S1':
       return base;
@@ -191,10 +200,12 @@ function shape(name: string): Shape {
       for (let n = 0; n < 1000; n++) keys.push(`k.${Math.floor(n / 100) % 10}.${Math.floor(n / 10) % 10}.${n % 10}`);
       return { ...base, queues: 10, exchangeType: 'topic', bindings: s5Bindings(), routingKeys: keys };
     }
+    case 'S9':
+      return { ...base, autoAck: false, bodySize: 1024 * 1024, prefetch: 10 };
     case 'S11':
       return { ...base, autoAck: false, headers: 6 };
     default:
-      throw new Error(`unknown scenario ${name} (S1 S1T S2 S3 S4 S5 S11)`);
+      throw new Error(`unknown scenario ${name} (S1 S1T S2 S3 S4 S5 S9 S11)`);
   }
 }
 
@@ -221,8 +232,8 @@ function benchHeaders(n: number): FieldTable {
   return h;
 }
 
-/** One published message as bytes: basic.publish, content header, one body frame. */
-function publishBytes(exchange: string, routingKey: string, s: Shape): Buffer {
+/** One published message as bytes: basic.publish, content header, body frames of at most frameMax. */
+function publishBytes(exchange: string, routingKey: string, s: Shape, frameMax: number): Buffer {
   const method = encodeMethodFrame(1, { id: M.BASIC_PUBLISH, reserved1: 0, exchange, routingKey, mandatory: false, immediate: false });
   const props: Buffer[] = [];
   let flags = 1 << 12; // delivery-mode, as amqp091-go always sends it
@@ -237,16 +248,22 @@ function publishBytes(exchange: string, routingKey: string, s: Shape): Buffer {
   header.writeUInt16BE(1, 1);
   header.writeUInt32BE(12 + propBytes.length, 3);
   header.writeUInt16BE(60, 7);
-  header.writeUInt32BE(16, 15);
+  header.writeUInt32BE(s.bodySize, 15);
   propBytes.copy(header, 19);
   header[header.length - 1] = 0xce;
-  const body = Buffer.alloc(8 + 16);
-  body[0] = 3;
-  body.writeUInt16BE(1, 1);
-  body.writeUInt32BE(16, 3);
-  body.write('0123456789abcdef', 7, 'latin1');
-  body[body.length - 1] = 0xce;
-  return Buffer.concat([method, header, body]);
+  const bodyFrames: Buffer[] = [];
+  const maxPayload = frameMax - 8;
+  for (let offset = 0; offset < s.bodySize; offset += maxPayload) {
+    const size = Math.min(maxPayload, s.bodySize - offset);
+    const body = Buffer.alloc(8 + size);
+    body[0] = 3;
+    body.writeUInt16BE(1, 1);
+    body.writeUInt32BE(size, 3);
+    for (let i = 0; i < size; i++) body[7 + i] = 48 + ((offset + i) % 16);
+    body[body.length - 1] = 0xce;
+    bodyFrames.push(body);
+  }
+  return Buffer.concat([method, header, ...bodyFrames]);
 }
 
 /** The frames of one message's bytes (views, no copy). */
@@ -300,7 +317,7 @@ async function drive(port: number, pid: number, name: string, count: number, bat
     bindings.forEach((b, j) => topicMatches(b.split('.'), k.split('.')) && matched.add(j % s.queues));
     return matched.size;
   });
-  const templates = keys.map((k) => publishBytes(exchange, k, s));
+  const templates = keys.map((k) => publishBytes(exchange, k, s, publisher.frameMax));
   if (s.confirm) await publisher.call({ id: M.CONFIRM_SELECT, nowait: false }, M.CONFIRM_SELECT_OK);
 
   let delivered = 0;
@@ -309,13 +326,14 @@ async function drive(port: number, pid: number, name: string, count: number, bat
   const check = (): void => wake?.();
   for (const q of queueNames) {
     const c = await BenchConnection.open(port, s.tls);
-    if (!s.autoAck) await c.call({ id: M.BASIC_QOS, prefetchSize: 0, prefetchCount: 100, global: false }, M.BASIC_QOS_OK);
+    if (!s.autoAck) await c.call({ id: M.BASIC_QOS, prefetchSize: 0, prefetchCount: s.prefetch, global: false }, M.BASIC_QOS_OK);
     await c.call({ id: M.BASIC_CONSUME, reserved1: 0, queue: q, consumerTag: '', noLocal: false, noAck: s.autoAck, exclusive: false, noWait: false, arguments: {} }, M.BASIC_CONSUME_OK);
-    // Deliveries are counted by their body frames; manual acks go back one per delivery, all the
+    // Deliveries are counted by their body bytes; manual acks go back one per delivery, all the
     // acks of one read in one write (as a client library acking each message does).
     const acks: Buffer[] = [];
+    let bodyBytes = 0;
     let pendingAck = false;
-    c.count((type, _ch, buf, start) => {
+    c.count((type, _ch, buf, start, end) => {
       if (type === 1 && !s.autoAck && buf.readUInt32BE(start) === M.BASIC_DELIVER) {
         const tagLen = buf[start + 4]!;
         const at = start + 5 + tagLen;
@@ -331,8 +349,12 @@ async function drive(port: number, pid: number, name: string, count: number, bat
         }
       }
       if (type === 3) {
-        delivered++;
-        check();
+        bodyBytes += end - start;
+        if (bodyBytes >= s.bodySize) {
+          bodyBytes -= s.bodySize;
+          delivered++;
+          check();
+        }
       }
     });
     consumers.push(c);
@@ -464,7 +486,7 @@ export async function pipelineBench(argv: string[]): Promise<void> {
   let rounds = 3;
   let count = 100_000;
   let batch = 100;
-  let scenarios = 'S1,S2,S3,S4,S5,S11';
+  let scenarios = 'S1,S2,S3,S4,S5,S9,S11';
   let json: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -489,8 +511,8 @@ export async function pipelineBench(argv: string[]): Promise<void> {
           const s = shape(name);
           const broker = await startBroker(root, s.tls, work);
           try {
-            const perRun = name === 'S4' ? Math.floor(count / 5) : count;
-            const res = await drive(broker.port, broker.child.pid!, name, perRun, batch);
+            const perRun = name === 'S4' ? Math.floor(count / 5) : name === 'S9' ? Math.floor(count / 50) : count;
+            const res = await drive(broker.port, broker.child.pid!, name, perRun, name === 'S9' ? Math.min(batch, 10) : batch);
             const per = name === 'S4' || name === 'S5' ? res.deliveries : res.messages;
             const us = (1e6 * res.cpuSeconds) / per;
             const key = `${name}\t${label}`;

@@ -4,7 +4,7 @@
 // errors raised while a content method is pending carry that method's class and method ids.
 
 import { describe, expect, it, vi } from 'vitest';
-import { CommandAssembler, type Content } from '../../src/protocol/command-assembler.js';
+import { BODY_ALLOWANCE_BYTES, BodyAllowance, CommandAssembler, type Content } from '../../src/protocol/command-assembler.js';
 import { AmqpException, FrameError, UnexpectedFrame } from '../../src/protocol/errors.js';
 import { encodeBasicProperties } from '../../src/protocol/frame-writer.js';
 import * as A from '../../src/protocol/generated/amqp.js';
@@ -274,7 +274,8 @@ function errorOf(fn: () => unknown): unknown {
   return undefined;
 }
 
-function run(asm: CommandAssembler, step: Step): Outcome | Content {
+/** pieces: body frames arrive as two pieces (split across socket reads, see FrameParser) */
+function run(asm: CommandAssembler, step: Step, pieces: boolean): Outcome | Content {
   if ('reset' in step) {
     asm.reset();
     return 'wait';
@@ -285,9 +286,14 @@ function run(asm: CommandAssembler, step: Step): Outcome | Content {
     else if ('header' in step) {
       const s = embed(step.header);
       result = asm.onHeader(s.buf, s.start, s.end);
-    } else {
+    } else if (!pieces) {
       const s = embed(Buffer.from(step.body));
       result = asm.onBody(s.buf, s.start, s.end);
+    } else {
+      const s = embed(Buffer.from(step.body));
+      const mid = s.start + ((s.end - s.start) >> 1);
+      expect(asm.onBodyPiece(s.buf, s.start, mid, s.end - s.start, true, false)).toBeNull();
+      result = asm.onBodyPiece(s.buf, mid, s.end, s.end - s.start, false, true);
     }
   });
   if (err !== undefined) {
@@ -302,12 +308,15 @@ function run(asm: CommandAssembler, step: Step): Outcome | Content {
   return result;
 }
 
-describe('CommandAssembler transitions', () => {
+describe.each([
+  ['whole body frames', false],
+  ['body frames in two pieces (split across reads)', true],
+])('CommandAssembler transitions, %s', (_name, pieces) => {
   for (const { name, steps, busyAfter } of CASES) it(name, () => {
     const asm = new CommandAssembler();
     expect(asm.busy).toBe(false);
     for (const [step, expected] of steps) {
-      const got = run(asm, step);
+      const got = run(asm, step, pieces);
       if (typeof expected === 'object' && 'body' in expected) {
         expect(typeof got).toBe('object');
         const content = got as Content;
@@ -382,23 +391,42 @@ describe('CommandAssembler details', () => {
     });
   });
 
-  it('does not allocate the announced body-size before the bytes arrive', () => {
-    // body-size comes from the client; max message size is only checked once the content is
-    // complete, so allocating it up front lets one header frame claim up to 4 GiB of memory.
+  it('never allocates the announced body-size beyond what arrived plus the connection allowance', () => {
+    // body-size comes from the client (max message size is checked by the channel, and may be
+    // configured high): one header frame must not claim that much memory. Channels of one
+    // connection share one allowance for room ahead of the bytes.
     const original = Buffer.allocUnsafe.bind(Buffer);
+    const sizes: number[] = [];
     const spy = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((size: number) => {
-      if (size > 1 << 20) throw new Error(`allocated ${size} bytes up front`);
+      sizes.push(size);
       return original(size);
     });
     try {
-      const asm = new CommandAssembler();
-      asm.onMethod(publish, true);
-      const h = embed(headerPayload(2 ** 30));
-      expect(asm.onHeader(h.buf, h.start, h.end)).toBeNull();
+      const allowance = new BodyAllowance();
+      const first = new CommandAssembler(allowance);
+      const second = new CommandAssembler(allowance);
       const b = embed(Buffer.from('0123456789'));
-      expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
-      expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
-      expect(asm.busy).toBe(true);
+      for (const asm of [first, second]) {
+        asm.onMethod(publish, true);
+        const h = embed(headerPayload(2 ** 30));
+        expect(asm.onHeader(h.buf, h.start, h.end)).toBeNull();
+        expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
+        expect(asm.onBody(b.buf, b.start, b.end)).toBeNull();
+        expect(asm.busy).toBe(true);
+      }
+      // The first body takes the whole allowance; the second, with none left, only what arrived,
+      // then room for as much again as had arrived (20 arrived: 30 bytes).
+      expect(sizes).toEqual([10 + BODY_ALLOWANCE_BYTES, 10, 30]);
+      expect(allowance.available).toBe(0);
+      // Without allowance the body grows only when full, to about twice what arrived.
+      sizes.length = 0;
+      expect(second.onBody(b.buf, b.start, b.end)).toBeNull();
+      expect(sizes).toEqual([]);
+      expect(second.onBody(b.buf, b.start, b.end)).toBeNull();
+      expect(sizes).toEqual([70]);
+      // A dropped command (channel closed) gives its share back.
+      first.reset();
+      expect(allowance.available).toBe(BODY_ALLOWANCE_BYTES);
     } finally {
       spy.mockRestore();
     }

@@ -327,3 +327,186 @@ describe('payloads larger than frame_max → FrameError 501 (RabbitMQ\'s limit: 
     expect(expectFrameError(() => parser.push(withPayload(MAX + 1))).replyText).toBe(TEXT);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// With a BodyPieceSink (as the connection gives one): body frames on a channel split across chunks
+// are handed on piece by piece as views into the chunks (the assembler copies them once into the
+// message body); every other frame behaves as above.
+
+interface Piece {
+  channel: number;
+  buf: Buffer;
+  start: number;
+  end: number;
+  payloadSize: number;
+  first: boolean;
+  last: boolean;
+  /** the payload bytes, read during the call (the view is only valid then) */
+  bytes: string;
+}
+
+function streamingCollector(maxPayloadSize = 131072): { parser: FrameParser; seen: Seen[]; pieces: Piece[] } {
+  const seen: Seen[] = [];
+  const pieces: Piece[] = [];
+  const parser = new FrameParser(
+    maxPayloadSize,
+    (type, channel, buf, start, end) => seen.push({ type, channel, buf, start, end }),
+    (channel, buf, start, end, payloadSize, first, last) =>
+      pieces.push({ channel, buf, start, end, payloadSize, first, last, bytes: buf.toString('hex', start, end) }),
+  );
+  return { parser, seen, pieces };
+}
+
+describe('body frames split across chunks are streamed to the BodyPieceSink', () => {
+  it('every frame arrives whole or as pieces that add up to it, in order; pieces are views into the chunks', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 40 }), (frames, cuts) => {
+        const { stream, offsets } = buildStream(frames);
+        const { chunks, starts } = cut(stream, cuts);
+        const c = streamingCollector();
+        // Rebuild the frame sequence from both sinks, in the order they were called.
+        const order: string[] = [];
+        let current: { channel: number; payloadSize: number; bytes: string } | null = null;
+        const parser = new FrameParser(
+          131072,
+          (type, channel, buf, start, end) => {
+            expect(current).toBeNull();
+            order.push(JSON.stringify({ type, channel, payload: buf.toString('hex', start, end) }));
+          },
+          (channel, buf, start, end, payloadSize, first, last) => {
+            expect(chunks).toContain(buf); // a view into the chunk just pushed: no copy
+            if (first) {
+              expect(current).toBeNull();
+              current = { channel, payloadSize, bytes: '' };
+            }
+            expect(current).not.toBeNull();
+            expect(channel).toBe(current!.channel);
+            expect(payloadSize).toBe(current!.payloadSize);
+            current!.bytes += buf.toString('hex', start, end);
+            if (last) {
+              expect(current!.bytes.length / 2).toBe(payloadSize);
+              order.push(JSON.stringify({ type: 3, channel, payload: current!.bytes }));
+              current = null;
+            }
+          },
+        );
+        for (const chunk of chunks) parser.push(chunk);
+        expect(current).toBeNull();
+        expect(parser.bufferedBytes).toBe(0);
+        expect(order).toEqual(frames.map((f) => JSON.stringify(plainSpec(f))));
+
+        // Which frames were streamed: exactly the body frames on a channel that no chunk holds whole.
+        const streamed = frames.map((f, i) => {
+          const fs = offsets[i]!;
+          const fe = fs + FRAME_OVERHEAD + f.payload.length;
+          const whole = starts.some((cs, k) => cs <= fs && fe <= cs + chunks[k]!.length);
+          return f.type === 3 && f.channel !== 0 && !whole;
+        });
+        for (const chunk of chunks) c.parser.push(chunk);
+        expect(c.pieces.filter((p) => p.last)).toHaveLength(streamed.filter(Boolean).length);
+        expect(c.seen).toHaveLength(streamed.filter((s) => !s).length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a body frame cut at every point: pieces in order, the last one only with the frame-end octet', () => {
+    const payload = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const frame = buildStream([{ type: 3, channel: 7, payload }]).stream;
+    for (let a = 1; a < frame.length; a++) {
+      for (let b = a; b < frame.length; b++) {
+        const { parser, seen, pieces } = streamingCollector();
+        parser.push(frame.subarray(0, a));
+        parser.push(frame.subarray(a, b));
+        parser.push(frame.subarray(b));
+        expect(seen).toHaveLength(0);
+        expect(pieces.map((p) => p.bytes).join('')).toBe(Buffer.from(payload).toString('hex'));
+        expect(pieces.filter((p) => p.first)).toHaveLength(1);
+        expect(pieces[0]!.first).toBe(true);
+        expect(pieces.filter((p) => p.last)).toHaveLength(1);
+        expect(pieces.at(-1)!.last).toBe(true);
+        for (const p of pieces) expect([p.channel, p.payloadSize]).toEqual([7, 40]);
+        expect(parser.bufferedBytes).toBe(0);
+      }
+    }
+  });
+
+  it('a 0-byte body frame split anywhere arrives as empty pieces with first and last', () => {
+    const frame = buildStream([{ type: 3, channel: 1, payload: new Uint8Array(0) }]).stream;
+    for (let a = 1; a < frame.length; a++) {
+      const { parser, seen, pieces } = streamingCollector();
+      parser.push(frame.subarray(0, a));
+      parser.push(frame.subarray(a));
+      expect(seen).toHaveLength(0);
+      expect(pieces.map((p) => [p.bytes, p.payloadSize, p.first, p.last])).toEqual(a < FRAME_HEADER_SIZE ? [['', 0, true, true]] : [['', 0, true, false], ['', 0, false, true]]);
+    }
+  });
+
+  it('body frames on channel 0, methods and headers split across chunks are still copied whole', () => {
+    const frames: Spec[] = [
+      { type: 3, channel: 0, payload: Buffer.from('hello') },
+      { type: 1, channel: 1, payload: Uint8Array.from([0, 60, 0, 40, 1, 2, 3]) },
+      { type: 2, channel: 1, payload: new Uint8Array(30).fill(9) },
+    ];
+    const { stream } = buildStream(frames);
+    for (let a = 1; a < stream.length; a++) {
+      const { parser, seen, pieces } = streamingCollector();
+      parser.push(Buffer.from(stream.subarray(0, a)));
+      parser.push(Buffer.from(stream.subarray(a)));
+      expect(pieces).toHaveLength(0);
+      expect(seen.map(plain)).toEqual(frames.map(plainSpec));
+    }
+  });
+
+  it('a pause from the sink after the last piece holds the rest of the chunk until resume()', () => {
+    const frames: Spec[] = [
+      { type: 3, channel: 1, payload: new Uint8Array(100).fill(1) },
+      { type: 1, channel: 1, payload: Uint8Array.from([0, 60, 0, 40]) },
+    ];
+    const { stream } = buildStream(frames);
+    const seen: number[] = [];
+    const parser: FrameParser = new FrameParser(
+      131072,
+      (type) => seen.push(type),
+      (_channel, _buf, _start, _end, _size, _first, last) => {
+        if (last) {
+          seen.push(3);
+          parser.pause();
+        }
+      },
+    );
+    parser.push(stream.subarray(0, 50));
+    parser.push(stream.subarray(50));
+    expect(seen).toEqual([3]);
+    expect(parser.bufferedBytes).toBe(FRAME_OVERHEAD + 4);
+    parser.resume();
+    expect(seen).toEqual([3, 1]);
+  });
+
+  describe('bad frame-end of a streamed frame: RabbitMQ\'s text, as for a whole frame, and no last piece', () => {
+    for (const [name, payload, text] of [
+      ['short payload (all octets)', Buffer.from('hello'), 'FRAME_ERROR - type 3, all octets = <<"hello">>: {invalid_frame_end_marker,65}'],
+      [
+        'long payload (first 16 octets)',
+        Buffer.from(Uint8Array.from({ length: 40 }, (_, i) => i)),
+        'FRAME_ERROR - type 3, first 16 octets = <<0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15>>: {invalid_frame_end_marker,65}',
+      ],
+    ] as const) {
+      it(name, () => {
+        const frame = buildStream([{ type: 3, channel: 1, payload }], 0x41).stream;
+        // unsplit (not streamed) gives the reference text
+        expect(expectFrameError(() => streamingCollector().parser.push(frame)).replyText).toBe(text);
+        for (let a = 1; a < frame.length; a++) {
+          for (const b of [a + 1, Math.floor((a + frame.length) / 2), frame.length - 1]) {
+            if (b <= a || b >= frame.length) continue;
+            const { parser, pieces } = streamingCollector();
+            parser.push(frame.subarray(0, a));
+            parser.push(frame.subarray(a, b));
+            expect(expectFrameError(() => parser.push(frame.subarray(b))).replyText).toBe(text);
+            expect(pieces.some((p) => p.last)).toBe(false);
+          }
+        }
+      });
+    }
+  });
+});
