@@ -1,7 +1,15 @@
-// One AMQP channel: its method handlers, content assembly for publishes, consumers, the unacked
-// ledger, prefetch, publisher confirms and transactions. Each handler is a flat list of guards that
+// One AMQP channel: the dispatch of its methods and its per-channel state (consumers, the unacked
+// ledger, delivery tags, prefetch, confirm or tx mode). Each handler is a flat list of guards that
 // throw typed errors, then the action. Errors raised here are caught once, by the connection: soft
 // ones come back as closeWithError (channel.close), hard ones close the connection.
+//
+// The protocol-independent rules live in their own modules, called directly (nothing allocated per
+// message for them): settling deliveries (broker/settlement.ts), transactions
+// (broker/transaction.ts), direct reply-to (broker/direct-reply-to.ts), what a publish may carry
+// (broker/publish-rules.ts), basic.get (broker/basic-get.ts), the consumer timeout
+// (broker/consumer-timeout.ts), replies held behind durable writes (held-output.ts), confirm
+// batches waiting for the store (confirm-batch-waiter.ts). CC/BCC routing keys: routingHeaders in
+// broker/message.ts.
 
 import type { Flushable } from '../broker/dispatch.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
@@ -10,12 +18,22 @@ import { ConfirmTracker, type ConfirmSink } from '../broker/confirms.js';
 import { Consumer, type ConsumerChannel } from '../broker/queue/consumers.js';
 import type { QueueEntry } from '../broker/queue/entry.js';
 import type { Queue } from '../broker/queue/queue.js';
-import { parseExpirationProperty } from '../broker/expiration.js';
 import { UnackedDelivery, UnackedLedger } from '../broker/unacked.js';
 import { PublishAccess, type Access } from '../broker/permissions.js';
-import { LIMITS_CHECK_MS } from '../broker/resources.js';
-import { checkConsume, checkGet, rejectRefusal } from '../broker/queue/consume-rules.js';
+import { checkConsume, rejectRefusal } from '../broker/queue/consume-rules.js';
 import { redeliveryMessage } from '../broker/queue/quorum-queue.js';
+import { getOkMessage, takeForGet } from '../broker/basic-get.js';
+import { consumerTimeoutError, exceededConsumerTimeout } from '../broker/consumer-timeout.js';
+import { DirectReplyTo } from '../broker/direct-reply-to.js';
+import { checkMessageSize, checkPublishedProperties, messageTooLarge } from '../broker/publish-rules.js';
+import {
+  discardDeliveries,
+  recoverDeliveries,
+  requeueDeliveries,
+  settleDelivery,
+  takeDeliveries,
+} from '../broker/settlement.js';
+import { Transaction, TransactionCommitWaiter, type BufferedPublish, type TransactionSink } from '../broker/transaction.js';
 import {
   ChannelExchangeCounters,
   ChannelObjectCounters,
@@ -31,9 +49,7 @@ import {
   type ReplyTarget,
   type VHost,
 } from '../broker/vhost.js';
-import type { CommitWaiter } from '../broker/persistence.js';
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
-import { encodeShortStr } from '../protocol/frame-writer.js';
 import { PublishDecoder } from '../protocol/publish-decoder.js';
 import {
   AccessRefused,
@@ -47,40 +63,10 @@ import {
 } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import * as M from '../protocol/generated/amqp.js';
+import { ConfirmBatchWaiter } from './confirm-batch-waiter.js';
 import type { Connection } from './connection.js';
-import { Outbound } from './outbound.js';
-
-/** Publishes and acks held back until tx.commit. */
-interface PendingPublish {
-  exchange: Exchange;
-  message: Message;
-  extraKeys: string[] | null;
-  mandatory: boolean;
-}
-type PendingAck =
-  | { kind: 'ack'; deliveries: UnackedDelivery[] }
-  | { kind: 'reject'; deliveries: UnackedDelivery[]; requeue: boolean };
-
-class TxState {
-  publishes: PendingPublish[] = [];
-  acks: PendingAck[] = [];
-}
-
-/** Waits for one store batch on behalf of one channel's confirms (or a tx.commit). */
-class BatchWaiter implements CommitWaiter {
-  constructor(
-    private readonly channel: Channel,
-    private readonly done: (ok: boolean) => void,
-  ) {}
-  onCommitted(): void {
-    this.done(true);
-    this.channel.scheduleFlush();
-  }
-  onCommitFailed(): void {
-    this.done(false);
-    this.channel.scheduleFlush();
-  }
-}
+import { HeldOutput, type FlushScheduler } from './held-output.js';
+import type { Outbound } from './outbound.js';
 
 /** A channel's settings and counts as the management API shows them. */
 export interface ChannelInfo {
@@ -94,7 +80,7 @@ export interface ChannelInfo {
   flowActive: boolean;
 }
 
-export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTarget {
+export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushScheduler, ReplyTarget, TransactionSink {
   /** true after the server sent channel.close, until close-ok */
   closing = false;
   private released = false;
@@ -111,11 +97,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private channelPrefetch = 0;
   private flowActive = true;
   private confirms: ConfirmTracker | null = null;
-  private tx: TxState | null = null;
+  private tx: Transaction | null = null;
   /** for queue-name shortcuts: the queue most recently declared on this channel */
   private lastQueueName = '';
   /** direct reply-to: this channel's consumer of amq.rabbitmq.reply-to, if any */
-  private replyConsumer: { tag: string; tagBytes: Buffer; key: string } | null = null;
+  private readonly directReplyTo = new DirectReplyTo(this);
   /** counters for metrics (read at scrape time) */
   publishedTotal = 0;
   private readonly stats: BrokerStats;
@@ -123,11 +109,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   readonly queueCounters = new ChannelObjectCounters<Queue, ChannelQueueCounters>(
     (q) => new ChannelQueueCounters(q, this.stats.forQueueType(q.type)),
   );
-  /** output held back until durable writes behind a reply are committed (see holdOutput) */
-  private held: Outbound | null = null;
-  private holds = 0;
-  /** persistence.syncWrites when the current method started */
-  private writesBefore = 0;
+  /** output held back until durable writes behind a reply are committed */
+  private readonly heldOutput: HeldOutput;
   /** cached publish permission decisions (no regular expression per message) */
   private publishAccess: PublishAccess | null = null;
 
@@ -136,8 +119,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     readonly id: number,
   ) {
     this.assembler = new CommandAssembler(connection.bodyAllowance);
-    this.stats = connection.broker.stats;
+    const broker = connection.broker;
+    this.stats = broker.stats;
     this.stats.channelsOpened++;
+    this.heldOutput = new HeldOutput(connection.outbound, broker.persistence, broker.dispatcher, this);
   }
 
   /** Whether consumers or unacked messages, basic.qos limits: for the metrics snapshot. */
@@ -154,11 +139,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   get uncommittedMessages(): number {
-    return this.tx?.publishes.length ?? 0;
+    return this.tx?.messageCount ?? 0;
   }
 
   get uncommittedAcks(): number {
-    return this.tx?.acks.length ?? 0;
+    return this.tx?.settlementCount ?? 0;
   }
 
   get isReleased(): boolean {
@@ -173,8 +158,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       confirm: this.confirms !== null,
       transactional: this.tx !== null,
       unconfirmed: this.confirms?.unconfirmedCount ?? 0,
-      uncommittedMessages: this.tx?.publishes.length ?? 0,
-      uncommittedAcks: this.tx?.acks.reduce((n, a) => n + a.deliveries.length, 0) ?? 0,
+      uncommittedMessages: this.tx?.messageCount ?? 0,
+      uncommittedAcks: this.tx?.deliveryCount ?? 0,
       flowActive: this.flowActive,
     };
   }
@@ -185,34 +170,12 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   /** Where this channel writes: the connection's output, or a held one while a commit is pending. */
   private get out(): Outbound {
-    return this.held ?? this.connection.outbound;
-  }
-
-  /**
-   * A reply must not go out before the durable change it confirms is on disk (a declare-ok for a
-   * durable queue that a crash then forgets). Everything this channel writes from now on is held,
-   * in order, until the commit; other channels are not delayed.
-   */
-  private holdOutput(): void {
-    this.held ??= new Outbound(null, this.connection.broker.dispatcher);
-    this.holds++;
-    this.connection.broker.persistence.afterCommit(new BatchWaiter(this, () => this.releaseHeld()));
+    return this.heldOutput.out;
   }
 
   /** Writes a synchronous reply, held until commit when the method wrote durable state. */
   private reply(method: M.Method): void {
-    const writes = this.connection.broker.persistence.syncWrites;
-    if (writes !== this.writesBefore) {
-      this.writesBefore = writes;
-      this.holdOutput();
-    }
-    this.out.writeMethod(this.id, method);
-  }
-
-  private releaseHeld(): void {
-    if (--this.holds > 0 || this.held === null) return;
-    this.connection.outbound.append(this.held);
-    this.held = null;
+    this.heldOutput.replyOutput().writeMethod(this.id, method);
   }
 
   opened(): void {
@@ -228,7 +191,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       this.pendingRouting = null;
       return;
     }
-    this.writesBefore = this.connection.broker.persistence.syncWrites;
+    this.heldOutput.methodStarted();
     try {
       this.handle(method);
     } catch (err) {
@@ -260,7 +223,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (end - start < 9 || this.closing || this.tx !== null || this.assembler.busy || (buf[start + 8]! & 1) !== 0) return false;
     const d = this.unacked.take(buf.readUInt32BE(start) * 4294967296 + buf.readUInt32BE(start + 4));
     if (d === undefined) return false;
-    this.settleOne(d);
+    settleDelivery(d, this.queueCounters.for(d.entry.queue), this.vhost);
     if (this.channelPrefetch !== 0) this.wakeConsumers();
     return true;
   }
@@ -272,9 +235,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     // Refuse an oversized message before its body arrives, not after buffering it.
     const announced = this.assembler.announcedBodySize;
     const maxSize = this.connection.broker.config.maxMessageSizeBytes;
-    if (announced > maxSize) {
-      throw new PreconditionFailed(`message size ${announced} is larger than configured max size ${maxSize}`).at(M.BASIC_PUBLISH);
-    }
+    if (announced > maxSize) throw messageTooLarge(announced, maxSize).at(M.BASIC_PUBLISH);
   }
 
   onBodyFrame(buf: Buffer, start: number, end: number): void {
@@ -355,10 +316,10 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       case M.BASIC_NACK:
         return this.basicReject(m.deliveryTag, m.multiple, m.requeue);
       case M.BASIC_RECOVER_ASYNC:
-        this.recover(m.requeue);
+        recoverDeliveries(this.unacked, m.requeue);
         return;
       case M.BASIC_RECOVER:
-        this.recover(m.requeue);
+        recoverDeliveries(this.unacked, m.requeue);
         this.out.writeMethod(this.id, { id: M.BASIC_RECOVER_OK });
         return;
       case M.TX_SELECT:
@@ -424,47 +385,30 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (vhost !== null) vhost.retired.publish += this.publishedTotal;
     this.assembler.reset();
     // Acks inside an uncommitted transaction never happened: those messages are requeued too.
-    if (this.tx !== null) for (const a of this.tx.acks) this.unacked.restore(a.deliveries);
+    if (this.tx !== null) this.tx.rollback(this.unacked);
     this.tx = null;
     this.requeueAll(this.unacked.takeAll());
     for (const consumer of this.consumers.values()) this.detachConsumer(consumer);
     this.consumers.clear();
-    this.cancelReplyConsumer();
-  }
-
-  private cancelReplyConsumer(): void {
-    if (this.replyConsumer === null) return;
-    this.vhost.replyTargets.delete(this.replyConsumer.key);
-    this.replyConsumer = null;
+    this.directReplyTo.cancel();
   }
 
   /** Direct reply-to: consuming from the pseudo-queue registers this channel for replies. */
   private consumeReplies(m: M.BasicConsume): void {
-    if (!m.noAck) throw new PreconditionFailed('reply consumer cannot acknowledge');
-    if (this.replyConsumer !== null) throw new PreconditionFailed('reply consumer already set');
-    const tag = m.consumerTag === '' ? generateName('amq.ctag-') : m.consumerTag;
-    this.replyConsumer = { tag, tagBytes: encodeShortStr(tag), key: generateName(`${REPLY_TO_QUEUE}.`) };
-    this.vhost.replyTargets.set(this.replyConsumer.key, this);
+    const tag = this.directReplyTo.consume(this.vhost, m.consumerTag, m.noAck);
     if (!m.noWait) this.out.writeMethod(this.id, { id: M.BASIC_CONSUME_OK, consumerTag: tag });
   }
 
   /** ReplyTarget: a reply published to our reply-to name goes straight to the client. */
   deliverReply(message: Message): void {
-    if (this.released || this.replyConsumer === null) return;
+    if (this.released || !this.directReplyTo.active) return;
     const tag = ++this.deliveryTag;
-    this.out.writeDelivery(this.id, this.replyConsumer.tagBytes, tag, false, message, this.connection.frameMax);
+    this.out.writeDelivery(this.id, this.directReplyTo.tagBytes, tag, false, message, this.connection.frameMax);
   }
 
   private requeueAll(deliveries: UnackedDelivery[]): void {
     if (deliveries.length === 0) return;
-    const now = Date.now();
-    // Requeue newest first: each lands at its original position, so the order is the same
-    // either way, but newest-first keeps every insertion at the head of the queue.
-    for (let i = deliveries.length - 1; i >= 0; i--) {
-      const d = deliveries[i]!;
-      if (d.consumer !== null) d.consumer.unacked--;
-      d.entry.queue.requeue(d.entry, now);
-    }
+    requeueDeliveries(deliveries, Date.now());
   }
 
   private detachConsumer(consumer: Consumer): void {
@@ -637,7 +581,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   }
 
   private basicCancel(m: M.BasicCancel): void {
-    if (this.replyConsumer?.tag === m.consumerTag) this.cancelReplyConsumer();
+    if (this.directReplyTo.isConsumer(m.consumerTag)) this.directReplyTo.cancel();
     const consumer = this.consumers.get(m.consumerTag);
     if (consumer !== undefined) {
       this.consumers.delete(m.consumerTag);
@@ -649,32 +593,14 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
   private basicGet(m: M.BasicGet): void {
     this.authorize('read', 'queue', this.queueName(m.queue));
     const queue = this.vhost.getQueue(this.queueName(m.queue), this.connection);
-    checkGet(queue);
-    queue.touch();
-    const entry = queue.take(Date.now());
-    const counters = this.queueCounters.for(queue);
+    const entry = takeForGet(queue, m.noAck, this.queueCounters.for(queue), Date.now());
     if (entry === undefined) {
-      counters.totals.getEmpty++;
-      counters.getEmpty++;
       this.out.writeMethod(this.id, { id: M.BASIC_GET_EMPTY, reserved1: '' });
       return;
     }
     const tag = ++this.deliveryTag;
-    if (entry.redelivered) {
-      counters.totals.redelivered++;
-      counters.redelivered++;
-    }
-    if (m.noAck) {
-      counters.totals.deliveredGetAutoAck++;
-      counters.getAutoAck++;
-      queue.settle(entry, false);
-    } else {
-      counters.totals.deliveredGetManualAck++;
-      counters.getManualAck++;
-      this.unacked.add(this.unackedDelivery(tag, entry, null));
-    }
-    // Quorum queues: basic.get-ok always carries x-delivery-count (0 the first time), as RabbitMQ.
-    const message = queue.type === 'quorum' ? redeliveryMessage(entry) : entry.message;
+    if (!m.noAck) this.unacked.add(this.unackedDelivery(tag, entry, null));
+    const message = getOkMessage(queue, entry);
     this.out.writeMethodWithContent(
       this.id,
       {
@@ -736,19 +662,13 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     if (this.released) return;
     const oldest = this.unacked.oldest();
     if (oldest === undefined) return;
-    const timeoutMs = oldest.entry.queue.options.consumerTimeoutMs ?? this.connection.broker.resources.consumerTimeoutMs;
+    const timeoutMs = exceededConsumerTimeout(oldest, nowMs, this.connection.broker.resources.consumerTimeoutMs);
     if (timeoutMs === 0) return;
-    // deliveredAt is up to one tick early (a coarse clock): never time a delivery out before its due.
-    if (nowMs - oldest.deliveredAt <= timeoutMs + LIMITS_CHECK_MS) return;
     this.connection.log.warn(
       { channel: this.id, consumerTag: oldest.consumer?.tag ?? null, queue: oldest.entry.queue.name, timeoutMs },
       'consumer timed out waiting for a delivery acknowledgement; closing its channel',
     );
-    this.closeWithError(
-      new PreconditionFailed(
-        `delivery acknowledgement on channel ${this.id} timed out. Timeout value used: ${timeoutMs} ms. This timeout value can be configured, see consumers doc guide to learn more`,
-      ),
-    );
+    this.closeWithError(consumerTimeoutError(this.id, timeoutMs));
   }
 
   /** ConsumerChannel: the queue was deleted under this consumer. */
@@ -773,47 +693,27 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
 
   // ---- basic: acknowledgements --------------------------------------------------------------------
 
-  private takeDeliveries(deliveryTag: number, multiple: boolean): UnackedDelivery[] {
-    if (multiple) {
-      // Tag 0 with multiple means "everything outstanding".
-      if (deliveryTag === 0) return this.unacked.takeAll();
-      // As RabbitMQ: the tag itself must be outstanding, or nothing is acknowledged.
-      if (!this.unacked.has(deliveryTag)) throw new PreconditionFailed(`unknown delivery tag ${deliveryTag}`);
-      return this.unacked.takeUpTo(deliveryTag);
-    }
-    const one = this.unacked.take(deliveryTag);
-    if (one === undefined) throw new PreconditionFailed(`unknown delivery tag ${deliveryTag}`);
-    return [one];
-  }
-
   private basicAck(deliveryTag: number, multiple: boolean): void {
-    const deliveries = this.takeDeliveries(deliveryTag, multiple);
+    const deliveries = takeDeliveries(this.unacked, deliveryTag, multiple);
     if (this.tx !== null) {
-      this.tx.acks.push({ kind: 'ack', deliveries });
+      this.tx.ack(deliveries);
       return;
     }
     this.settle(deliveries);
   }
 
-  private settle(deliveries: UnackedDelivery[]): void {
-    for (let i = 0; i < deliveries.length; i++) this.settleOne(deliveries[i]!);
+  /** Acknowledged deliveries leave their queues (TransactionSink: also at tx.commit). */
+  settle(deliveries: UnackedDelivery[]): void {
+    const vhost = this.vhost;
+    for (let i = 0; i < deliveries.length; i++) {
+      const d = deliveries[i]!;
+      settleDelivery(d, this.queueCounters.for(d.entry.queue), vhost);
+    }
     if (this.channelPrefetch !== 0) this.wakeConsumers();
   }
 
-  /** One acknowledged delivery leaves its queue; its consumer may take another. */
-  private settleOne(d: UnackedDelivery): void {
-    const counters = this.queueCounters.for(d.entry.queue);
-    counters.acked++;
-    counters.totals.acknowledged++;
-    d.entry.queue.settle(d.entry);
-    if (d.consumer !== null) {
-      d.consumer.unacked--;
-      if (d.consumer.queue.messageCount > 0) this.vhost.queueReady(d.consumer.queue);
-    }
-  }
-
   private basicReject(deliveryTag: number, multiple: boolean, requeue: boolean): void {
-    const deliveries = this.takeDeliveries(deliveryTag, multiple);
+    const deliveries = takeDeliveries(this.unacked, deliveryTag, multiple);
     const refusal = rejectRefusal(deliveries);
     if (refusal !== null) {
       // Nothing is rejected: the deliveries stay unacked (and are requeued as the connection closes).
@@ -821,28 +721,20 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       throw refusal;
     }
     if (this.tx !== null) {
-      this.tx.acks.push({ kind: 'reject', deliveries, requeue });
+      this.tx.reject(deliveries, requeue);
       return;
     }
     this.reject(deliveries, requeue);
   }
 
-  private reject(deliveries: UnackedDelivery[], requeue: boolean): void {
+  /** Rejected deliveries are requeued, or dead-lettered / dropped (TransactionSink: also at tx.commit). */
+  reject(deliveries: UnackedDelivery[], requeue: boolean): void {
     if (requeue) {
       this.requeueAll(deliveries);
       return;
     }
-    for (const d of deliveries) {
-      if (d.consumer !== null) d.consumer.unacked--;
-      d.entry.queue.rejectWithoutRequeue(d.entry);
-    }
+    discardDeliveries(deliveries);
     this.wakeConsumers();
-  }
-
-  private recover(requeue: boolean): void {
-    // RabbitMQ does not redeliver to the original consumer: only requeueing is supported.
-    if (!requeue) throw new NotImplemented('requeue=false');
-    this.requeueAll(this.unacked.takeAll());
   }
 
   // ---- basic: publishing --------------------------------------------------------------------------
@@ -862,26 +754,11 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
       throw new AccessRefused(`cannot publish to internal exchange '${m.exchange}' in vhost '${vhost.name}'`);
     }
     access.checkRoutingKey(exchange, m.routingKey);
-    const maxSize = this.connection.broker.config.maxMessageSizeBytes;
-    if (content.bodySize > maxSize) {
-      throw new PreconditionFailed(`message size ${content.bodySize} is larger than configured max size ${maxSize}`);
-    }
+    checkMessageSize(content.bodySize, this.connection.broker.config.maxMessageSizeBytes);
     const now = Date.now();
     const message = new Message(m.exchange, m.routingKey, content.rawProperties, content.body, now, this.pendingRouting);
-    // As RabbitMQ: users tagged impersonator may publish with another user_id.
-    if (message.userId !== undefined && message.userId !== this.connection.userName && !this.connection.user?.tags.includes('impersonator')) {
-      throw new PreconditionFailed(
-        `user_id property set to '${message.userId}' but authenticated user was '${this.connection.userName}'`,
-      );
-    }
-    if (message.expiration !== undefined) {
-      const parsed = parseExpirationProperty(message.expiration);
-      if (!parsed.ok) throw new PreconditionFailed(`invalid expiration '${message.expiration}': ${parsed.reason}`);
-    }
-    if (message.replyTo === REPLY_TO_QUEUE) {
-      if (this.replyConsumer === null) throw new PreconditionFailed('fast reply consumer does not exist');
-      message.replaceProperties({ ...message.properties, replyTo: this.replyConsumer.key });
-    }
+    checkPublishedProperties(message, this.connection.userName, this.connection.user?.tags);
+    this.directReplyTo.rewriteReplyTo(message);
     const extraKeys = message.hasHeaders ? routingHeaders(message) : null;
     this.publishedTotal++;
     const stats = this.stats;
@@ -890,7 +767,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const counters = this.exchangeCounters.for(exchange);
     counters.published++;
     if (this.tx !== null) {
-      this.tx.publishes.push({ exchange, message, extraKeys, mandatory: m.mandatory });
+      this.tx.publish({ exchange, message, extraKeys, mandatory: m.mandatory });
       return;
     }
     const seq = this.confirms !== null ? this.confirms.next() : 0;
@@ -956,58 +833,49 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, ReplyTa
     const confirms = this.confirms;
     if (confirms === null || this.released) return;
     const batch = confirms.takeBatch();
-    if (batch !== null) {
-      this.connection.broker.persistence.afterCommit(
-        new BatchWaiter(this, (ok) => (ok ? confirms.committed(batch) : confirms.failed(batch))),
-      );
-    }
+    if (batch !== null) this.connection.broker.persistence.afterCommit(new ConfirmBatchWaiter(confirms, batch, this));
     confirms.flush();
   }
 
   private txSelect(): void {
     if (this.confirms !== null) throw new PreconditionFailed(`cannot switch from confirm to tx mode`);
-    this.tx ??= new TxState();
+    this.tx ??= new Transaction();
     this.out.writeMethod(this.id, { id: M.TX_SELECT_OK });
   }
 
   private txCommit(): void {
     const tx = this.tx;
     if (tx === null) throw new PreconditionFailed(`channel is not transactional`);
-    this.tx = new TxState();
-    const now = Date.now();
-    let pendingCommit = false;
-    for (const p of tx.publishes) {
-      const flags = this.vhost.publish(p.exchange, p.message, p.extraKeys, now);
-      this.countRouting(flags, p.mandatory, this.exchangeCounters.for(p.exchange));
-      if ((flags & PUBLISH_ROUTED) === 0 && p.mandatory) this.basicReturn(p.message);
-      if (flags & PUBLISH_PENDING_COMMIT) pendingCommit = true;
-    }
-    for (const a of tx.acks) {
-      if (a.kind === 'ack') this.settle(a.deliveries);
-      else this.reject(a.deliveries, a.requeue);
-    }
-    if (!pendingCommit) {
+    if (!tx.commit(this, Date.now())) {
       this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });
       return;
     }
     // commit-ok only once the persistent messages are on disk.
-    this.connection.broker.persistence.afterCommit(
-      new BatchWaiter(this, (ok) => {
-        if (this.released) return;
-        if (ok) this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });
-        else this.connection.closeWithError(new InternalError('the transaction could not be written to disk; see the broker log'));
-      }),
-    );
+    this.connection.broker.persistence.afterCommit(new TransactionCommitWaiter(this));
+  }
+
+  /** TransactionSink: routes a publish buffered by the transaction; true when it waits for the store. */
+  publishBuffered(p: BufferedPublish, nowMs: number): boolean {
+    const flags = this.vhost.publish(p.exchange, p.message, p.extraKeys, nowMs);
+    this.countRouting(flags, p.mandatory, this.exchangeCounters.for(p.exchange));
+    if ((flags & PUBLISH_ROUTED) === 0 && p.mandatory) this.basicReturn(p.message);
+    return (flags & PUBLISH_PENDING_COMMIT) !== 0;
+  }
+
+  /** TransactionSink: the store wrote (or failed to write) a commit's persistent messages. */
+  transactionWritten(ok: boolean): void {
+    if (!this.released) {
+      if (ok) this.out.writeMethod(this.id, { id: M.TX_COMMIT_OK });
+      else this.connection.closeWithError(new InternalError('the transaction could not be written to disk; see the broker log'));
+    }
+    this.scheduleFlush();
   }
 
   private txRollback(): void {
     const tx = this.tx;
     if (tx === null) throw new PreconditionFailed(`channel is not transactional`);
-    this.tx = new TxState();
     // Acks made in the transaction are undone: those deliveries are unacked again.
-    const restored: UnackedDelivery[] = [];
-    for (const a of tx.acks) restored.push(...a.deliveries);
-    this.unacked.restore(restored);
+    tx.rollback(this.unacked);
     this.out.writeMethod(this.id, { id: M.TX_ROLLBACK_OK });
   }
 }
