@@ -439,6 +439,13 @@ function selfSignedCertificate(dir: string): { cert: string; key: string } {
   return tlsFiles;
 }
 
+/** The node options in a script's `#!/usr/bin/env -S node --flag …` line (none for `#!/usr/bin/env node`). */
+function shebangNodeArgs(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\S*env -S node\s+(.*)$/.exec(first);
+  return m === null ? [] : m[1]!.split(/\s+/).filter((a) => a !== '');
+}
+
 async function startBroker(root: string, tls: boolean, work: string): Promise<{ child: ChildProcess; port: number; dataDir: string }> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'warren-pipeline-'));
@@ -447,8 +454,9 @@ async function startBroker(root: string, tls: boolean, work: string): Promise<{ 
     const files = selfSignedCertificate(work);
     args.push('--port', '0', '--tls-port', String(port), '--tls-cert', files.cert, '--tls-key', files.key);
   } else args.push('--port', String(port), '--tls-port', '0');
-  // PIPELINE_NODE_ARGS: node options for the broker, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env['PIPELINE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  // Node options as bin/warren's own first line gives them (`#!/usr/bin/env -S node …`), then
+  // PIPELINE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = [...shebangNodeArgs(join(root, 'bin', 'warren')), ...(process.env['PIPELINE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')];
   const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   for (;;) {
