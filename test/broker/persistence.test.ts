@@ -1,5 +1,6 @@
 // The broker's persistence layer on a real LMDB store in a temporary folder: commit waiters are
-// each told once, whatever another waiter does; a stored count gone wrong never fails storage.
+// each told once, whatever another waiter does; a batch due while another commits waits for it (group
+// commit); a stored count gone wrong never fails storage.
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,6 +64,44 @@ describe('commit waiters', () => {
       expect([first.failed, thrower.failed, after.failed, next.failed]).toEqual([0, 0, 0, 0]);
     });
   }
+});
+
+describe('group commit', () => {
+  /** A sync source whose every sync() waits until the test releases it: a commit the test holds open. */
+  class HeldSync {
+    readonly releases: (() => void)[] = [];
+    sync(): PromiseLike<unknown> {
+      return new Promise<void>((resolve) => this.releases.push(resolve));
+    }
+    async close(): Promise<void> {
+      for (const r of this.releases) r();
+    }
+  }
+
+  it('durable (LMDB): batches falling due while one commits wait for it and go together, in one transaction', async () => {
+    const p = durable();
+    const held = new HeldSync();
+    p.addSyncSource(held);
+    const first = new Recorder();
+    p.afterCommit(first);
+    await waitFor(() => held.releases.length === 1, 'the first batch to be committing');
+    // Five more batches fall due, each in its own event turn, while the first is still committing.
+    const later = Array.from({ length: 5 }, () => new Recorder());
+    for (const w of later) {
+      p.afterCommit(w);
+      await sleep(5);
+    }
+    expect(held.releases.length).toBe(1); // no second batch started behind the first
+    expect(later.map((w) => w.committed)).toEqual([0, 0, 0, 0, 0]);
+    held.releases[0]!();
+    await waitFor(() => first.committed === 1 && held.releases.length === 2, 'the waiting batch to go once the first is done');
+    expect(later.map((w) => w.committed)).toEqual([0, 0, 0, 0, 0]); // told after their own commit, not the first
+    held.releases[1]!();
+    await waitFor(() => later.every((w) => w.committed === 1), 'the waiting batch to commit');
+    expect(held.releases.length).toBe(2); // all five went in that one batch
+    expect([first.failed, ...later.map((w) => w.failed)]).toEqual([0, 0, 0, 0, 0, 0]);
+    p.removeSyncSource(held);
+  });
 });
 
 describe('a stored count that would go below zero', () => {
