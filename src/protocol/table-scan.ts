@@ -20,13 +20,35 @@ export const SCAN_HAS_BCC = 2;
 const MAX_SCAN_DEPTH = 8;
 
 /**
+ * What follows each type octet, by octet: the size of a fixed-size value (0 for V), or one of the
+ * markers below; UNKNOWN for every octet readFieldValue() refuses. One table load instead of a
+ * switch per field: the scan runs for every published message with headers.
+ */
+const UNKNOWN = -1;
+const LONG_BYTES = -2; // S, x: a 4-byte length, then that many bytes
+const NESTED_TABLE = -3; // F
+const NESTED_ARRAY = -4; // A
+const VALUE_SIZE = new Int8Array(256).fill(UNKNOWN);
+for (const [type, size] of [
+  ['V', 0], ['t', 1], ['b', 1], ['B', 1], ['s', 2], ['u', 2], ['I', 4], ['i', 4], ['f', 4], ['D', 5],
+  ['l', 8], ['d', 8], ['T', 8], ['S', LONG_BYTES], ['x', LONG_BYTES], ['F', NESTED_TABLE], ['A', NESTED_ARRAY],
+] as const) {
+  VALUE_SIZE[type.charCodeAt(0)] = size;
+}
+
+/** Big-endian u32 at o, read as plain element loads (the caller has checked o + 4 <= end). */
+function u32(buf: Buffer, o: number): number {
+  return (buf[o]! * 0x1000000 + ((buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!)) >>> 0;
+}
+
+/**
  * Scans the table at buf[offset] (with its 4-byte length; the frame ends at end) for the top-level
  * keys "CC" and "BCC". Returns SCAN_HAS_CC | SCAN_HAS_BCC bits (0: neither), or SCAN_DECODE when
  * the table is malformed or nested too deeply to vouch for.
  */
 export function scanRoutingHeaderKeys(buf: Buffer, offset: number, end: number): number {
   if (offset + 4 > end) return SCAN_DECODE;
-  const tableEnd = offset + 4 + buf.readUInt32BE(offset);
+  const tableEnd = offset + 4 + u32(buf, offset);
   if (tableEnd > end) return SCAN_DECODE;
   let found = 0;
   let pos = offset + 4;
@@ -46,53 +68,23 @@ export function scanRoutingHeaderKeys(buf: Buffer, offset: number, end: number):
 /** Offset just past the value (type octet first) at pos, or -1 where readFieldValue() would fail. */
 function skipFieldValue(buf: Buffer, pos: number, end: number, depth: number): number {
   if (pos >= end) return -1;
-  const type = buf[pos]!;
+  const size = VALUE_SIZE[buf[pos]!]!;
   pos += 1;
   let next: number;
-  switch (type) {
-    case 0x56 /* V */:
-      return pos;
-    case 0x74 /* t */:
-    case 0x62 /* b */:
-    case 0x42 /* B */:
-      next = pos + 1;
-      break;
-    case 0x73 /* s */:
-    case 0x75 /* u */:
-      next = pos + 2;
-      break;
-    case 0x49 /* I */:
-    case 0x69 /* i */:
-    case 0x66 /* f */:
-      next = pos + 4;
-      break;
-    case 0x44 /* D */:
-      next = pos + 5;
-      break;
-    case 0x6c /* l */:
-    case 0x64 /* d */:
-    case 0x54 /* T */:
-      next = pos + 8;
-      break;
-    case 0x53 /* S */:
-    case 0x78 /* x */:
-      if (pos + 4 > end) return -1;
-      next = pos + 4 + buf.readUInt32BE(pos);
-      break;
-    case 0x46 /* F */:
-      return skipNested(buf, pos, end, depth, true);
-    case 0x41 /* A */:
-      return skipNested(buf, pos, end, depth, false);
-    default:
-      return -1; // unknown type octet: readFieldValue() rejects it
-  }
+  if (size >= 0) next = pos + size;
+  else if (size === LONG_BYTES) {
+    if (pos + 4 > end) return -1;
+    next = pos + 4 + u32(buf, pos);
+  } else if (size === NESTED_TABLE) return skipNested(buf, pos, end, depth, true);
+  else if (size === NESTED_ARRAY) return skipNested(buf, pos, end, depth, false);
+  else return -1; // unknown type octet: readFieldValue() rejects it
   return next > end ? -1 : next;
 }
 
 /** Skips a nested table or array (its 4-byte length first); -1 if malformed or too deep. */
 function skipNested(buf: Buffer, pos: number, end: number, depth: number, table: boolean): number {
   if (depth >= MAX_SCAN_DEPTH || pos + 4 > end) return -1;
-  const nestedEnd = pos + 4 + buf.readUInt32BE(pos);
+  const nestedEnd = pos + 4 + u32(buf, pos);
   if (nestedEnd > end) return -1;
   pos += 4;
   while (pos < nestedEnd) {

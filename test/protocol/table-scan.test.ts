@@ -99,6 +99,33 @@ describe('scanRoutingHeaderKeys', () => {
     expect(decoderAnswer(bytes)).toBe(SCAN_DECODE);
   });
 
+  it('every one of the 256 type octets: the scan skips exactly what the decoder reads, or hands it over', () => {
+    // key "k", type octet t, then 12 zero bytes (room for any fixed-size value, and zero lengths for
+    // S, x, F and A), then a CC key: the scan must land on CC exactly when the decoder does.
+    const accepted: string[] = [];
+    for (let t = 0; t < 256; t++) {
+      for (const pad of [0, 1, 2, 4, 5, 8, 12]) {
+        const body = Buffer.concat([hex('016b'), Buffer.from([t]), Buffer.alloc(pad), hex('0243 43 56')]);
+        const buf = Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]);
+        const s = scan(buf);
+        if (s !== SCAN_DECODE) expect([t, pad, decoderAnswer(buf)]).toEqual([t, pad, s]);
+        if (s === SCAN_HAS_CC && pad === 12) accepted.push(String.fromCharCode(t));
+      }
+    }
+    // no type takes 12 bytes: what it leaves is read as a key of length 0 with type octet 0, refused
+    expect(accepted.sort().join('')).toBe('');
+    const fixed: string[] = [];
+    for (let t = 0; t < 256; t++) {
+      const pad = { t: 1, b: 1, B: 1, s: 2, u: 2, I: 4, i: 4, f: 4, D: 5, l: 8, d: 8, T: 8, V: 0, S: 4, x: 4, F: 4, A: 4 }[String.fromCharCode(t)];
+      if (pad === undefined) continue;
+      const body = Buffer.concat([hex('016b'), Buffer.from([t]), Buffer.alloc(pad), hex('0243 43 56')]);
+      const buf = Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]);
+      expect([String.fromCharCode(t), scan(buf)]).toEqual([String.fromCharCode(t), decoderAnswer(buf)]);
+      if (scan(buf) === SCAN_HAS_CC) fixed.push(String.fromCharCode(t));
+    }
+    expect(fixed.sort().join('')).toBe('ABDFISTVbdfilstux');
+  });
+
   it('tables nested deeper than the scan follows go to the decoder (which still decodes them)', () => {
     let deep: FieldValue = 1;
     for (let i = 0; i < 20; i++) deep = { n: deep };
