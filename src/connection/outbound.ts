@@ -152,9 +152,25 @@ export class Outbound {
     }
     this.bytesWritten += this.queuedBytes;
     this.writesCount++;
+    this.startFreshIfShort(this.queuedBytes);
     chunks.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = Date.now();
+  }
+
+  /**
+   * After a flush of `flushed` bytes: when the room left in the buffer is unlikely to hold the next
+   * flush of the same size, the next frames go into a fresh buffer rather than straddling two. A
+   * flush straddling two buffers goes out as a corked writev of two chunks, which costs the socket
+   * more than one write of one chunk; a loaded consumer connection flushes about the same amount
+   * every time (prefetch × message), so the last flush is a good guess. The flushed bytes stay
+   * with the socket; nothing else refers to the old buffer's unused end.
+   */
+  private startFreshIfShort(flushed: number): void {
+    if (this.buf.length - this.pos >= Math.min(flushed, CHUNK_SIZE / 2)) return;
+    this.buf = Buffer.allocUnsafe(CHUNK_SIZE);
+    this.start = 0;
+    this.pos = 0;
   }
 
   private mark(): void {

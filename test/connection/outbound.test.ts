@@ -1,0 +1,98 @@
+// A connection's output (src/connection/outbound.ts) over a real loopback socket: deliveries of
+// every size (bodies copied in beside the frames, and large ones queued as their own buffer) with
+// flushes of varying size in between — so that flushes fill buffers, straddle them, and start fresh
+// ones after a flush that left too little room — arrive byte for byte, in order, and parse as the
+// frames that were written.
+
+import { once } from 'node:events';
+import { createServer, connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Dispatcher } from '../../src/broker/dispatch.js';
+import { Message } from '../../src/broker/message.js';
+import { createLogger } from '../../src/log.js';
+import { Outbound } from '../../src/connection/outbound.js';
+import { encodeShortStr } from '../../src/protocol/frame-writer.js';
+import { FrameParser } from '../../src/protocol/frame-parser.js';
+import { waitFor } from '../support/broker.js';
+
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const c of closers.splice(0)) c();
+});
+
+/** A connected loopback socket pair: what the server side writes, the client side reads. */
+async function socketPair(): Promise<{ server: Socket; client: Socket }> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  const accepted = once(srv, 'connection');
+  const client = connect(port, '127.0.0.1');
+  const [server] = (await accepted) as [Socket];
+  closers.push(() => {
+    client.destroy();
+    server.destroy();
+    srv.close();
+  });
+  return { server, client };
+}
+
+describe('Outbound', () => {
+  it('deliveries of every size, flushed in batches of varying size, arrive as written', async () => {
+    const { server, client } = await socketPair();
+    const out = new Outbound(server, new Dispatcher(createLogger('silent')));
+    const frameMax = 131_072;
+    const received: { type: number; channel: number; payload: Buffer }[] = [];
+    const parser = new FrameParser(frameMax, (type, channel, buf, start, end) => {
+      received.push({ type, channel, payload: Buffer.from(buf.subarray(start, end)) });
+    });
+    client.on('data', (chunk: Buffer) => parser.push(chunk));
+
+    const tag = encodeShortStr('amq.ctag-test');
+    const properties = Buffer.concat([Buffer.from([0x10, 0x00]), Buffer.from([2])]); // delivery-mode 2
+    // Sizes from empty through "copied in" (< 4096) to "own buffer" and split over frames.
+    const sizes = [0, 1, 16, 300, 4095, 4096, 20_000, 70_000, frameMax * 2 + 5];
+    const expected: { tagNo: number; body: Buffer }[] = [];
+    let tagNo = 0;
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let batch = 0; batch < 400; batch++) {
+      const perFlush = 1 + next(batch % 5 === 0 ? 300 : 20);
+      for (let i = 0; i < perFlush; i++) {
+        const size = sizes[next(20) < 17 ? next(5) : next(sizes.length)]!;
+        const body = Buffer.alloc(size);
+        for (let b = 0; b < size; b += 997) body[b] = (tagNo + b) & 0xff;
+        const message = new Message('ex', `key-${tagNo % 7}`, properties, body, 0);
+        out.writeDelivery(1, tag, ++tagNo, false, message, frameMax);
+        expected.push({ tagNo, body });
+      }
+      out.flush();
+      if (batch % 50 === 0) await new Promise((r) => setImmediate(r)); // let the socket drain now and then
+    }
+    const totalFrames = expected.reduce((n, e) => n + 2 + Math.ceil(e.body.length / (frameMax - 8)), 0);
+    await waitFor(() => received.length >= totalFrames, 'every frame to arrive', 30_000);
+    expect(received.length).toBe(totalFrames);
+
+    let f = 0;
+    for (const e of expected) {
+      const deliver = received[f++]!;
+      expect([deliver.type, deliver.channel, deliver.payload.readUInt32BE(0)]).toEqual([1, 1, (60 << 16) | 60]);
+      const tagAt = 4 + tag.length;
+      expect(Number(deliver.payload.readBigUInt64BE(tagAt))).toBe(e.tagNo);
+      const header = received[f++]!;
+      expect([header.type, Number(header.payload.readBigUInt64BE(4))]).toEqual([2, e.body.length]);
+      expect(header.payload.subarray(12)).toEqual(properties);
+      const parts: Buffer[] = [];
+      while (parts.reduce((n, p) => n + p.length, 0) < e.body.length) {
+        const body = received[f++]!;
+        expect(body.type).toBe(3);
+        parts.push(body.payload);
+      }
+      expect(Buffer.concat(parts).equals(e.body)).toBe(true);
+    }
+    expect(out.writesCount).toBe(400);
+  });
+});
