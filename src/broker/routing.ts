@@ -39,7 +39,9 @@ export class Router {
     while (scratch.length > 0) scratch.pop();
     while (list.length > 0) list.pop();
     exchange.route(routingKey, message, scratch);
-    if (extraKeys === null && this.queuesOnly(scratch)) return list;
+    if (extraKeys === null) {
+      if (scratch.length === 0 ? exchange.alternateExchange === undefined : this.queuesOnly(scratch)) return list;
+    }
     for (const q of this.routeFrom(exchange, routingKey, extraKeys, message)) list.push(q);
     return list;
   }
@@ -50,6 +52,9 @@ export class Router {
    * and no alternate exchange (it applies only when nothing matched). The worklist, seen-set and
    * result set of routeFrom() are skipped; repeats (a queue bound twice) are dropped by a scan of
    * the short list, keeping the first, as the set does. Returns false to take the general path.
+   * (Its sibling in routeList(): a message the exchange matched nothing for, with no CC/BCC keys
+   * and no alternate exchange, reaches nothing — the empty list at once, without routeFrom()'s
+   * sets; a topic exchange can leave a share of the routing keys it sees unmatched.)
    */
   private queuesOnly(scratch: readonly Destination[]): boolean {
     const n = scratch.length;

@@ -61,4 +61,23 @@ describe('Router.routeList', () => {
     const router = new Router(() => undefined);
     expect(router.routeList(x, '', null, NO_MESSAGE).map((q) => q.name)).toEqual(['q1', 'q0']);
   });
+
+  it('nothing matched: empty without an alternate exchange or CC; the alternate exchange or the CC key otherwise', () => {
+    const opts = (args: Record<string, string>) => ({ durable: false, autoDelete: false, internal: false, args });
+    const plain = new TopicExchange('/', 'plain', opts({}));
+    const withAe = new TopicExchange('/', 'with-ae', opts({ 'alternate-exchange': 'ae' }));
+    const ae = new FanoutExchange('/', 'ae', opts({}));
+    const [q0, q1, q2] = [queue(0), queue(1), queue(2)];
+    plain.addBinding(new Binding(plain, q0, 'a.*', {}));
+    plain.addBinding(new Binding(plain, q1, 'cc.key', {}));
+    withAe.addBinding(new Binding(withAe, q0, 'a.*', {}));
+    ae.addBinding(new Binding(ae, q2, '', {}));
+    const router = new Router((name) => [plain, withAe, ae].find((x) => x.name === name));
+    const names = (x: Exchange, key: string, cc: string[] | null) => router.routeList(x, key, cc, NO_MESSAGE).map((q) => q.name);
+    expect(names(plain, 'b.c', null)).toEqual([]);
+    expect(names(plain, 'a.b', null)).toEqual(['q0']);
+    expect(names(withAe, 'b.c', null)).toEqual(['q2']);
+    expect(names(plain, 'b.c', ['cc.key'])).toEqual(['q1']);
+    expect(names(plain, 'b.c', null)).toEqual([]); // and the list the calls above filled is not left over
+  });
 });
