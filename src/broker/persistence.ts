@@ -259,6 +259,8 @@ export class DurablePersistence implements Persistence {
   private readonly delayedSweeps: number[] = [];
   private flushScheduled = false;
   private flushesInFlight = 0;
+  /** batches not yet committed to the local disk (group commit, see flushTurn) */
+  private localCommitsInFlight = 0;
   /** a batch fell due while MAX_FLUSHES_IN_FLIGHT were being committed: it goes when one is done */
   private flushWaiting = false;
   /** set when a write batch failed; cleared by the next successful one */
@@ -779,14 +781,24 @@ export class DurablePersistence implements Persistence {
    * waiters hear after its own commit, as before. Messages acknowledged meanwhile are never written.
    */
   private readonly flushTurn = (): void => {
-    if (this.flushesInFlight >= MAX_FLUSHES_IN_FLIGHT) {
+    if (this.localCommitsInFlight >= MAX_FLUSHES_IN_FLIGHT) {
       this.flushWaiting = true; // flushScheduled stays set: no other timer is armed meanwhile
       return;
     }
     this.writeBatch();
   };
 
-  /** A commit is done: the batch that waited for it goes now. */
+  /**
+   * A batch is committed on the local disk: the batch that waited for it goes now. Local, not
+   * durable: in a cluster durability also waits for in-sync followers, which may take long (a
+   * follower lagging, etcd without quorum) — meanwhile the leader goes on committing locally.
+   */
+  private readonly localCommitDone = (): void => {
+    this.localCommitsInFlight--;
+    this.flushWaitingBatch();
+  };
+
+  /** The batch that waited for a commit goes now. */
   private flushWaitingBatch(): void {
     if (!this.flushWaiting) return;
     this.flushWaiting = false;
@@ -824,6 +836,8 @@ export class DurablePersistence implements Persistence {
     }
     this.watermarks.clear();
     this.trackUncommitted();
+    this.localCommitsInFlight++;
+    this.store.whenCommittedLocally().then(this.localCommitDone, this.localCommitDone);
     this.flushesInFlight++;
     const waiters = this.waiters;
     this.waiters = [];
@@ -842,7 +856,6 @@ export class DurablePersistence implements Persistence {
         // A failed batch rejects its own promise; `flushed` may still resolve for later ones.
         const failed = this.lastError !== null && this.lastError !== errorBefore ? this.lastError : null;
         this.notify(waiters, failed);
-        this.flushWaitingBatch();
       },
       (err: unknown) => {
         this.flushesInFlight--;
@@ -854,7 +867,6 @@ export class DurablePersistence implements Persistence {
           this.log.error({ err: failureErr }, 'reacting to a storage failure failed');
         }
         this.notify(waiters, error);
-        this.flushWaitingBatch();
       },
     );
   }

@@ -536,6 +536,15 @@ export class LmdbStore {
     return out;
   }
 
+  /**
+   * Resolves once everything written so far is committed and synced to the local disk, without
+   * waiting for a cluster's followers (the write-batch pacing in persistence.ts; durability and
+   * confirms use whenFlushed()).
+   */
+  whenCommittedLocally(): PromiseLike<unknown> {
+    return this.root.flushed;
+  }
+
   /** Resolves once everything written so far is committed and synced to disk. */
   whenFlushed(): PromiseLike<unknown> {
     return this.replication === null ? this.root.flushed : this.replication.whenDurable(this.root.flushed);

@@ -78,28 +78,64 @@ describe('group commit', () => {
     }
   }
 
-  it('durable (LMDB): batches falling due while one commits wait for it and go together, in one transaction', async () => {
+  /** Counts sync() calls: one per write batch handed to LMDB. */
+  class BatchCounter {
+    batches = 0;
+    sync(): null {
+      this.batches++;
+      return null;
+    }
+    async close(): Promise<void> {}
+  }
+
+  it('durable (LMDB): batches falling due while one is being committed wait for it and go together, in one transaction', async () => {
     const p = durable();
-    const held = new HeldSync();
-    p.addSyncSource(held);
+    const counter = new BatchCounter();
+    p.addSyncSource(counter);
+    // LMDB commits as usual; only the news that a commit is done waits until the test releases it,
+    // so "a commit in progress" lasts exactly as long as the test needs.
+    const store = p.store;
+    const committedLocally = store.whenCommittedLocally.bind(store);
+    const releases: (() => void)[] = [];
+    store.whenCommittedLocally = () => {
+      const done = committedLocally();
+      return new Promise((resolve) => releases.push(() => resolve(done)));
+    };
     const first = new Recorder();
     p.afterCommit(first);
-    await waitFor(() => held.releases.length === 1, 'the first batch to be committing');
+    await waitFor(() => counter.batches === 1, 'the first batch to be handed to LMDB');
     // Five more batches fall due, each in its own event turn, while the first is still committing.
     const later = Array.from({ length: 5 }, () => new Recorder());
     for (const w of later) {
       p.afterCommit(w);
       await sleep(5);
     }
-    expect(held.releases.length).toBe(1); // no second batch started behind the first
-    expect(later.map((w) => w.committed)).toEqual([0, 0, 0, 0, 0]);
-    held.releases[0]!();
-    await waitFor(() => first.committed === 1 && held.releases.length === 2, 'the waiting batch to go once the first is done');
-    expect(later.map((w) => w.committed)).toEqual([0, 0, 0, 0, 0]); // told after their own commit, not the first
-    held.releases[1]!();
+    expect(counter.batches).toBe(1); // no second batch started behind the first
+    releases[0]!();
+    await waitFor(() => counter.batches === 2, 'the waiting batch to go once the first is committed');
     await waitFor(() => later.every((w) => w.committed === 1), 'the waiting batch to commit');
-    expect(held.releases.length).toBe(2); // all five went in that one batch
-    expect([first.failed, ...later.map((w) => w.failed)]).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(counter.batches).toBe(2); // all five went in that one batch
+    expect([first.committed, first.failed, ...later.map((w) => w.failed)]).toEqual([1, 0, 0, 0, 0, 0, 0]);
+    for (const release of releases) release();
+    p.removeSyncSource(counter);
+  });
+
+  it('durable (LMDB): a batch whose durability waits (a cluster\'s followers) does not hold back the next batches', async () => {
+    const p = durable();
+    const held = new HeldSync();
+    p.addSyncSource(held);
+    const first = new Recorder();
+    p.afterCommit(first);
+    await waitFor(() => held.releases.length === 1, 'the first batch to be committing');
+    const later = Array.from({ length: 3 }, () => new Recorder());
+    for (let i = 0; i < later.length; i++) {
+      p.afterCommit(later[i]!);
+      // Committed locally, the next batch goes although the first is not durable yet.
+      await waitFor(() => held.releases.length === i + 2, `batch ${i + 2} to be handed to LMDB`);
+    }
+    expect([first, ...later].map((w) => w.committed)).toEqual([0, 0, 0, 0]); // told only when durable
+    for (const release of held.releases) release();
+    await waitFor(() => [first, ...later].every((w) => w.committed === 1), 'every batch to be durable');
     p.removeSyncSource(held);
   });
 });
