@@ -580,7 +580,7 @@ export class DurablePersistence implements Persistence {
           message.storeWritten = true;
           this.store.putMessage(
             message.storeId,
-            encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body),
+            encodeMessage(message.publishedAt, message.exchange, message.routingKey, message.rawProperties, message.body, 0, message.routingBytes),
           );
         }
         entry.shared = true;
@@ -602,6 +602,7 @@ export class DurablePersistence implements Persistence {
           message.routingKey,
           message.rawProperties,
           message.body,
+          message.routingBytes,
         ),
       );
     }
@@ -645,7 +646,7 @@ export class DurablePersistence implements Persistence {
     for (const d of pending) {
       if (d.id === 0) continue; // released or dropped before it was written
       const m = d.message;
-      this.store.putDelayed(d.exchangeId, d.dueAt, d.id, encodeMessage(m.publishedAt, m.exchange, m.routingKey, m.rawProperties, m.body));
+      this.store.putDelayed(d.exchangeId, d.dueAt, d.id, encodeMessage(m.publishedAt, m.exchange, m.routingKey, m.rawProperties, m.body, 0, m.routingBytes));
     }
   }
 

@@ -6,9 +6,21 @@ const TWO_32 = 4294967296;
 /** The largest sequence number / time a key can hold (2^53 - 1 fits a u64). */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Big-endian u64 (value up to 2^53 - 1) as plain element stores: written for every stored and
+ * removed entry, where Buffer#writeUInt32BE's argument checks showed in profiles.
+ */
 function writeU64(buf: Buffer, offset: number, value: number): void {
-  buf.writeUInt32BE(Math.floor(value / TWO_32), offset);
-  buf.writeUInt32BE(value >>> 0, offset + 4);
+  put32(buf, offset, Math.floor(value / TWO_32));
+  put32(buf, offset + 4, value >>> 0);
+}
+
+/** Big-endian u32; a Uint8Array keeps the low 8 bits of each store. */
+function put32(buf: Buffer, o: number, v: number): void {
+  buf[o] = v >>> 24;
+  buf[o + 1] = v >>> 16;
+  buf[o + 2] = v >>> 8;
+  buf[o + 3] = v;
 }
 
 export function readU64(buf: Buffer, offset: number): number {
@@ -33,7 +45,7 @@ export const ENTRY_KEY_SIZE = 13;
 /** entries, shared: queue id (u32, SPILL_BIT for spilled entries) ‖ level (u8) ‖ seq (u64) */
 export function entryKey(queueId: number, level: number, seq: number): Buffer {
   const key = Buffer.allocUnsafe(ENTRY_KEY_SIZE);
-  key.writeUInt32BE(queueId >>> 0, 0);
+  put32(key, 0, queueId >>> 0);
   key[4] = level;
   writeU64(key, 5, seq);
   return key;

@@ -84,7 +84,12 @@ export interface StoredEntry {
   value: Buffer;
 }
 
-/** Encodes a message record, optionally after `headroom` bytes left for the caller. */
+/**
+ * Encodes a message record, optionally after `headroom` bytes left for the caller. `routing`, when
+ * given, is the exchange and routing key already encoded as two short strings (Message.routingBytes,
+ * kept from the publish): the record holds them in that very form, so they are copied instead of
+ * being measured and UTF-8-encoded again for every stored entry.
+ */
 export function encodeMessage(
   publishedAt: number,
   exchange: string,
@@ -92,21 +97,30 @@ export function encodeMessage(
   properties: Buffer,
   body: Buffer,
   headroom = 0,
+  routing: Buffer | null = null,
 ): Buffer {
-  const exLen = Buffer.byteLength(exchange);
-  const rkLen = Buffer.byteLength(routingKey);
-  const size = headroom + 1 + 8 + 1 + exLen + 1 + rkLen + 4 + properties.length + body.length;
+  const namesSize = routing !== null ? routing.length : 1 + Buffer.byteLength(exchange) + 1 + Buffer.byteLength(routingKey);
+  const size = headroom + 1 + 8 + namesSize + 4 + properties.length + body.length;
   const buf = Buffer.allocUnsafe(size);
   buf[headroom] = MESSAGE_FORMAT;
   writeU64(buf, headroom + 1, publishedAt);
   let o = headroom + 9;
-  buf[o] = exLen;
-  o += 1 + buf.write(exchange, o + 1, 'utf8');
-  buf[o] = rkLen;
-  o += 1 + buf.write(routingKey, o + 1, 'utf8');
-  buf.writeUInt32BE(properties.length, o);
-  o += 4 + properties.copy(buf, o + 4);
-  body.copy(buf, o);
+  if (routing !== null) {
+    buf.set(routing, o);
+    o += routing.length;
+  } else {
+    buf[o] = Buffer.byteLength(exchange);
+    o += 1 + buf.write(exchange, o + 1, 'utf8');
+    buf[o] = Buffer.byteLength(routingKey);
+    o += 1 + buf.write(routingKey, o + 1, 'utf8');
+  }
+  const n = properties.length;
+  buf[o] = n >>> 24;
+  buf[o + 1] = n >>> 16;
+  buf[o + 2] = n >>> 8;
+  buf[o + 3] = n;
+  buf.set(properties, o + 4);
+  buf.set(body, o + 4 + n);
   return buf;
 }
 
@@ -132,7 +146,7 @@ export function encodeEntry(messageId: number, expiresAt: number, flags: number,
   return buf;
 }
 
-/** An entry carrying its message inline. */
+/** An entry carrying its message inline (routing: as for encodeMessage). */
 export function encodeInlineEntry(
   messageId: number,
   expiresAt: number,
@@ -142,8 +156,9 @@ export function encodeInlineEntry(
   routingKey: string,
   properties: Buffer,
   body: Buffer,
+  routing: Buffer | null = null,
 ): Buffer {
-  const buf = encodeMessage(publishedAt, exchange, routingKey, properties, body, ENTRY_HEADER_SIZE);
+  const buf = encodeMessage(publishedAt, exchange, routingKey, properties, body, ENTRY_HEADER_SIZE, routing);
   writeEntryHeader(buf, messageId, expiresAt, flags | ENTRY_INLINE, body.length);
   return buf;
 }
