@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EtcdCluster } from './etcd.js';
+import { EtcdCluster } from '../support/etcd.js';
 import { FaultNetwork, FaultProxy } from './fault-proxy.js';
 import { accepts, freePortOn, sleep, waitUntil } from './net.js';
 import type { Proc, Supervisor } from './supervisor.js';
@@ -230,7 +230,13 @@ export class ClusterDeployment implements Deployment {
     const { supervisor, root } = this.o;
     const logs = join(root, 'logs');
     const etcdHosts = [0, 1, 2].map((k) => `${this.o.net}.${21 + k}`);
-    this.etcd = await EtcdCluster.start(supervisor, etcdHosts, join(root, 'etcd'), logs);
+    this.etcd = await EtcdCluster.start({
+      hosts: etcdHosts,
+      dataRoot: join(root, 'etcd'),
+      freePort: (host) => freePortOn(host),
+      healthyTimeoutMs: 60_000,
+      spawn: (name, args) => supervisor.spawn(name, 'etcd', args, join(logs, `${name}.log`)),
+    });
     const etcd = this.etcd;
     const labelOf = (address: string): string => {
       for (let i = 0; i < 3; i++) if (address === this.nodeHost(i) || address === this.faceHost(i)) return `n${i + 1}`;

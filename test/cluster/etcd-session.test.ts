@@ -9,7 +9,7 @@ import { EtcdClient, EtcdError, type LeaderKey } from '../../src/cluster/etcd-cl
 import { EtcdSession } from '../../src/cluster/session.js';
 import { createLogger } from '../../src/log.js';
 import { waitFor } from '../support/wait.js';
-import { EtcdCluster } from './support/etcd.js';
+import { EtcdCluster, etcdHosts } from '../support/etcd.js';
 
 const log = createLogger('silent');
 let etcd: EtcdCluster;
@@ -22,7 +22,7 @@ function node(id: string): NodeInfo {
 }
 
 beforeAll(async () => {
-  etcd = await EtcdCluster.start(3, 201);
+  etcd = await EtcdCluster.start({ hosts: etcdHosts(3, 201) });
   client = new EtcdClient(etcd.endpoints);
 }, 60_000);
 
@@ -56,12 +56,12 @@ describe('etcd JSON gateway client', () => {
 
   it('keeps working with one member stopped, and says etcd is unreachable when none answers', async () => {
     const p = prefix();
-    await etcd.stopMember(0);
+    await etcd.stop(0);
     try {
       await client.put(`${p}/k`, 'v');
       expect((await client.get(`${p}/k`))!.value.toString()).toBe('v');
     } finally {
-      await etcd.startMember(0);
+      etcd.restart(0);
       await etcd.waitHealthy();
     }
     const nobody = new EtcdClient(['http://127.0.1.250:1'], { timeoutMs: 1000 });

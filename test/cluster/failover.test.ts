@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
-import { EtcdCluster } from './support/etcd.js';
+import { EtcdCluster, etcdHosts } from '../support/etcd.js';
 import { WarrenCluster, type WarrenNode } from './support/cluster.js';
 import { api, consumeAll, ctl, publishConfirmed } from './support/clients.js';
 
@@ -21,7 +21,7 @@ const hookDir = mkdtempSync(join(tmpdir(), 'warren-hook-'));
 const hookFile = join(hookDir, 'elected');
 
 beforeAll(async () => {
-  etcd = await EtcdCluster.start(3, 211);
+  etcd = await EtcdCluster.start({ hosts: etcdHosts(3, 211) });
   const hook = `echo "$WARREN_NODE_ID $WARREN_LEADER_HOST $WARREN_AMQP_PORT $WARREN_MANAGEMENT_PORT $WARREN_EPOCH" >> '${hookFile}'`;
   cluster = await WarrenCluster.create(etcd, 3, 11, { leaseTtlSec: LEASE_TTL_SEC, extraArgs: ['--on-leader-elected', hook] });
   await cluster.startAll();

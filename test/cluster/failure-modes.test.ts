@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
-import { EtcdCluster } from './support/etcd.js';
+import { EtcdCluster, etcdHosts } from '../support/etcd.js';
 import { WarrenCluster } from './support/cluster.js';
 import { api, consumeAll, publishConfirmed, queueDepth } from './support/clients.js';
 
@@ -20,7 +20,7 @@ let etcd: EtcdCluster | null = null;
 const clusters: WarrenCluster[] = [];
 
 async function etcdCluster(): Promise<EtcdCluster> {
-  etcd ??= await EtcdCluster.start(3, 231);
+  etcd ??= await EtcdCluster.start({ hosts: etcdHosts(3, 231) });
   return etcd;
 }
 

@@ -12,7 +12,7 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
-import { EtcdCluster } from './support/etcd.js';
+import { EtcdCluster, etcdHosts } from '../support/etcd.js';
 import { WarrenCluster, type WarrenNode } from './support/cluster.js';
 import { api, consumeAll, publishConfirmed } from './support/clients.js';
 
@@ -23,7 +23,7 @@ let cluster: WarrenCluster;
 let leader: WarrenNode;
 
 beforeAll(async () => {
-  etcd = await EtcdCluster.start(3, 221);
+  etcd = await EtcdCluster.start({ hosts: etcdHosts(3, 221) });
   cluster = await WarrenCluster.create(etcd, 3, 21, { leaseTtlSec: LEASE_TTL_SEC, maxLagMs: MAX_LAG_MS });
   await cluster.startAll();
   leader = await cluster.waitLeader(60_000);
@@ -172,8 +172,8 @@ describe('in-sync set', () => {
     await publishConfirmed(leader.url, 'no-quorum', 0, 500);
     const old = leader;
     const oldEpoch = (await cluster.view()).leader!.epoch;
-    await etcd.stopMember(1);
-    await etcd.stopMember(2);
+    await etcd.stop(1);
+    await etcd.stop(2);
     try {
       await waitFor(
         () => /"reason":"the etcd lease is gone[^"]*","msg":"stepping down as leader"/.test(old.output.join('')),
@@ -181,8 +181,8 @@ describe('in-sync set', () => {
         LEASE_TTL_SEC * 1000 + 20_000,
       );
     } finally {
-      await etcd.startMember(1);
-      await etcd.startMember(2);
+      etcd.restart(1);
+      etcd.restart(2);
     }
     await etcd.waitHealthy(60_000);
     const backAt = Date.now();

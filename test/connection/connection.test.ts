@@ -4,7 +4,7 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { PROTOCOL_HEADER, RawClient } from '../support/raw-client.js';
+import { RawClient } from '../support/raw-client.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 
 let broker: TestBroker;
@@ -90,14 +90,7 @@ describe('connection', () => {
     const err = await amqp.connect(`${broker.url}/nope`).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     // amqplib does not surface the close reason during the handshake: read it off the wire.
-    const raw = await RawClient.open(broker.port);
-    raw.startParsing();
-    raw.write(PROTOCOL_HEADER);
-    await raw.waitForMethod(M.CONNECTION_START);
-    raw.send(0, { id: M.CONNECTION_START_OK, clientProperties: {}, mechanism: 'PLAIN', response: Buffer.from('\0guest\0guest'), locale: 'en_US' });
-    await raw.waitForMethod(M.CONNECTION_TUNE);
-    raw.send(0, { id: M.CONNECTION_TUNE_OK, channelMax: 2047, frameMax: 131072, heartbeat: 0 });
-    raw.send(0, { id: M.CONNECTION_OPEN, virtualHost: 'nope', reserved1: '', reserved2: false });
+    const raw = await RawClient.handshakeUntilOpen(broker.port, { clientProperties: {}, channelMax: 2047, frameMax: 131072, virtualHost: 'nope' });
     const close = await raw.expectConnectionClose();
     expect(close).toEqual({
       id: M.CONNECTION_CLOSE,

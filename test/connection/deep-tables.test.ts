@@ -7,11 +7,12 @@
 // tables and 20,000 of arrays at frame_max 131072 are accepted). Warren's bound is a deliberate
 // deviation; no client nests anywhere near it.
 
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Channel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_FIELD_NESTING } from '../../src/protocol/field-table.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { Bystander } from '../support/bystander.js';
 import { waitFor } from '../support/wait.js';
 import { RawClient, frame, headerPayload } from '../support/raw-client.js';
 
@@ -20,32 +21,23 @@ const HOSTILE_DEPTH = 100_000;
 const FRAME_MAX = 1 << 20;
 
 let broker: TestBroker;
-let good: ChannelModel;
+let bystander: Bystander;
 let goodChannel: Channel;
-let sent = 0;
-let received = 0;
 
 beforeAll(async () => {
   broker = await startTestBroker({ frameMax: FRAME_MAX });
-  good = await amqp.connect(broker.url);
-  goodChannel = await good.createChannel();
-  const q = await goodChannel.assertQueue('bystander', { exclusive: true });
-  await goodChannel.consume(q.queue, () => received++, { noAck: true });
+  bystander = await Bystander.start(broker.url);
+  goodChannel = bystander.channel;
 });
 
 afterAll(async () => {
-  await waitFor(() => received === sent, `bystander to receive ${sent} messages (got ${received})`);
-  expect(sent).toBeGreaterThan(0);
-  await good.close();
+  await bystander.allReceived();
+  expect(bystander.sent).toBeGreaterThan(0);
+  await bystander.close();
   await broker.stop();
 });
 
-function bystanderPublishes(): void {
-  for (let i = 0; i < 3; i++) {
-    goodChannel.sendToQueue('bystander', Buffer.from(`m${sent}`));
-    sent++;
-  }
-}
+const bystanderPublishes = (): void => bystander.publish();
 
 /** A table {a: {a: … {} …}} with `levels` tables inside the top one, built without recursion. */
 function nestedTables(levels: number): Buffer {

@@ -43,6 +43,15 @@ export function headerPayload(bodySize: number, properties: Buffer = Buffer.from
   return buf;
 }
 
+/** What a raw handshake sends: the server's proposals and vhost / unless given. */
+export interface HandshakeOptions {
+  channelMax?: number;
+  frameMax?: number;
+  heartbeat?: number;
+  clientProperties?: FieldTable;
+  virtualHost?: string;
+}
+
 export class RawClient {
   readonly frames: RawFrame[] = [];
   readonly raw: Buffer[] = [];
@@ -78,10 +87,17 @@ export class RawClient {
   }
 
   /** Connects and completes the handshake (guest/guest, vhost /). */
-  static async handshake(
-    port: number,
-    tune: { channelMax?: number; frameMax?: number; heartbeat?: number; clientProperties?: FieldTable } = {},
-  ): Promise<RawClient> {
+  static async handshake(port: number, tune: HandshakeOptions = {}): Promise<RawClient> {
+    const c = await RawClient.handshakeUntilOpen(port, tune);
+    await c.waitForMethod(M.CONNECTION_OPEN_OK);
+    return c;
+  }
+
+  /**
+   * Connects and sends the handshake up to connection.open (guest/guest), without waiting for the
+   * answer: for tests of what the broker does with the tune-ok or the open.
+   */
+  static async handshakeUntilOpen(port: number, tune: HandshakeOptions = {}): Promise<RawClient> {
     const c = await RawClient.open(port);
     c.startParsing();
     c.write(PROTOCOL_HEADER);
@@ -100,8 +116,7 @@ export class RawClient {
       frameMax: tune.frameMax ?? t.frameMax,
       heartbeat: tune.heartbeat ?? 0,
     });
-    c.send(0, { id: M.CONNECTION_OPEN, virtualHost: '/', reserved1: '', reserved2: false });
-    await c.waitForMethod(M.CONNECTION_OPEN_OK);
+    c.send(0, { id: M.CONNECTION_OPEN, virtualHost: tune.virtualHost ?? '/', reserved1: '', reserved2: false });
     return c;
   }
 

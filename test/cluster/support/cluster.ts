@@ -12,7 +12,8 @@ import { createLogger } from '../../../src/log.js';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../../support/wait.js';
-import { freePortOn, stopChild, type EtcdCluster } from './etcd.js';
+import type { EtcdCluster } from '../../support/etcd.js';
+import { freePortOn, stopChild } from '../../support/processes.js';
 
 /** bin/warren, from the sources (tests) or from dist/ (the compiled chaos checker). */
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,80 +1,62 @@
 // Debian's ruby-bunny against Warren: confirms, basic.get, nack/requeue, prefetch, reject, mandatory
 // returns, a passive declare's 404, consumer cancel notification, transactions, heartbeats, TLS with
 // certificate verification, and connection.blocked under a memory alarm. The expected values are
-// what the same script printed against RabbitMQ 3.10.
+// what the same script printed against RabbitMQ 3.10. The test itself: library-suite.ts.
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from '../../support/broker.js';
-import { makeTestPki, type TestPki } from '../../support/tls-certificates.js';
-import { NO_ALARM, publishesThroughAMemoryAlarm } from './blocked-scenario.js';
-import { lastJsonLine, LineProcess, requireInstalled, runToEnd } from './client-process.js';
+import { describeClientLibrary } from './library-suite.js';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), 'bunny');
 const RUBY = '/usr/bin/ruby';
-let broker: TestBroker;
-let pki: TestPki;
 
-beforeAll(async () => {
-  requireInstalled(RUBY, 'ruby-bunny');
-  pki = await makeTestPki();
-  broker = await startTestBroker({ vmMemoryHighWatermark: NO_ALARM, tlsCert: pki.server.cert, tlsKey: pki.server.key });
-});
-afterAll(async () => {
-  await broker?.stop();
-  pki?.remove();
-});
-
-describe('ruby-bunny', () => {
-  it('does what Bunny applications do, with the answers RabbitMQ gives', async () => {
-    const args = [join(here, 'roundtrip.rb'), String(broker.port), String(broker.tlsPort), pki.ca];
-    const run = await runToEnd(RUBY, args, { timeoutMs: 60_000 });
-    expect(lastJsonLine(run)).toEqual({
-      server_product_known: true,
-      server_capabilities: [
-        'authentication_failure_close',
-        'basic.nack',
-        'connection.blocked',
-        'consumer_cancel_notify',
-        'consumer_priorities',
-        'direct_reply_to',
-        'exchange_exchange_bindings',
-        'per_consumer_qos',
-        'publisher_confirms',
-      ],
-      confirmed: true,
-      nacked: [],
-      message_count: 5,
-      get: {
-        body: { n: 0 },
-        headers: { attempt: 0 },
-        content_type: 'application/json',
-        correlation_id: 'c0',
-        priority: 0,
-        delivery_mode: 2,
-        redelivered: false,
-        routing_key: 'work',
-        exchange: 'bunny.direct.SUFFIX',
-      },
-      after_nack: { body: { n: 0 }, redelivered: true },
-      prefetch_window: [1, 2],
-      after_reject_requeue: [
-        [3, true],
-        [4, false],
-      ],
-      left_in_queue: 0,
-      returned: [312, 'NO_ROUTE', 'nowhere'],
-      passive_missing: [404, "NOT_FOUND - no queue 'bunny.missing.SUFFIX' in vhost '/'"],
-      consumer_cancelled: true,
-      tx: { before_commit: 0, after_commit: 'committed', left: 0 },
-      heartbeat_negotiated: 1,
-      alive_after_idle: 'still here',
-      tls: 'over tls',
-    });
-  });
-
-  it('gets connection.blocked with RabbitMQ’s reason and connection.unblocked; the held publish arrives', async () => {
-    await publishesThroughAMemoryAlarm(broker, (queue) => new LineProcess(RUBY, [join(here, 'blocked.rb'), String(broker.port), queue]));
-  });
+describeClientLibrary({
+  name: 'ruby-bunny',
+  applications: 'Bunny applications',
+  requires: [[RUBY, 'ruby-bunny']],
+  tls: true,
+  roundtrip: (port, tls) => [RUBY, [join(here, 'roundtrip.rb'), String(port), String(tls!.port), tls!.ca]],
+  blocked: (port, queue) => [RUBY, [join(here, 'blocked.rb'), String(port), queue]],
+  expected: {
+    server_product_known: true,
+    server_capabilities: [
+      'authentication_failure_close',
+      'basic.nack',
+      'connection.blocked',
+      'consumer_cancel_notify',
+      'consumer_priorities',
+      'direct_reply_to',
+      'exchange_exchange_bindings',
+      'per_consumer_qos',
+      'publisher_confirms',
+    ],
+    confirmed: true,
+    nacked: [],
+    message_count: 5,
+    get: {
+      body: { n: 0 },
+      headers: { attempt: 0 },
+      content_type: 'application/json',
+      correlation_id: 'c0',
+      priority: 0,
+      delivery_mode: 2,
+      redelivered: false,
+      routing_key: 'work',
+      exchange: 'bunny.direct.SUFFIX',
+    },
+    after_nack: { body: { n: 0 }, redelivered: true },
+    prefetch_window: [1, 2],
+    after_reject_requeue: [
+      [3, true],
+      [4, false],
+    ],
+    left_in_queue: 0,
+    returned: [312, 'NO_ROUTE', 'nowhere'],
+    passive_missing: [404, "NOT_FOUND - no queue 'bunny.missing.SUFFIX' in vhost '/'"],
+    consumer_cancelled: true,
+    tx: { before_commit: 0, after_commit: 'committed', left: 0 },
+    heartbeat_negotiated: 1,
+    alive_after_idle: 'still here',
+    tls: 'over tls',
+  },
 });
