@@ -84,3 +84,38 @@ export function describeClientLibrary(lib: ClientLibrary): void {
     });
   });
 }
+
+/**
+ * What the Bunny and php-amqplib round-trip scripts (the same steps in Ruby and PHP) printed
+ * against RabbitMQ 3.10 after their confirms, for names starting with prefix.
+ */
+export function rubyAndPhpRoundtrip(prefix: string): Record<string, unknown> {
+  return {
+    message_count: 5,
+    get: {
+      body: { n: 0 },
+      headers: { attempt: 0 },
+      content_type: 'application/json',
+      correlation_id: 'c0',
+      priority: 0,
+      delivery_mode: 2,
+      redelivered: false,
+      routing_key: 'work',
+      exchange: `${prefix}.direct.SUFFIX`,
+    },
+    after_nack: { body: { n: 0 }, redelivered: true },
+    prefetch_window: [1, 2],
+    after_reject_requeue: [
+      [3, true],
+      [4, false],
+    ],
+    left_in_queue: 0,
+    returned: [312, 'NO_ROUTE', 'nowhere'],
+    passive_missing: [404, `NOT_FOUND - no queue '${prefix}.missing.SUFFIX' in vhost '/'`],
+    consumer_cancelled: true,
+    tx: { before_commit: 0, after_commit: 'committed', left: 0 },
+    heartbeat_negotiated: 1,
+    alive_after_idle: 'still here',
+    tls: 'over tls',
+  };
+}

@@ -6,7 +6,7 @@
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeClientLibrary } from './library-suite.js';
+import { describeClientLibrary, rubyAndPhpRoundtrip } from './library-suite.js';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), 'php-amqplib');
 const PHP = '/usr/bin/php';
@@ -25,31 +25,6 @@ describeClientLibrary({
     server_product_known: true,
     acks: 5,
     nacks: 0,
-    message_count: 5,
-    get: {
-      body: { n: 0 },
-      headers: { attempt: 0 },
-      content_type: 'application/json',
-      correlation_id: 'c0',
-      priority: 0,
-      delivery_mode: 2,
-      redelivered: false,
-      routing_key: 'work',
-      exchange: 'php.direct.SUFFIX',
-    },
-    after_nack: { body: { n: 0 }, redelivered: true },
-    prefetch_window: [1, 2],
-    after_reject_requeue: [
-      [3, true],
-      [4, false],
-    ],
-    left_in_queue: 0,
-    returned: [312, 'NO_ROUTE', 'nowhere'],
-    passive_missing: [404, "NOT_FOUND - no queue 'php.missing.SUFFIX' in vhost '/'"],
-    consumer_cancelled: true,
-    tx: { before_commit: 0, after_commit: 'committed', left: 0 },
-    heartbeat_negotiated: 1,
-    alive_after_idle: 'still here',
-    tls: 'over tls',
+    ...rubyAndPhpRoundtrip('php'),
   },
 });
