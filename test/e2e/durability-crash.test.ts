@@ -12,39 +12,17 @@
 // kill; one whose ack did not reach the broker comes back, and must then be flagged redelivered.
 // Nacked messages (if any) are reported, as are the counts, for the CI log.
 
-import { rmSync } from 'node:fs';
-import type { ChannelModel } from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/broker.js';
-import { Clients, sleep, waitFor } from '../support/harness.js';
-import { ChildBroker } from '../support/child-broker.js';
+import { sleep, waitFor } from '../support/harness.js';
+import { useChildBrokers } from '../support/child-brokers.js';
 
 const ROUNDS = 5;
 const WINDOW = 200;
 const PREFETCH = 50;
 const QUEUE = 'crash-test';
 
-const live = new Set<ChildBroker>();
-const clients = new Clients(() => {
-  throw new Error('connect to a ChildBroker: clients.connect(broker.url)');
-});
-const folders: string[] = [];
-
-afterAll(async () => {
-  await clients.closeAll();
-  for (const b of [...live]) await b.kill();
-  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(dataDir: string): Promise<ChildBroker> {
-  const broker = await ChildBroker.start(dataDir);
-  live.add(broker);
-  return broker;
-}
-
-function connect(broker: ChildBroker): Promise<ChannelModel> {
-  return clients.connect(broker.url);
-}
+const { live, folders, clients, start, connect } = useChildBrokers();
 
 /** Body: the sequence number, a colon, then a filler that depends on it (so damage shows). */
 function body(seq: number): Buffer {

@@ -4,26 +4,16 @@
 // and flows on as room appears; and with bin/warren killed (-9) in the middle, every message is
 // afterwards either in the target or back in the source — none lost.
 
-import { rmSync } from 'node:fs';
 import type { ChannelModel } from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
-import { Clients, EXTERNAL, collector, sleep, useBroker, waitFor, QUIET_MS, type Channel } from '../support/harness.js';
+import { useChildBrokers } from '../support/child-brokers.js';
+import { EXTERNAL, collector, sleep, useBroker, waitFor, QUIET_MS, type Channel } from '../support/harness.js';
 
 const h = useBroker();
 
-const live = new Set<ChildBroker>();
-const folders: string[] = [];
-const clients = new Clients(() => {
-  throw new Error('connect to a ChildBroker: clients.connect(broker.url)');
-});
-
-afterAll(async () => {
-  await clients.closeAll();
-  for (const b of [...live]) await b.kill();
-  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
-});
+const { live, folders, clients } = useChildBrokers();
 
 const sourceArgs = (target: string): Record<string, unknown> => ({
   'x-queue-type': 'quorum',

@@ -2,23 +2,12 @@
 // process, amqplib): transient and persistent messages both come back after a clean stop and after
 // kill -9, in order; a classic durable queue beside it loses its transient ones, as RabbitMQ's do.
 
-import { rmSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
-import { Clients } from '../support/harness.js';
+import { useChildBrokers } from '../support/child-brokers.js';
 
-const live = new Set<ChildBroker>();
-const folders: string[] = [];
-const clients = new Clients(() => {
-  throw new Error('connect to a ChildBroker: clients.connect(broker.url)');
-});
-
-afterAll(async () => {
-  await clients.closeAll();
-  for (const b of [...live]) await b.kill();
-  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
-});
+const { live, folders, clients } = useChildBrokers();
 
 async function drain(broker: ChildBroker, q: string): Promise<string[]> {
   const ch = await (await clients.connect(broker.url)).createChannel();

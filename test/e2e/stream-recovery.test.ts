@@ -3,40 +3,20 @@
 // offsets go on where they stopped, consumer group positions are kept, a record cut short at the
 // end of a segment is dropped, and the folder of a deleted stream is gone.
 
-import { appendFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChannelModel } from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/broker.js';
-import { ChildBroker } from '../support/child-broker.js';
-import { Clients, collector, sleep, waitFor, QUIET_MS } from '../support/harness.js';
+import type { ChildBroker } from '../support/child-broker.js';
+import { useChildBrokers } from '../support/child-brokers.js';
+import { collector, sleep, waitFor, QUIET_MS } from '../support/harness.js';
 
-const live = new Set<ChildBroker>();
-const folders: string[] = [];
-const clients = new Clients(() => {
-  throw new Error('connect to a ChildBroker: clients.connect(broker.url)');
-});
-
-afterAll(async () => {
-  await clients.closeAll();
-  for (const b of [...live]) await b.kill();
-  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(dataDir: string): Promise<ChildBroker> {
-  const broker = await ChildBroker.start(dataDir);
-  live.add(broker);
-  return broker;
-}
+const { live, folders, clients, start, connect } = useChildBrokers();
 
 async function stop(broker: ChildBroker, how: 'stop' | 'kill'): Promise<void> {
   await clients.closeAll(200);
   await (how === 'stop' ? broker.stop() : broker.kill());
   live.delete(broker);
-}
-
-function connect(broker: ChildBroker): Promise<ChannelModel> {
-  return clients.connect(broker.url);
 }
 
 const STREAM = { durable: true, arguments: { 'x-queue-type': 'stream', 'x-stream-max-segment-size-bytes': 20_000 } };
