@@ -5,38 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { RawClient } from '../support/raw-client.js';
-import { collector, QUIET_MS, sleep, waitFor, useBroker, type Channel, type Message } from '../support/harness.js';
+import { bodiesAndRedelivered, collector, getAll, getN, QUIET_MS, sleep, waitFor, useBroker, type Channel, type GetMessage } from '../support/harness.js';
 
 const h = useBroker();
 
-/** Declares a queue, fills it with bodies m0..m(n-1) and waits until they are all there. */
-async function filledQueue(ch: Channel, n: number): Promise<string> {
-  const q = h.queue();
-  await ch.assertQueue(q, { durable: false });
-  for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-  await waitFor(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
-  return q;
-}
+const filledQueue = h.filledQueue;
 
 /** Drains a queue with basic.get no-ack: [body, redelivered] in order. */
-async function drain(ch: Channel, q: string): Promise<[string, boolean][]> {
-  const out: [string, boolean][] = [];
-  for (;;) {
-    const m = await ch.get(q, { noAck: true });
-    if (m === false) return out;
-    out.push([m.content.toString(), m.fields.redelivered]);
-  }
-}
-
-async function getN(ch: Channel, q: string, n: number): Promise<Message[]> {
-  const out: Message[] = [];
-  for (let i = 0; i < n; i++) {
-    const m = await ch.get(q, { noAck: false });
-    if (m === false) throw new Error('queue empty');
-    out.push(m as unknown as Message);
-  }
-  return out;
-}
+const drain = async (ch: Channel, q: string): Promise<[string, boolean][]> => bodiesAndRedelivered(await getAll(ch, q));
 
 describe('basic.ack', () => {
   it('single ack removes one message; multiple acks everything up to the tag', async () => {
@@ -75,7 +51,7 @@ describe('basic.ack', () => {
     const q = await filledQueue(ch, 1);
     const cch = await h.channel(conn);
     const [m] = await getN(cch, q, 1);
-    cch.ack({ ...m!, fields: { ...m!.fields, deliveryTag: 42 } } as Message);
+    cch.ack({ ...m!, fields: { ...m!.fields, deliveryTag: 42 } } as GetMessage);
     expect(await h.firstError(cch)).toEqual(
       expect.objectContaining({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 42', classId: 60, methodId: 80 }),
     );
@@ -116,7 +92,7 @@ describe('basic.ack', () => {
     await getN(a, q, 1);
     const [mb] = await getN(b, q, 1);
     expect(mb!.fields.deliveryTag).toBe(1);
-    a.ack({ ...mb!, fields: { ...mb!.fields, deliveryTag: 2 } } as Message);
+    a.ack({ ...mb!, fields: { ...mb!.fields, deliveryTag: 2 } } as GetMessage);
     expect(await h.firstError(a)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 2' });
   });
 });
@@ -242,11 +218,11 @@ describe('basic.nack / basic.reject', () => {
     const q = await filledQueue(ch, 2);
     const a = await h.channel(conn);
     const [m] = await getN(a, q, 1);
-    a.nack({ ...m!, fields: { ...m!.fields, deliveryTag: 7 } } as Message, false, true);
+    a.nack({ ...m!, fields: { ...m!.fields, deliveryTag: 7 } } as GetMessage, false, true);
     expect(await h.firstError(a)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 7', classId: 60, methodId: 120 });
     const b = await h.channel(conn);
     const [m2] = await getN(b, q, 1);
-    b.reject({ ...m2!, fields: { ...m2!.fields, deliveryTag: 9 } } as Message, true);
+    b.reject({ ...m2!, fields: { ...m2!.fields, deliveryTag: 9 } } as GetMessage, true);
     expect(await h.firstError(b)).toMatchObject({ code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 9', classId: 60, methodId: 90 });
   });
 

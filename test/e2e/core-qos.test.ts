@@ -9,13 +9,7 @@ import { collector, QUIET_MS, sleep, waitFor, useBroker, type Channel } from '..
 
 const h = useBroker();
 
-async function filledQueue(ch: Channel, n: number): Promise<string> {
-  const q = h.queue();
-  await ch.assertQueue(q, { durable: false });
-  for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
-  await waitFor(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
-  return q;
-}
+const filledQueue = h.filledQueue;
 
 /** Waits for n deliveries in total, then a quiet moment to be sure there is no extra one. */
 async function settle(count: () => number, n: number): Promise<void> {

@@ -5,23 +5,16 @@
 // 3.10's, except the refusal of quorum and stream queues, which is Warren's own (RabbitMQ has them).
 
 import { describe, expect, it } from 'vitest';
-import { rejection, waitFor, useBroker, type Channel, type Connection, type Message } from '../support/harness.js';
+import { bodiesOf, getAll, rejection, waitFor, useBroker, type Channel, type Connection, type GetMessage } from '../support/harness.js';
 
 const h = useBroker();
 
 type Deaths = Record<string, unknown>[];
-const deathsOf = (m: Message): Deaths => (m.properties.headers?.['x-death'] as Deaths | undefined) ?? [];
+const deathsOf = (m: GetMessage): Deaths => (m.properties.headers?.['x-death'] as Deaths | undefined) ?? [];
 
 /** Every ready message of q, by basic.get with no-ack. */
-async function drain(ch: Channel, q: string): Promise<Message[]> {
-  const out: Message[] = [];
-  for (;;) {
-    const m = await ch.get(q, { noAck: true });
-    if (m === false) return out;
-    out.push(m as unknown as Message);
-  }
-}
-const bodies = (ms: Message[]): string[] => ms.map((m) => m.content.toString());
+const drain = getAll;
+const bodies = bodiesOf;
 
 /** Publishes each body on a confirm channel and reports, in order, 'ack' or 'nack' for each. */
 async function publishConfirmed(conn: Connection, exchange: string, key: string, list: string[]): Promise<string[]> {

@@ -5,7 +5,7 @@
 // (REFERENCE.md B10). Every expectation is RabbitMQ 3.10's.
 
 import { describe, expect, it } from 'vitest';
-import { collector, rejection, waitFor, useBroker, type Channel, type Connection, type Message } from '../support/harness.js';
+import { bodiesOf, getAll, collector, rejection, waitFor, useBroker, type Connection } from '../support/harness.js';
 
 const h = useBroker();
 
@@ -17,15 +17,8 @@ async function publishAll(conn: Connection, q: string, list: [string, number | u
   await pub.close();
 }
 
-async function drain(ch: Channel, q: string): Promise<Message[]> {
-  const out: Message[] = [];
-  for (;;) {
-    const m = await ch.get(q, { noAck: true });
-    if (m === false) return out;
-    out.push(m as unknown as Message);
-  }
-}
-const bodies = (ms: Message[]): string[] => ms.map((m) => m.content.toString());
+const drain = getAll;
+const bodies = bodiesOf;
 
 describe('x-max-priority', () => {
   it('higher priorities are delivered first, FIFO within a priority; no priority counts as 0', async () => {

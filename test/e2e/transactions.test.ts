@@ -4,12 +4,12 @@
 // messages survive a restart. Every expectation is RabbitMQ's. amqplib has no tx API, so the tx
 // methods go through its generic rpc; everything else is plain amqplib.
 
-import amqp, { type Channel, type GetMessage, type Message } from 'amqplib';
+import amqp, { type Channel, type Message } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, tempDir, type TestBroker } from '../support/broker.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { rmSync } from 'node:fs';
-import { QUIET_MS, recordedChannel, sleep, uniqueName, useClients, waitFor } from '../support/harness.js';
+import { bodiesAndRedelivered, getAll, getN, QUIET_MS, recordedChannel, sleep, uniqueName, useClients, waitFor } from '../support/harness.js';
 
 let broker: TestBroker;
 const clients = useClients(() => broker.url);
@@ -53,28 +53,11 @@ async function queue(ch: Channel, prefix: string, options: amqp.Options.AssertQu
 
 const count = async (ch: Channel, q: string): Promise<number> => (await ch.checkQueue(q)).messageCount;
 
-async function drain(ch: Channel, q: string): Promise<[string, boolean][]> {
-  const out: [string, boolean][] = [];
-  for (;;) {
-    const m = await ch.get(q, { noAck: true });
-    if (m === false) return out;
-    out.push([m.content.toString(), m.fields.redelivered]);
-  }
-}
+const drain = async (ch: Channel, q: string): Promise<[string, boolean][]> => bodiesAndRedelivered(await getAll(ch, q));
 
 async function fill(ch: Channel, q: string, bodies: string[]): Promise<void> {
   for (const b of bodies) ch.sendToQueue(q, Buffer.from(b));
   await waitFor(async () => (await count(ch, q)) === bodies.length, `${bodies.length} messages in ${q}`);
-}
-
-async function getN(ch: Channel, q: string, n: number): Promise<GetMessage[]> {
-  const out: GetMessage[] = [];
-  for (let i = 0; i < n; i++) {
-    const m = await ch.get(q, { noAck: false });
-    if (m === false) throw new Error('queue empty');
-    out.push(m);
-  }
-  return out;
 }
 
 describe('tx: publishing', () => {

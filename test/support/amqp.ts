@@ -11,6 +11,7 @@ export type Connection = amqp.ChannelModel;
 export type Channel = amqp.Channel;
 export type ConfirmChannel = amqp.ConfirmChannel;
 export type Message = amqp.ConsumeMessage;
+export type GetMessage = amqp.GetMessage;
 
 /** Unique name for a queue or exchange: prefix + random suffix. */
 export function uniqueName(prefix: string): string {
@@ -156,3 +157,32 @@ export function collector(onEach?: (msg: Message) => void): Collector {
   };
   return c;
 }
+
+// ---- What is in a queue, by basic.get ------------------------------------------------------------
+
+/** Every ready message of q, taken with basic.get no-ack, in order. */
+export async function getAll(ch: Channel, q: string): Promise<GetMessage[]> {
+  const out: GetMessage[] = [];
+  for (;;) {
+    const m = await ch.get(q, { noAck: true });
+    if (m === false) return out;
+    out.push(m);
+  }
+}
+
+/** The next n messages of q by basic.get with manual ack (they stay unacked); throws when q runs out. */
+export async function getN(ch: Channel, q: string, n: number): Promise<GetMessage[]> {
+  const out: GetMessage[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = await ch.get(q, { noAck: false });
+    if (m === false) throw new Error('queue empty');
+    out.push(m);
+  }
+  return out;
+}
+
+/** The bodies of messages, as text. */
+export const bodiesOf = (ms: readonly { content: Buffer }[]): string[] => ms.map((m) => m.content.toString());
+
+/** [body, redelivered] of each message. */
+export const bodiesAndRedelivered = (ms: readonly GetMessage[]): [string, boolean][] => ms.map((m) => [m.content.toString(), m.fields.redelivered]);

@@ -14,7 +14,8 @@
 
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { Clients, firstError, uniqueName, type Connection, type RecordedChannel, type RecordedConnection } from './amqp.js';
+import { Clients, firstError, uniqueName, type Channel, type Connection, type RecordedChannel, type RecordedConnection } from './amqp.js';
+import { waitFor } from './wait.js';
 
 export * from './amqp.js';
 export * from './wait.js';
@@ -134,6 +135,14 @@ export function useBroker() {
     },
     /** waits for the first channel or connection error recorded on ch/conn and returns it */
     firstError,
+    /** A new queue (deleted after the test) holding bodies m0..m(n-1), all there when it returns. */
+    async filledQueue(ch: Channel, n: number): Promise<string> {
+      const q = h.queue();
+      await ch.assertQueue(q, { durable: false });
+      for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
+      await waitFor(async () => (await ch.checkQueue(q)).messageCount === n, `${n} messages`);
+      return q;
+    },
     /**
      * Publishes each (exchange, routingKey, headers) on a confirm channel with the label as body,
      * waits for the confirms, then drains every queue with basic.get: returns the bodies per queue.
