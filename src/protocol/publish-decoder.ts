@@ -84,10 +84,14 @@ export class PublishDecoder {
   }
 }
 
-/** Whether raw equals buf[start, end). A loop beats a native compare for strings this short. */
+/**
+ * Whether raw equals buf[start, end). A loop beats a native compare for strings this short. It
+ * runs from the end: the exchange name comes first and rarely changes, while routing keys that do
+ * change (a topic publisher cycling through keys) mostly differ in their last words.
+ */
 function sameBytes(raw: Buffer, buf: Buffer, start: number, end: number): boolean {
   if (raw.length !== end - start) return false;
-  for (let i = 0; i < raw.length; i++) if (raw[i] !== buf[start + i]) return false;
+  for (let i = raw.length - 1; i >= 0; i--) if (raw[i] !== buf[start + i]) return false;
   return true;
 }
 

@@ -71,6 +71,16 @@ describe('PublishDecoder', () => {
     expect(d.routingBytes).not.toBe(first);
   });
 
+  it('names of the same length that differ in any one byte (first, middle, last) are told apart', () => {
+    const d = new PublishDecoder();
+    const pairs: [string, string][] = [['orders', 'eu.created.n42'], ['orderz', 'eu.created.n42'], ['orders', 'eu.crXated.n42'], ['orders', 'eu.created.n43'], ['Orders', 'eu.created.n42'], ['orders', 'eu.created.n42']];
+    for (const [exchange, routingKey] of pairs) {
+      const args = argsOf(exchange, routingKey);
+      expect(d.decode(args, 0, args.length)).toEqual(general(args));
+      expect(d.routingBytes?.toString('latin1')).toBe(`${String.fromCharCode(exchange.length)}${exchange}${String.fromCharCode(routingKey.length)}${routingKey}`);
+    }
+  });
+
   it('non-ASCII names are decoded but their bytes are not reused (invalid UTF-8 is re-encoded as before)', () => {
     const d = new PublishDecoder();
     const utf8 = argsOf('x', 'clé');
