@@ -4,6 +4,12 @@
 //
 //   npm run soak                       10 minutes
 //   npm run soak -- --minutes 2        shorter
+//   npm run soak -- --watermark 300MB  another memory high watermark (default 400MB)
+//
+// Each line: the broker's RSS; the memory the memory alarm measures (RSS less file-backed pages:
+// RssAnon + RssShmem, see src/broker/process-memory.ts) and the file-backed part; whether the
+// memory alarm is set (from the Prometheus endpoint); how many publishers are blocked; and each
+// workload's progress, so a stall shows.
 //
 // bin/warren runs as a child process (fresh data folder). At the same time:
 //   ttl    a queue with x-message-ttl of one hour, 1 KiB messages published and consumed (autoack)
@@ -11,9 +17,9 @@
 //   ooo    manual acks in random order, prefetch 500, with the oldest delivery held for a minute;
 //   slow   persistent 4 KiB messages at 200/s to a durable queue read by a consumer that acks
 //          50/s: the queue grows all along (it pages to disk);
-//   flood  a publisher sending transient 1 KiB messages as fast as it can to a queue nobody reads
-//          (x-max-length 500,000, drop-head) — into the memory alarm when this Warren has one
-//          (--vm-memory-high-watermark), which then blocks it.
+//   flood  a publisher sending transient 1 KiB messages as fast as it can (confirmed, counted) to a
+//          queue nobody reads (x-max-length 500,000, drop-head) — into the memory alarm when this
+//          Warren has one (--vm-memory-high-watermark, --watermark to change), which then blocks it.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +27,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 
 /** This file runs compiled, from dist/test/bench. */
 const WARREN_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'warren');
@@ -39,9 +45,11 @@ function freePort(): Promise<number> {
 }
 
 /** Starts bin/warren and resolves once it listens. */
-async function startWarren(dataDir: string, extra: string[]): Promise<{ child: ChildProcess; url: string }> {
+async function startWarren(dataDir: string, extra: string[]): Promise<{ child: ChildProcess; url: string; metricsUrl: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [WARREN_BIN, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
+  const metricsPort = await freePort();
+  const args = [WARREN_BIN, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', '--prometheus-port', String(metricsPort), ...extra];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -52,30 +60,64 @@ async function startWarren(dataDir: string, extra: string[]): Promise<{ child: C
     });
     child.once('exit', (code) => reject(new Error(`warren exited with ${code} before listening`)));
   });
-  return { child, url: `amqp://guest:guest@127.0.0.1:${port}` };
+  return { child, url: `amqp://guest:guest@127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
-const argMinutes = process.argv.indexOf('--minutes');
-const MINUTES = argMinutes >= 0 ? Number(process.argv[argMinutes + 1]) : 10;
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+const MINUTES = Number(option('--minutes', '10'));
+const WATERMARK = option('--watermark', '400MB');
 const SAMPLE_MS = 10_000;
 
-function rssMiB(pid: number): number {
+/** The broker's memory from /proc: RSS, the part the memory alarm counts (anonymous + shmem), and file-backed pages. */
+function memoryMiB(pid: number): { rss: number; held: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m ? Number(m[1]) / 1024 : NaN;
+  const kb = (key: string): number => {
+    const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(status);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { rss: kb('VmRSS') / 1024, held: (kb('RssAnon') + kb('RssShmem')) / 1024, file: kb('RssFile') / 1024 };
+}
+
+/** 1 when the memory alarm is set (RabbitMQ's rabbitmq_alarms_memory_used_watermark), from the broker's Prometheus endpoint. */
+async function memoryAlarm(metricsUrl: string): Promise<string> {
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const m = /^rabbitmq_alarms_memory_used_watermark (\d+)/m.exec(text);
+    return m ? m[1]! : '?';
+  } catch {
+    return '?';
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Publishes while `running()`, waiting for 'drain' when the channel's buffer is full. */
-async function publishLoop(ch: Channel, queue: string, body: Buffer, options: amqp.Options.Publish, perSecond: number, running: () => boolean): Promise<void> {
+async function publishLoop(
+  ch: Channel | ConfirmChannel,
+  queue: string,
+  body: Buffer,
+  options: amqp.Options.Publish,
+  perSecond: number,
+  running: () => boolean,
+  onConfirm?: (err: unknown) => void,
+): Promise<void> {
   const interval = perSecond > 0 ? 1000 / perSecond : 0;
   let next = Date.now();
   while (running()) {
-    if (!ch.sendToQueue(queue, body, options)) {
+    const accepted = onConfirm !== undefined ? (ch as ConfirmChannel).sendToQueue(queue, body, options, onConfirm) : ch.sendToQueue(queue, body, options);
+    if (!accepted) {
+      // Whichever comes first; the other listener goes too (they used to pile up on 'close').
       await new Promise<void>((r) => {
-        ch.once('drain', () => r());
-        ch.once('close', () => r());
+        const done = (): void => {
+          ch.off('drain', done);
+          ch.off('close', done);
+          r();
+        };
+        ch.once('drain', done);
+        ch.once('close', done);
       });
     }
     if (interval > 0) {
@@ -89,19 +131,21 @@ async function publishLoop(ch: Channel, queue: string, body: Buffer, options: am
 async function main(): Promise<void> {
   const help = spawnSync(process.execPath, [WARREN_BIN, '--help'], { encoding: 'utf8' }).stdout;
   const hasAlarm = help.includes('--vm-memory-high-watermark');
-  const extra = ['--management-port', '0', ...(hasAlarm ? ['--vm-memory-high-watermark', '400MB'] : [])];
+  const extra = ['--management-port', '0', ...(hasAlarm ? ['--vm-memory-high-watermark', WATERMARK] : [])];
   const dataDir = mkdtempSync(join(tmpdir(), 'warren-soak-'));
   const broker = await startWarren(dataDir, extra);
   const pid = broker.child.pid!;
   console.log(`soak: ${MINUTES} min against bin/warren (pid ${pid}, data ${dataDir})`);
-  console.log(hasAlarm ? 'flood: into a memory alarm at 400MB' : 'flood: this Warren has no memory alarm yet (--vm-memory-high-watermark): flooding without one');
+  console.log(hasAlarm ? `flood: into a memory alarm at ${WATERMARK}` : 'flood: this Warren has no memory alarm yet (--vm-memory-high-watermark): flooding without one');
   const end = Date.now() + MINUTES * 60_000;
   const running = (): boolean => Date.now() < end;
   const connections: ChannelModel[] = [];
+  const blocked = new Set<ChannelModel>();
   const connect = async (): Promise<ChannelModel> => {
     const c = await amqp.connect(broker.url);
     c.on('error', () => {});
-    c.on('blocked', () => {});
+    c.on('blocked', () => blocked.add(c));
+    c.on('unblocked', () => blocked.delete(c));
     connections.push(c);
     return c;
   };
@@ -112,7 +156,7 @@ async function main(): Promise<void> {
   await admin.assertQueue('soak.slow', { durable: true });
   await admin.assertQueue('soak.flood', { durable: false, arguments: { 'x-max-length': 500_000 } });
 
-  const counts = { ttl: 0, ooo: 0, slow: 0 };
+  const counts = { ttl: 0, ooo: 0, slow: 0, flood: 0 };
   const tasks: Promise<unknown>[] = [];
 
   // ttl
@@ -166,18 +210,36 @@ async function main(): Promise<void> {
   tasks.push(publishLoop(await (await connect()).createChannel(), 'soak.slow', Buffer.alloc(4096, 3), { persistent: true }, 200, running));
 
   // flood
-  tasks.push(publishLoop(await (await connect()).createChannel(), 'soak.flood', Buffer.alloc(1024, 4), {}, 0, running));
+  const floodConfirmed = (err: unknown): void => {
+    if (err === null || err === undefined) counts.flood++;
+  };
+  tasks.push(publishLoop(await (await connect()).createConfirmChannel(), 'soak.flood', Buffer.alloc(1024, 4), {}, 0, running, floodConfirmed));
 
   const started = Date.now();
   const curve: { t: number; rss: number }[] = [];
-  console.log('     t   RSS MiB   ttl consumed   ooo consumed   slow depth   flood depth');
+  console.log('     t   RSS MiB  held MiB  file MiB  alarm  blocked   ttl consumed   ooo consumed  slow acked  slow depth  flood confirmed  flood depth');
   const sample = async (): Promise<void> => {
     const t = Math.round((Date.now() - started) / 1000);
-    const rss = rssMiB(pid);
-    curve.push({ t, rss });
+    const mem = memoryMiB(pid);
+    curve.push({ t, rss: mem.rss });
+    const alarm = await memoryAlarm(broker.metricsUrl);
     const slow = (await admin.checkQueue('soak.slow')).messageCount;
     const flood = (await admin.checkQueue('soak.flood')).messageCount;
-    console.log(`${String(t).padStart(5)}s ${rss.toFixed(1).padStart(9)} ${String(counts.ttl).padStart(14)} ${String(counts.ooo).padStart(14)} ${String(slow).padStart(12)} ${String(flood).padStart(13)}`);
+    const cols = [
+      `${String(t).padStart(5)}s`,
+      mem.rss.toFixed(1).padStart(9),
+      mem.held.toFixed(1).padStart(9),
+      mem.file.toFixed(1).padStart(9),
+      alarm.padStart(6),
+      String(blocked.size).padStart(8),
+      String(counts.ttl).padStart(14),
+      String(counts.ooo).padStart(14),
+      String(counts.slow).padStart(11),
+      String(slow).padStart(11),
+      String(counts.flood).padStart(16),
+      String(flood).padStart(12),
+    ];
+    console.log(cols.join(' '));
   };
   while (running()) {
     await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
