@@ -62,6 +62,8 @@ export class Broker implements VHostServices {
     this.dispatcher = new Dispatcher(log, this.resources);
     // Queues page to disk as memory nears the high watermark (memory.ts), before the alarm blocks.
     this.memory.memoryLimitBytes = () => this.resources.memoryLimitBytes;
+    this.memory.memoryUsedBytes = () => this.resources.memoryUsedBytes;
+    this.resources.onMemorySample = () => this.memory.sampled(process.memoryUsage.rss());
   }
 
   /**

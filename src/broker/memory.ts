@@ -2,12 +2,17 @@
 // when memory runs short. Queues add and subtract as messages come and go (plain numbers on the
 // hot path).
 //
-// Pressure: once a second the gauge checks the bodies held against --memory-budget, and the
-// process's resident memory against half the memory high watermark (as RabbitMQ starts paging at
-// vm_memory_high_watermark_paging_ratio, 0.5). Under pressure, new messages of every queue go to
-// disk (transient ones too), and the queues holding the most bytes page out their newest messages
-// until the pressure is gone — so a publisher flood into a memory alarm ends with the messages on
-// disk and the alarm cleared, not with the broker stuck above its watermark.
+// Pressure: the bodies held against --memory-budget, and the process's resident memory against
+// half the memory high watermark (as RabbitMQ starts paging at vm_memory_high_watermark_paging_ratio,
+// 0.5) — sampled with the memory alarm (4 times a second) and on this gauge's own tick; between
+// samples, bodies held beyond the room left at the last sample count as pressure at once (a flood
+// fills hundreds of MiB a second). Paging follows the whole RSS, file-backed pages included, while
+// the alarm counts only the memory Warren holds (process-memory.ts): paging costs disk writes only,
+// so it starts early and keeps the alarm's figure away from the watermark. Under pressure, new
+// messages of every queue go to disk (transient ones too), and the queues holding the most bytes
+// page out their newest messages until the pressure is gone — so a publisher flood into a memory
+// alarm ends with the messages on disk and the alarm cleared, not with the broker stuck above its
+// watermark.
 //
 // Unpinning: a message that arrived in one frame has its body (and properties) as a view into the
 // socket read chunk it came in — no copy on the hot path. A message delivered at once lets that
@@ -27,8 +32,15 @@ const TICK_MS = 1000;
 const BUDGET_TARGET = 0.75;
 /** RabbitMQ's vm_memory_high_watermark_paging_ratio. */
 export const PAGING_RATIO = 0.5;
-/** Under sustained pressure, a full garbage collection at most this often. */
+/** Under sustained pressure, a full garbage collection at most this often; above the watermark (publishers blocked), more often. */
 const GC_INTERVAL_MS = 5000;
+const GC_INTERVAL_ALARM_MS = 1000;
+/**
+ * Bodies released since the last full collection above which one is run (at most every
+ * GC_INTERVAL_MS): freed buffers go back only when collected, and a broker that has just drained or
+ * paged a deep queue may allocate too little for the collector to come by soon.
+ */
+const RELEASED_COLLECT_BYTES = 64 * 1024 * 1024;
 
 let collect: (() => void) | null = null;
 
@@ -53,11 +65,22 @@ export class MemoryGauge {
   /** queues that hold message bytes in memory */
   private readonly holders = new Set<Queue>();
   private timer: NodeJS.Timeout | null = null;
-  /** resident memory is above the paging threshold (checked once a second) */
+  /** resident memory is above the paging threshold (at the last sample) */
   private rssPressure = false;
+  /**
+   * Bodies held at which the paging threshold is crossed before the next sample: the bytes held at
+   * the last sample plus the room left under the threshold then. A flood fills hundreds of MiB a
+   * second, so waiting for the next sample would let it overshoot by that much, and what the C
+   * allocator once held it keeps in part after paging (glibc's heap only shrinks from its top).
+   */
+  private pressureAtBytes = Infinity;
   private lastCollection = 0;
+  /** the most bodies held at a tick since the last full collection */
+  private peakSinceCollection = 0;
   /** set by the broker: the memory high watermark in bytes (Infinity: none) */
   memoryLimitBytes: () => number = () => Infinity;
+  /** set by the broker: the memory alarm's figure at its last sample (0: none) */
+  memoryUsedBytes: () => number = () => 0;
   /** counters for tests and metrics */
   unpinnedTotal = 0;
   pagedOutTotal = 0;
@@ -66,7 +89,7 @@ export class MemoryGauge {
 
   /** New messages go to disk (transient ones too): bodies over budget, or memory short. */
   get overBudget(): boolean {
-    return this.bytes > this.budgetBytes || this.rssPressure;
+    return this.bytes > this.budgetBytes || this.rssPressure || this.bytes > this.pressureAtBytes;
   }
 
   /** A queue now holds message bytes in memory (it stays registered until deleted). */
@@ -114,17 +137,31 @@ export class MemoryGauge {
   };
 
   /**
+   * A sample of the resident memory (also taken on the memory alarm's timer, so the pressure mark
+   * is right from the start, before any queue holds anything).
+   */
+  sampled(rssBytes: number): void {
+    const limit = this.memoryLimitBytes();
+    const pagingAt = limit * PAGING_RATIO;
+    this.rssPressure = Number.isFinite(limit) && rssBytes > pagingAt;
+    this.pressureAtBytes = Number.isFinite(limit) ? this.bytes + Math.max(0, pagingAt - rssBytes) : Infinity;
+  }
+
+  /**
    * Pages out the newest in-memory messages of the queues holding the most, while memory is short:
    * bodies above the budget (down to BUDGET_TARGET of it), or resident memory above PAGING_RATIO of
    * the high watermark (half of what is held each time). Returns the bytes paged out.
    */
   relievePressure(rssBytes: number): number {
-    const limit = this.memoryLimitBytes();
     const wasUnderPressure = this.rssPressure;
-    this.rssPressure = Number.isFinite(limit) && rssBytes > limit * PAGING_RATIO;
+    this.sampled(rssBytes);
     const now = Date.now();
-    if (this.rssPressure && wasUnderPressure && now - this.lastCollection >= GC_INTERVAL_MS) {
+    const interval = this.memoryUsedBytes() > this.memoryLimitBytes() ? GC_INTERVAL_ALARM_MS : GC_INTERVAL_MS;
+    if (this.bytes > this.peakSinceCollection) this.peakSinceCollection = this.bytes;
+    const released = this.peakSinceCollection - this.bytes >= RELEASED_COLLECT_BYTES;
+    if (((this.rssPressure && wasUnderPressure) || released) && now - this.lastCollection >= interval) {
       this.lastCollection = now;
+      this.peakSinceCollection = this.bytes;
       fullCollection();
     }
     // Queues holding nothing now need no watching until they hold something again.

@@ -3,7 +3,8 @@
 // management API read the plain fields here (memory used/limit, disk free/limit, active alarms, each
 // connection's state as RabbitMQ names it: running, flow, blocking, blocked).
 //
-// Alarms (as RabbitMQ 3.x): while the memory alarm (process RSS above the high watermark), the disk
+// Alarms (as RabbitMQ 3.x): while the memory alarm (memory held above the high watermark; see
+// process-memory.ts for why the data file's mapped pages are not counted), the disk
 // alarm (free space of the data folder below the limit) or a storage failure is set, every
 // connection is `blocking`; one that publishes becomes `blocked`: it is sent connection.blocked
 // (if its client advertised the capability) and is no longer read. Consumers, acks and gets on
@@ -26,6 +27,7 @@ import { totalmem } from 'node:os';
 import type { Logger } from '../log.js';
 import type { Persistence } from './persistence.js';
 import type { Queue } from './queue/queue.js';
+import { heldMemoryBytes } from './process-memory.js';
 
 export type AlarmResource = 'memory' | 'disk' | 'storage';
 /** RabbitMQ's connection states for resource control. */
@@ -43,7 +45,7 @@ export const FLOW_STORE_LOW_BYTES = 32 * 1024 * 1024;
 /** A queue that delivered nothing for this long no longer holds its publishers. */
 export const FLOW_STALL_MS = 100;
 /** How often process memory is sampled. */
-export const MEMORY_CHECK_MS = 1000;
+export const MEMORY_CHECK_MS = 250;
 /** Disk checks: every 10 s when far from the limit, up to 10 per second near it (as RabbitMQ). */
 const DISK_CHECK_MIN_MS = 100;
 const DISK_CHECK_MAX_MS = 10_000;
@@ -208,7 +210,7 @@ export const LIMITS_CHECK_MS = 1000;
 export class Resources {
   /** alarms in effect */
   readonly alarms = new Set<AlarmResource>();
-  /** process RSS at the last sample */
+  /** memory the process holds at the last sample (process-memory.ts: RSS less file-backed pages on Linux) */
   memoryUsedBytes = 0;
   memoryLimitBytes: number;
   /** free bytes of the data folder's file system at the last check (NaN until the first) */
@@ -234,6 +236,8 @@ export class Resources {
   private readonly progress = new Map<Queue, number>();
   /** queues exempt from flow because their consumers stopped: deliveries when they stopped */
   private readonly stalled = new Map<Queue, number>();
+  /** called on each memory sample (the broker's paging samples too: memory.ts) */
+  onMemorySample: (() => void) | null = null;
   private memoryTimer: NodeJS.Timeout | null = null;
   private diskTimer: NodeJS.Timeout | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
@@ -355,7 +359,8 @@ export class Resources {
 
   private readonly checkMemory = (): void => {
     try {
-      this.memoryUsedBytes = process.memoryUsage.rss();
+      this.memoryUsedBytes = heldMemoryBytes();
+      this.onMemorySample?.();
       const over = this.memoryUsedBytes > this.memoryLimitBytes;
       this.setAlarm('memory', over, { memoryUsedBytes: this.memoryUsedBytes, memoryLimitBytes: this.memoryLimitBytes });
     } catch (err) {

@@ -214,7 +214,6 @@ function diskFree(dir: string): number {
 }
 
 export function nodeRow(ctx: ManagementContext): Row {
-  const mem = process.memoryUsage();
   let sockets = 0;
   for (const _ of ctx.connections()) sockets++;
   return {
@@ -222,7 +221,7 @@ export function nodeRow(ctx: ManagementContext): Row {
     type: 'disc',
     running: true,
     os_pid: String(process.pid),
-    mem_used: mem.rss,
+    mem_used: ctx.broker.resources.memoryUsedBytes, // the memory alarm's figure, as RabbitMQ's mem_used
     mem_limit: ctx.broker.resources.memoryLimitBytes,
     mem_alarm: ctx.broker.resources.memoryAlarm,
     disk_free: diskFree(ctx.config.dataDir),
