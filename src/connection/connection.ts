@@ -27,7 +27,7 @@ import {
 } from '../protocol/errors.js';
 import { erlangBinary } from '../protocol/erlang-format.js';
 import type { FieldTable } from '../protocol/field-table.js';
-import { FrameParser } from '../protocol/frame-parser.js';
+import { FrameParser, type BodyPieceSink } from '../protocol/frame-parser.js';
 import { BodyAllowance } from '../protocol/command-assembler.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
 import {
@@ -332,15 +332,7 @@ export class Connection implements QueueOwner, GatedConnection {
    * the channel copies it straight into the message body. Errors as for a whole body frame, raised
    * on the frame's first piece. Never throws.
    */
-  private readonly onBodyPiece = (
-    channelId: number,
-    buf: Buffer,
-    start: number,
-    end: number,
-    payloadSize: number,
-    first: boolean,
-    last: boolean,
-  ): void => {
+  private readonly onBodyPiece: BodyPieceSink = (channelId, buf, start, end, payloadSize, first, last) => {
     try {
       if (this.state === State.Closing || this.state === State.Closed) return;
       const channel = first ? this.channelForContent(FRAME_BODY, channelId, buf, start, end) : this.channels.get(channelId);
