@@ -88,6 +88,8 @@ export class WarrenNode {
       '--port', String(this.amqpPort),
       '--management-bind', this.host,
       '--management-port', String(this.managementPort),
+      // No Prometheus listener: its default is the fixed 15692, and runs on one machine would collide.
+      '--prometheus-port', '0',
       '--data-dir', this.dataDir,
       '--log-level', 'info',
       ...this.extraArgs(),

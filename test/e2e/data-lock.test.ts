@@ -29,7 +29,7 @@ function folder(): string {
 /** Runs bin/warren to its exit (it must not start); returns exit code and output. */
 async function runToExit(dataDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [WARREN_BIN, '--port', String(port), '--management-port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [WARREN_BIN, '--port', String(port), '--management-port', '0', '--prometheus-port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

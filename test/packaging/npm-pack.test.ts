@@ -78,7 +78,7 @@ describe('installed into an empty folder, offline', () => {
 
   it('npx warren runs a broker that npx warrenctl manages', async () => {
     const [amqpPort, httpPort] = [await freePort(), await freePort()];
-    const child = spawn('npx', ['--offline', 'warren', '--port', String(amqpPort), '--management-port', String(httpPort), '--data-dir', join(work, 'data'), '--log-level', 'warn'], {
+    const child = spawn('npx', ['--offline', 'warren', '--port', String(amqpPort), '--management-port', String(httpPort), '--prometheus-port', '0', '--data-dir', join(work, 'data'), '--log-level', 'warn'], {
       cwd: app,
       stdio: ['ignore', 'pipe', 'pipe'],
       // its own process group: npx runs warren as a child, and both are stopped together below
