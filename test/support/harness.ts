@@ -23,6 +23,16 @@ export * from './wait.js';
 /** True when the tests run against an external broker given by WARREN_TEST_AMQP_URL. */
 export const EXTERNAL = process.env['WARREN_TEST_AMQP_URL'] !== undefined && process.env['WARREN_TEST_AMQP_URL'] !== '';
 
+/**
+ * The AMQP URL of the external broker of a differential management or UI run (WARREN_TEST_MGMT_URL
+ * set): WARREN_TEST_AMQP_URL, required then — no guessed default port, which could be another's broker.
+ */
+export function externalAmqpUrl(): string {
+  const url = process.env['WARREN_TEST_AMQP_URL'];
+  if (url === undefined || url === '') throw new Error('WARREN_TEST_MGMT_URL is set: set WARREN_TEST_AMQP_URL to the same broker\'s AMQP URL too');
+  return url;
+}
+
 export interface Target {
   /** amqp://guest:guest@127.0.0.1:PORT of the broker under test */
   readonly url: string;

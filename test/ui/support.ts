@@ -13,8 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createStaticHandler } from '../../src/management/static.js';
-import { freePort } from '../support/child-broker.js';
 import type { TestBroker } from '../support/broker.js';
+import { externalAmqpUrl } from '../support/harness.js';
 
 export const EXTERNAL_MGMT = (process.env['WARREN_TEST_MGMT_URL'] ?? '') !== '';
 
@@ -76,13 +76,13 @@ export async function startUiTarget(): Promise<UiTarget> {
     return {
       baseUrl: proxy.url,
       apiUrl: external.replace(/\/$/, ''),
-      amqpUrl: process.env['WARREN_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+      amqpUrl: externalAmqpUrl(),
       warren: null,
       stop: proxy.close,
     };
   }
   const { startTestBroker } = await import('../support/broker.js');
-  const options: Record<string, unknown> = { managementPort: await freePort() };
+  const options: Record<string, unknown> = { managementOnFreePort: true };
   const broker = await startTestBroker(options);
   const port = (broker as unknown as { management: { port: number } | null }).management?.port;
   if (port === undefined) throw new Error('this Warren has no management listener (managementPort)');
