@@ -30,6 +30,15 @@ export interface StartOptions extends Partial<BrokerConfig> {
   logger?: Logger;
   /** open the Prometheus listener on a free port (read it back from `metrics.port`); for tests */
   metricsOnFreePort?: boolean;
+  /** with TLS: the Prometheus HTTPS listener on a free port (`metrics.tlsPort`); for tests */
+  metricsTlsOnFreePort?: boolean;
+  /**
+   * open the management API on a free port (read it back from `management.port`); for tests, which
+   * must not pick a port themselves: another process may take it before the broker binds it
+   */
+  managementOnFreePort?: boolean;
+  /** with TLS: the management API's HTTPS listener on a free port (`management.tlsPort`); for tests */
+  managementTlsOnFreePort?: boolean;
   /** a cluster leader's replication of the store (src/cluster); none on a single node */
   replication?: StoreReplication;
 }
@@ -75,10 +84,10 @@ function readDefinitionsFile(path: string): unknown {
 }
 
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
-  const { logger, metricsOnFreePort, replication, ...overrides } = options;
+  const { logger, metricsOnFreePort, metricsTlsOnFreePort, managementOnFreePort, managementTlsOnFreePort, replication, ...overrides } = options;
   // Embedded, Warren logs nothing and opens no management or Prometheus port unless asked (logLevel
-  // or logger, managementPort, managementTlsPort, prometheusPort, prometheusTlsPort or
-  // metricsOnFreePort); the warren command passes its flags (defaults: info, 15672, 15692, and with
+  // or logger, managementPort, managementTlsPort, prometheusPort, prometheusTlsPort or one of the
+  // *OnFreePort options); the warren command passes its flags (defaults: info, 15672, 15692, and with
   // TLS configured 15671 and 15691).
   const config: BrokerConfig = {
     ...DEFAULT_CONFIG,
@@ -132,8 +141,14 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
       if (tls !== null && config.tlsPort !== null) tlsPort = await server.listenTls(config.bind, config.tlsPort, tls);
       log.info({ bind: config.bind, port: port || null, tlsPort: tlsPort || null, dataDir: config.dataDir }, 'listening');
       warmUpQueues(broker, log);
-      if (config.managementPort !== 0 || (tls !== null && config.managementTlsPort !== 0)) {
+      // Each HTTP listener's port: null when it is off, 0 for a free one (the *OnFreePort options).
+      const managementPorts = {
+        http: config.managementPort !== 0 || managementOnFreePort === true ? config.managementPort : null,
+        https: tls !== null && (config.managementTlsPort !== 0 || managementTlsOnFreePort === true) ? config.managementTlsPort : null,
+      };
+      if (managementPorts.http !== null || managementPorts.https !== null) {
         management = await startManagement({
+          ports: managementPorts,
           broker,
           amqp: server,
           config,
@@ -147,7 +162,7 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
         log.info({ bind: config.managementBind, port: management.port || null, tlsPort: management.tlsPort || null }, 'management API listening');
       }
       const metricsPort = config.prometheusPort !== 0 || metricsOnFreePort === true ? config.prometheusPort : null;
-      const metricsTlsPort = tls !== null && config.prometheusTlsPort !== 0 ? config.prometheusTlsPort : null;
+      const metricsTlsPort = tls !== null && (config.prometheusTlsPort !== 0 || metricsTlsOnFreePort === true) ? config.prometheusTlsPort : null;
       if (metricsPort !== null || metricsTlsPort !== null) {
         const metricsBind = config.prometheusBind || config.bind;
         metrics = await MetricsServer.start(

@@ -39,6 +39,8 @@ export interface ManagementDeps {
   broker: Broker;
   amqp: AmqpServer;
   config: BrokerConfig;
+  /** the ports to listen on (0: a free one), null for a listener that stays off */
+  ports: { http: number | null; https: number | null };
   log: Logger;
   amqpPort: number;
   /** the AMQPS port, 0 when there is none */
@@ -113,10 +115,8 @@ export async function startManagement(deps: ManagementDeps): Promise<ManagementH
   );
   server.staticHandler = serveUi;
   try {
-    if (config.managementPort !== 0) httpPort = await server.listen(config.managementBind, config.managementPort);
-    if (deps.tls !== null && config.managementTlsPort !== 0) {
-      httpsPort = await server.listenTls(config.managementBind, config.managementTlsPort, deps.tls);
-    }
+    if (deps.ports.http !== null) httpPort = await server.listen(config.managementBind, deps.ports.http);
+    if (deps.tls !== null && deps.ports.https !== null) httpsPort = await server.listenTls(config.managementBind, deps.ports.https, deps.tls);
   } catch (err) {
     await server.close();
     throw err;

@@ -43,7 +43,7 @@ async function ok(...args: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  broker = await startTestBroker({ managementPort: await freePort() });
+  broker = await startTestBroker({ managementOnFreePort: true });
   url = `http://127.0.0.1:${broker.management!.port}`;
 });
 

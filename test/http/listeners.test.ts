@@ -7,7 +7,6 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { freePort } from '../support/child-broker.js';
 import { makeTestPki, type TestPki } from '../support/tls-certificates.js';
 
 let pki: TestPki;
@@ -19,10 +18,10 @@ beforeAll(async () => {
     tlsPort: 0,
     tlsCert: pki.server.cert,
     tlsKey: pki.server.key,
-    managementPort: await freePort(),
-    managementTlsPort: await freePort(),
+    managementOnFreePort: true,
+    managementTlsOnFreePort: true,
     metricsOnFreePort: true,
-    prometheusTlsPort: await freePort(),
+    metricsTlsOnFreePort: true,
   });
 });
 afterAll(async () => {

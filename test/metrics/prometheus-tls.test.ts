@@ -48,7 +48,7 @@ beforeAll(async () => {
     tlsCa: pki.ca,
     tlsVerify: 'peer',
     tlsFailIfNoPeerCert: true,
-    prometheusTlsPort: await freePort(),
+    metricsTlsOnFreePort: true,
   });
   prometheus = await PrometheusServer.start([
     { job: 'https', address: `127.0.0.1:${metricsTlsPort}`, path: '/metrics', https: { caFile: pki.ca } },

@@ -8,7 +8,6 @@
 import amqp, { type ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { freePort } from '../support/child-broker.js';
 import { waitFor } from '../support/wait.js';
 import { PrometheusServer } from './prometheus-server.js';
 
@@ -21,7 +20,7 @@ let trafficDoneAt = 0;
 const QUEUES = { classic: 't.classic', quorum: 't.quorum', stream: 't.stream' } as const;
 
 beforeAll(async () => {
-  broker = await startTestBroker({ metricsOnFreePort: true, managementPort: await freePort() });
+  broker = await startTestBroker({ metricsOnFreePort: true, managementOnFreePort: true });
   metricsUrl = `http://127.0.0.1:${broker.metrics!.port}`;
   prometheus = await PrometheusServer.start([
     { job: 'agg', address: `127.0.0.1:${broker.metrics!.port}`, path: '/metrics' },

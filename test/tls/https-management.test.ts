@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { freePort } from '../support/child-broker.js';
 import { makeTestPki, type KeyPair, type TestPki } from '../support/tls-certificates.js';
 import { startLoggedBroker, type LoggedBroker } from './tls-support.js';
 import { waitFor } from '../support/wait.js';
@@ -29,7 +28,7 @@ beforeAll(async () => {
     tlsPort: 0,
     tlsCert: pki.server.cert,
     tlsKey: pki.server.key,
-    managementTlsPort: await freePort(),
+    managementTlsOnFreePort: true,
   });
 });
 afterAll(async () => {
@@ -104,7 +103,7 @@ describe('management API over HTTPS with client certificates required', () => {
       tlsCa: pki.ca,
       tlsVerify: 'peer',
       tlsFailIfNoPeerCert: true,
-      managementTlsPort: await freePort(),
+      managementTlsOnFreePort: true,
     });
   });
   afterAll(async () => {

@@ -4,7 +4,6 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { freePort } from '../support/child-broker.js';
 import { waitFor } from '../support/wait.js';
 import { makeTestPki, type TestPki } from '../support/tls-certificates.js';
 
@@ -20,7 +19,7 @@ beforeAll(async () => {
     tlsKey: pki.server.key,
     tlsCa: pki.ca,
     tlsVerify: 'peer',
-    managementPort: await freePort(),
+    managementOnFreePort: true,
   });
   await broker.broker.admin.putUser('alice', { password: 'not-used-by-external' });
   await broker.broker.admin.setPermission('alice', '/', { configure: '.*', write: '.*', read: '.*' });
