@@ -2,6 +2,11 @@
 // the current input chunk has been processed (or on the next turn, for work triggered by timers
 // and store commits) dirty queues hand messages to their consumers round-robin while prefetch and
 // socket capacity allow, and then every connection with pending output is flushed once.
+//
+// A run comes after every socket read, so what it costs when it has little to do is paid per read:
+// the lists of marked queues and outputs are arrays (a queue's dispatchPending flag and an
+// output's own flag keep each listed once), emptied by pop() — a Set's clear() allocates a new table
+// and an array's length store is a runtime call, each per run.
 
 import type { Logger } from '../log.js';
 import type { Queue } from './queue/queue.js';
@@ -16,10 +21,13 @@ export interface Flushable {
 const QUEUE_BUDGET = 512;
 
 export class Dispatcher {
-  private readonly dirtyQueues = new Set<Queue>();
-  private readonly dirtyOutputs = new Set<Flushable>();
+  /** queues to serve, each once (Queue.dispatchPending) */
+  private dirtyQueues: Queue[] = [];
+  /** the list being served by run(), swapped with dirtyQueues (marks during a run wait for the next) */
+  private serving: Queue[] = [];
+  /** outputs to flush; each marks itself once until flushed (see Outbound.mark) */
+  private readonly dirtyOutputs: Flushable[] = [];
   private readonly beforeFlush = new Set<Flushable>();
-  private readonly batch: Queue[] = [];
   private scheduled = false;
   private running = false;
   /** inside beginInput()/endInput(): the run at the end does the work, no setImmediate needed */
@@ -32,12 +40,16 @@ export class Dispatcher {
   ) {}
 
   markQueue(queue: Queue): void {
-    this.dirtyQueues.add(queue);
+    if (!queue.dispatchPending) {
+      queue.dispatchPending = true;
+      this.dirtyQueues.push(queue);
+    }
     this.schedule();
   }
 
+  /** The output has something to write. Callers mark an output once until its flush(). */
   markOutput(output: Flushable): void {
-    this.dirtyOutputs.add(output);
+    this.dirtyOutputs.push(output);
     this.schedule();
   }
 
@@ -86,25 +98,31 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     try {
-      const now = Date.now();
       // One pass over the queues dirty now; queues marked during the pass wait for the next run.
-      const batch = this.batch;
-      for (const queue of this.dirtyQueues) batch.push(queue);
-      this.dirtyQueues.clear();
+      const batch = this.dirtyQueues;
+      this.dirtyQueues = this.serving;
+      this.serving = batch;
+      const now = batch.length > 0 ? Date.now() : 0;
       for (let i = 0; i < batch.length; i++) {
         const queue = batch[i]!;
+        queue.dispatchPending = false;
         try {
-          if (!queue.deleted && this.deliverFrom(queue, now)) this.dirtyQueues.add(queue);
+          if (!queue.deleted && this.deliverFrom(queue, now)) this.markQueue(queue);
         } catch (err) {
           // A bug must not take the broker down with it: log, and let other queues go on.
           this.log.error({ err, queue: queue.name, vhost: queue.host.name }, 'delivery failed');
         }
       }
-      batch.length = 0;
-      for (const hook of this.beforeFlush) this.flushSafely(hook);
-      this.beforeFlush.clear();
-      for (const output of this.dirtyOutputs) this.flushSafely(output);
-      this.dirtyOutputs.clear();
+      while (batch.length > 0) batch.pop();
+      if (this.beforeFlush.size > 0) {
+        for (const hook of this.beforeFlush) this.flushSafely(hook);
+        this.beforeFlush.clear();
+      }
+      // Outputs marked while flushing (none expected) are flushed in this pass too, as a Set's
+      // iteration would.
+      const outputs = this.dirtyOutputs;
+      for (let i = 0; i < outputs.length; i++) this.flushSafely(outputs[i]!);
+      while (outputs.length > 0) outputs.pop();
     } finally {
       this.running = false;
     }
@@ -115,7 +133,7 @@ export class Dispatcher {
         this.log.error({ err }, 'flow control check failed');
       }
     }
-    if (this.dirtyQueues.size > 0) this.schedule();
+    if (this.dirtyQueues.length > 0) this.schedule();
   }
 
   private flushSafely(f: Flushable): void {

@@ -7,6 +7,7 @@ import { readTable, type FieldTable, type FieldValue } from '../protocol/field-t
 import { decodeBasicProperties, type BasicProperties } from '../protocol/generated/amqp.js';
 import { encodeBasicProperties, encodeShortStr } from '../protocol/frame-writer.js';
 import { FrameError } from '../protocol/errors.js';
+import { readU16, readU32 } from '../protocol/bytes.js';
 import { scanRoutingHeaderKeys } from '../protocol/table-scan.js';
 
 // Property flag bits (bit 15 is the first property in spec order).
@@ -156,15 +157,17 @@ export class Message {
   private scan(): void {
     const p = this.rawProperties;
     const end = p.length;
-    const flags = p.readUInt16BE(0);
+    const flags = readU16(p, 0);
     if (flags === 0) return;
     let o = 2;
     if (flags & F_CONTENT_TYPE) o = skipShortStr(p, o, end);
     if (flags & F_CONTENT_ENCODING) o = skipShortStr(p, o, end);
     if (flags & F_HEADERS) {
-      if (o + 4 > end || o + 4 + p.readUInt32BE(o) > end) malformed();
+      if (o + 4 > end) malformed();
+      const tableEnd = o + 4 + readU32(p, o);
+      if (tableEnd > end) malformed();
       this.headersAt = o;
-      o += 4 + p.readUInt32BE(o);
+      o = tableEnd;
     }
     if (flags & F_DELIVERY_MODE) {
       if (o >= end) malformed();

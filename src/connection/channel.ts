@@ -50,6 +50,7 @@ import {
   type VHost,
 } from '../broker/vhost.js';
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
+import { readU32 } from '../protocol/bytes.js';
 import { PublishDecoder } from '../protocol/publish-decoder.js';
 import {
   AccessRefused,
@@ -221,7 +222,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
    */
   ackFast(buf: Buffer, start: number, end: number): boolean {
     if (end - start < 9 || this.closing || this.tx !== null || this.assembler.busy || (buf[start + 8]! & 1) !== 0) return false;
-    const d = this.unacked.take(buf.readUInt32BE(start) * 4294967296 + buf.readUInt32BE(start + 4));
+    const d = this.unacked.take(readU32(buf, start) * 4294967296 + readU32(buf, start + 4));
     if (d === undefined) return false;
     settleDelivery(d, this.queueCounters.for(d.entry.queue), this.vhost);
     if (this.channelPrefetch !== 0) this.wakeConsumers();
@@ -755,7 +756,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
     }
     access.checkRoutingKey(exchange, m.routingKey);
     checkMessageSize(content.bodySize, this.connection.broker.config.maxMessageSizeBytes);
-    const now = Date.now();
+    const now = this.connection.inputAt; // when the read holding this message arrived
     const message = new Message(m.exchange, m.routingKey, content.rawProperties, content.body, now, this.pendingRouting);
     checkPublishedProperties(message, this.connection.userName, this.connection.user?.tags);
     this.directReplyTo.rewriteReplyTo(message);

@@ -26,6 +26,7 @@ import {
   UnexpectedFrame,
 } from '../protocol/errors.js';
 import { erlangBinary } from '../protocol/erlang-format.js';
+import { readU32 } from '../protocol/bytes.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { FrameParser, type BodyPieceSink } from '../protocol/frame-parser.js';
 import { BodyAllowance } from '../protocol/command-assembler.js';
@@ -97,6 +98,8 @@ export class Connection implements QueueOwner, GatedConnection {
   readonly outbound: Outbound;
   readonly log: Logger;
   readonly channels = new Map<number, Channel>();
+  /** the channel channelById() answered last (undefined once it leaves the table) */
+  private recentChannel: Channel | undefined = undefined;
   readonly connectedAt = Date.now();
   readonly peer: string;
   /** TLS protocol, cipher and client certificate; null for a plain TCP connection */
@@ -190,6 +193,15 @@ export class Connection implements QueueOwner, GatedConnection {
         // the socket is beyond help; teardown runs from its 'close' event
       }
     }
+  }
+
+  /**
+   * Epoch ms of the socket read being processed (or of the resume that lets held input through):
+   * the arrival time of the messages in it. Publishing takes it instead of reading the clock once
+   * per message (a clock read showed as 3 % of a topic publish's CPU).
+   */
+  get inputAt(): number {
+    return this.lastReadAt;
   }
 
   get isOpen(): boolean {
@@ -335,7 +347,7 @@ export class Connection implements QueueOwner, GatedConnection {
   private readonly onBodyPiece: BodyPieceSink = (channelId, buf, start, end, payloadSize, first, last) => {
     try {
       if (this.state === State.Closing || this.state === State.Closed) return;
-      const channel = first ? this.channelForContent(FRAME_BODY, channelId, buf, start, end) : this.channels.get(channelId);
+      const channel = first ? this.channelForContent(FRAME_BODY, channelId, buf, start, end) : this.channelById(channelId);
       channel?.onBodyPiece(buf, start, end, payloadSize, first, last);
     } catch (err) {
       this.handleError(err, channelId);
@@ -344,7 +356,7 @@ export class Connection implements QueueOwner, GatedConnection {
 
   private decode(buf: Buffer, start: number, end: number): Method {
     if (end - start < 4) throw new FrameError(`cannot decode ${erlangBinary(buf, start, end)}`);
-    const key = buf.readUInt32BE(start);
+    const key = readU32(buf, start);
     let method: Method | undefined;
     try {
       method = decodeMethodArgs(key, buf, start + 4, end);
@@ -363,14 +375,14 @@ export class Connection implements QueueOwner, GatedConnection {
       throw new UnexpectedFrame(`type 1, all octets = ${erlangBinary(buf, start, end)}`);
     }
     if (channelId !== 0 && end - start >= 4) {
-      const key = buf.readUInt32BE(start);
+      const key = readU32(buf, start);
       if (key === BASIC_PUBLISH && this.publishFast(channelId, buf, start, end)) return;
-      if (key === BASIC_ACK && this.channels.get(channelId)?.ackFast(buf, start + 4, end) === true) return;
+      if (key === BASIC_ACK && this.channelById(channelId)?.ackFast(buf, start + 4, end) === true) return;
     }
     const method = this.decode(buf, start, end);
     if (channelId === 0) return this.onConnectionMethod(method);
     if (method.id >>> 16 === CLASS_CONNECTION) throw new CommandInvalid('unimplemented method').at(method.id);
-    const existing = this.channels.get(channelId);
+    const existing = this.channelById(channelId);
     if (existing !== undefined) {
       if (method.id === CHANNEL_OPEN && !existing.closing) {
         throw new ChannelError(`second 'channel.open' seen`).at(method.id);
@@ -397,16 +409,30 @@ export class Connection implements QueueOwner, GatedConnection {
    * arguments the fast decoder does not accept (the general decoder reports them).
    */
   private publishFast(channelId: number, buf: Buffer, start: number, end: number): boolean {
-    const channel = this.channels.get(channelId);
+    const channel = this.channelById(channelId);
     if (channel === undefined || channel.closing) return false;
     if (!channel.onPublishFrame(buf, start + 4, end)) return false;
     this.gate.onPublishMethod();
     return true;
   }
 
+  /**
+   * channels.get(id), remembering the answer: the three frames of a message, and most of a
+   * connection's traffic, are for one channel, and a Map lookup per frame showed in publish
+   * profiles. The remembered channel is forgotten whenever a channel leaves the table, so it is
+   * always the one the table holds for its id.
+   */
+  private channelById(id: number): Channel | undefined {
+    const recent = this.recentChannel;
+    if (recent !== undefined && recent.id === id) return recent;
+    const channel = this.channels.get(id);
+    if (channel !== undefined) this.recentChannel = channel;
+    return channel;
+  }
+
   private channelForContent(type: number, channelId: number, buf: Buffer, start: number, end: number): Channel {
     if (channelId === 0) throw new UnexpectedFrame(`type ${type}, all octets = ${erlangBinary(buf, start, end)}`);
-    const channel = this.state === State.Open ? this.channels.get(channelId) : undefined;
+    const channel = this.state === State.Open ? this.channelById(channelId) : undefined;
     if (channel === undefined) throw new UnexpectedFrame('expected method frame, got non method frame instead');
     return channel;
   }
@@ -719,6 +745,7 @@ export class Connection implements QueueOwner, GatedConnection {
       }
     }
     this.channels.clear();
+    this.recentChannel = undefined;
   };
 
   private tornDown = false;
@@ -801,6 +828,7 @@ export class Connection implements QueueOwner, GatedConnection {
   /** A channel finished closing and its number may be reused. */
   channelClosed(channel: Channel): void {
     if (this.channels.get(channel.id) === channel) this.channels.delete(channel.id);
+    if (this.recentChannel === channel) this.recentChannel = undefined;
   }
 }
 

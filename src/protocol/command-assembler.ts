@@ -13,6 +13,7 @@
 // linear).
 
 import { FrameError, UnexpectedFrame } from './errors.js';
+import { readU16, readU32 } from './bytes.js';
 import { METHOD_NAMES, type Method } from './generated/amqp.js';
 
 export interface Content {
@@ -96,15 +97,15 @@ export class CommandAssembler {
     if (this.state !== State.ExpectHeader) throw this.outOfOrder();
     if (end - start < 14) throw new FrameError('content header shorter than 14 bytes').at(this.method!.id);
     // RabbitMQ takes a header with a non-zero weight for something that is not a content header.
-    if (buf.readUInt16BE(start + 2) !== 0) throw this.outOfOrder();
-    this.classId = buf.readUInt16BE(start);
+    if (readU16(buf, start + 2) !== 0) throw this.outOfOrder();
+    this.classId = readU16(buf, start);
     const expected = this.classIdOfPending();
     if (this.classId !== expected) {
       throw new UnexpectedFrame(
         `expected content header for class ${expected}, got one for class ${this.classId} instead`,
       ).at(this.method!.id);
     }
-    this.bodySize = buf.readUInt32BE(start + 4) * 4294967296 + buf.readUInt32BE(start + 8);
+    this.bodySize = readU32(buf, start + 4) * 4294967296 + readU32(buf, start + 8);
     this.rawProperties = buf.subarray(start + 12, end);
     if (this.bodySize === 0) return this.finish(EMPTY);
     this.state = State.ExpectBody;

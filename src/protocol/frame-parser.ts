@@ -13,6 +13,7 @@
 // 8 bytes of header and frame-end on top), checked as soon as the 7-byte header is in.
 
 import { FrameError } from './errors.js';
+import { readU16, readU32 } from './bytes.js';
 import { erlangBinary } from './erlang-format.js';
 import { FRAME_BODY, FRAME_END } from './generated/amqp.js';
 
@@ -92,11 +93,11 @@ export class FrameParser {
       if (this.paused) return this.hold(chunk, pos);
     }
     while (len - pos >= FRAME_HEADER_SIZE) {
-      const size = chunk.readUInt32BE(pos + 3);
+      const size = readU32(chunk, pos + 3);
       const total = this.checkedTotal(chunk[pos]!, size);
       if (pos + total > len) break;
       if (chunk[pos + total - 1] !== FRAME_END) throw badFrameEnd(chunk[pos]!, chunk, pos + FRAME_HEADER_SIZE, size, chunk[pos + total - 1]!);
-      this.sink(chunk[pos]!, chunk.readUInt16BE(pos + 1), chunk, pos + FRAME_HEADER_SIZE, pos + total - 1);
+      this.sink(chunk[pos]!, readU16(chunk, pos + 1), chunk, pos + FRAME_HEADER_SIZE, pos + total - 1);
       pos += total;
       if (this.paused) return this.hold(chunk, pos);
     }
@@ -205,7 +206,7 @@ export class FrameParser {
       this.clearPending();
       const size = total - FRAME_OVERHEAD;
       if (frame[total - 1] !== FRAME_END) throw badFrameEnd(frame[0]!, frame, FRAME_HEADER_SIZE, size, frame[total - 1]!);
-      this.sink(frame[0]!, frame.readUInt16BE(1), frame, FRAME_HEADER_SIZE, total - 1);
+      this.sink(frame[0]!, readU16(frame, 1), frame, FRAME_HEADER_SIZE, total - 1);
       return pos + n;
     }
     // Pending.Stream: the payload part of these bytes goes on as a view; the frame-end octet, when

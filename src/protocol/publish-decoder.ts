@@ -13,6 +13,7 @@
 // not accept is left to the general decoder, which reports it as it always did.
 
 import { BASIC_PUBLISH, type BasicPublish } from './generated/amqp.js';
+import { readU16 } from './bytes.js';
 
 /** An exchange and routing key as they arrived (both short strings), and decoded. */
 interface RoutingNames {
@@ -75,7 +76,7 @@ export class PublishDecoder {
     const bits = buf[bitsAt]!;
     return {
       id: BASIC_PUBLISH,
-      reserved1: buf.readUInt16BE(o),
+      reserved1: readU16(buf, o),
       exchange: names.exchange,
       routingKey: names.routingKey,
       mandatory: (bits & 1) !== 0,

@@ -10,6 +10,8 @@
 // every other case (a key found, a malformed table, nesting deeper than the scan goes) the caller
 // decodes the table as before, which gives the same result or the same error as before.
 
+import { readU32 } from './bytes.js';
+
 /** scanRoutingHeaderKeys(): the table could not be vouched for; decode it to find out. */
 export const SCAN_DECODE = -1;
 /** bits of a successful scan */
@@ -36,10 +38,6 @@ for (const [type, size] of [
   VALUE_SIZE[type.charCodeAt(0)] = size;
 }
 
-/** Big-endian u32 at o, read as plain element loads (the caller has checked o + 4 <= end). */
-function u32(buf: Buffer, o: number): number {
-  return (buf[o]! * 0x1000000 + ((buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!)) >>> 0;
-}
 
 /**
  * Scans the table at buf[offset] (with its 4-byte length; the frame ends at end) for the top-level
@@ -48,7 +46,7 @@ function u32(buf: Buffer, o: number): number {
  */
 export function scanRoutingHeaderKeys(buf: Buffer, offset: number, end: number): number {
   if (offset + 4 > end) return SCAN_DECODE;
-  const tableEnd = offset + 4 + u32(buf, offset);
+  const tableEnd = offset + 4 + readU32(buf, offset);
   if (tableEnd > end) return SCAN_DECODE;
   let found = 0;
   let pos = offset + 4;
@@ -74,7 +72,7 @@ function skipFieldValue(buf: Buffer, pos: number, end: number, depth: number): n
   if (size >= 0) next = pos + size;
   else if (size === LONG_BYTES) {
     if (pos + 4 > end) return -1;
-    next = pos + 4 + u32(buf, pos);
+    next = pos + 4 + readU32(buf, pos);
   } else if (size === NESTED_TABLE) return skipNested(buf, pos, end, depth, true);
   else if (size === NESTED_ARRAY) return skipNested(buf, pos, end, depth, false);
   else return -1; // unknown type octet: readFieldValue() rejects it
@@ -84,7 +82,7 @@ function skipFieldValue(buf: Buffer, pos: number, end: number, depth: number): n
 /** Skips a nested table or array (its 4-byte length first); -1 if malformed or too deep. */
 function skipNested(buf: Buffer, pos: number, end: number, depth: number, table: boolean): number {
   if (depth >= MAX_SCAN_DEPTH || pos + 4 > end) return -1;
-  const nestedEnd = pos + 4 + u32(buf, pos);
+  const nestedEnd = pos + 4 + readU32(buf, pos);
   if (nestedEnd > end) return -1;
   pos += 4;
   while (pos < nestedEnd) {

@@ -106,6 +106,8 @@ export class Queue implements ExpiringQueue {
   unpinQueued = false;
   /** registered with the memory gauge as holding message bytes */
   memoryHolder = false;
+  /** listed in the dispatcher's queues to serve (dispatch.ts keeps each queue there once) */
+  dispatchPending = false;
   private idleTimer: NodeJS.Timeout | null = null;
   /** counters for metrics, read at scrape time */
   publishedTotal = 0;
