@@ -153,7 +153,8 @@ export class Outbound {
     this.bytesWritten += this.queuedBytes;
     this.writesCount++;
     this.startFreshIfShort(this.queuedBytes);
-    chunks.length = 0;
+    // pop() rather than a length store, which is a runtime call: this runs once per socket write.
+    while (chunks.length > 0) chunks.pop();
     this.queuedBytes = 0;
     this.lastWriteAt = Date.now();
   }

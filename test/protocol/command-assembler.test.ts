@@ -4,7 +4,14 @@
 // errors raised while a content method is pending carry that method's class and method ids.
 
 import { describe, expect, it, vi } from 'vitest';
-import { BODY_ALLOWANCE_BYTES, BodyAllowance, CommandAssembler, type Content } from '../../src/protocol/command-assembler.js';
+import fc from 'fast-check';
+import {
+  BODY_ALLOWANCE_BYTES,
+  BodyAllowance,
+  CommandAssembler,
+  SHARED_PROPERTIES_MAX_BYTES,
+  type Content,
+} from '../../src/protocol/command-assembler.js';
 import { AmqpException, FrameError, UnexpectedFrame } from '../../src/protocol/errors.js';
 import { encodeBasicProperties } from '../../src/protocol/frame-writer.js';
 import * as A from '../../src/protocol/generated/amqp.js';
@@ -448,5 +455,73 @@ describe('CommandAssembler details', () => {
     const err = errorOf(() => asm.onBody(Buffer.alloc(1), 0, 1)) as UnexpectedFrame;
     expect(err).toBeInstanceOf(UnexpectedFrame);
     expect(err.hard).toBe(true);
+  });
+});
+
+describe('short property lists shared while they repeat (CommandAssembler.propertiesAt)', () => {
+  /** Header-only messages (body-size 0) with these property bytes; returns each one's rawProperties. */
+  function propertiesOf(asm: CommandAssembler, lists: readonly Buffer[]): { frames: Slice[]; props: Buffer[] } {
+    const frames: Slice[] = [];
+    const props: Buffer[] = [];
+    for (const list of lists) {
+      asm.onMethod(publish, true);
+      const h = embed(headerPayload(0, { props: list }));
+      frames.push(h);
+      props.push(asm.onHeader(h.buf, h.start, h.end)!.rawProperties);
+    }
+    return { frames, props };
+  }
+
+  it('gives a repeated short list the same buffer of its own, not a view into the frame', () => {
+    const list = Buffer.from([0x10, 0x00, 0x01]); // delivery-mode 1
+    const { frames, props } = propertiesOf(new CommandAssembler(), [list, list, list]);
+    expect(props[1]).toBe(props[0]);
+    expect(props[2]).toBe(props[0]);
+    expect(props[0]!.buffer).not.toBe(frames[0]!.buf.buffer);
+    expect(props[0]!.buffer.byteLength).toBe(3); // pins nothing larger
+    for (const f of frames) f.buf.fill(0);
+    expect(props[0]!.toString('hex')).toBe('100001');
+  });
+
+  it('copies a short list that differs, leaving the earlier messages their own bytes', () => {
+    const a = Buffer.from([0x10, 0x00, 0x01]);
+    const b = Buffer.from([0x10, 0x00, 0x02]);
+    const { frames, props } = propertiesOf(new CommandAssembler(), [a, b, a]);
+    for (const f of frames) f.buf.fill(0);
+    expect(props.map((p) => p.toString('hex'))).toEqual(['100001', '100002', '100001']);
+    expect(props[1]).not.toBe(props[0]);
+    expect(props[2]).not.toBe(props[1]);
+  });
+
+  it('keeps a list longer than the limit as a view into the frame, as before', () => {
+    const limit = encodeBasicProperties({ messageId: 'x'.repeat(SHARED_PROPERTIES_MAX_BYTES - 3) }); // flags + length octet + id
+    const longer = encodeBasicProperties({ messageId: 'x'.repeat(SHARED_PROPERTIES_MAX_BYTES - 2) });
+    expect(limit.length).toBe(SHARED_PROPERTIES_MAX_BYTES);
+    expect(longer.length).toBe(SHARED_PROPERTIES_MAX_BYTES + 1);
+    const asm = new CommandAssembler();
+    const { frames, props } = propertiesOf(asm, [limit, limit, longer, longer]);
+    expect(props[1]).toBe(props[0]);
+    expect(props[2]!.buffer).toBe(frames[2]!.buf.buffer);
+    expect(props[3]!.buffer).toBe(frames[3]!.buf.buffer);
+    expect(props[3]!.equals(longer)).toBe(true);
+  });
+
+  it('every message has exactly its own property bytes, whatever the sequence of lists', () => {
+    const list = fc.uint8Array({ minLength: 2, maxLength: SHARED_PROPERTIES_MAX_BYTES + 4 }).map((u) => Buffer.from(u));
+    fc.assert(
+      fc.property(fc.array(list, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(5), { minLength: 1, maxLength: 20 }), (lists, picks) => {
+        const sequence = picks.map((i) => lists[i % lists.length]!);
+        const { frames, props } = propertiesOf(new CommandAssembler(), sequence);
+        const short = props.filter((p) => p.length <= SHARED_PROPERTIES_MAX_BYTES);
+        for (const p of short) expect(p.buffer.byteLength).toBe(p.length);
+        for (let i = 0; i < sequence.length; i++) expect(props[i]!.equals(sequence[i]!)).toBe(true);
+        // Short lists are the assembler's own bytes: the frames going away does not touch them.
+        for (const f of frames) f.buf.fill(0xaa);
+        for (let i = 0; i < sequence.length; i++) {
+          if (sequence[i]!.length <= SHARED_PROPERTIES_MAX_BYTES) expect(props[i]!.equals(sequence[i]!)).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
