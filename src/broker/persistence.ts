@@ -201,6 +201,13 @@ export class TransientPersistence implements Persistence {
 
 /** How long writes are buffered before going to LMDB together. */
 export const STORE_BATCH_DELAY_MS = 1;
+/**
+ * How long a batch that nobody waits for — only removals of acknowledged entries and delivery
+ * watermarks — may be held back so that it joins the next batch someone waits for (lazy batches,
+ * see flushTurn), and how many removals it may collect meanwhile.
+ */
+export const LAZY_BATCH_DELAY_MS = 10;
+export const LAZY_BATCH_MAX_REMOVALS = 20_000;
 /** Write batches being committed at once; a further one waits and grows (group commit, see flushTurn). */
 const MAX_FLUSHES_IN_FLIGHT = 1;
 /** Garbage keys deleted per batch (purge/delete of deep queues goes on in the background). */
@@ -258,6 +265,11 @@ export class DurablePersistence implements Persistence {
   /** delayed-exchange prefixes being swept */
   private readonly delayedSweeps: number[] = [];
   private flushScheduled = false;
+  /** armed while a lazy batch waits to be joined by an urgent one */
+  private lazyTimer: NodeJS.Timeout | null = null;
+  /** LAZY_BATCH_DELAY_MS and LAZY_BATCH_MAX_REMOVALS (tests change them) */
+  lazyBatchDelayMs = LAZY_BATCH_DELAY_MS;
+  lazyBatchMaxRemovals = LAZY_BATCH_MAX_REMOVALS;
   private flushesInFlight = 0;
   /** batches not yet committed to the local disk (group commit, see flushTurn) */
   private localCommitsInFlight = 0;
@@ -379,7 +391,8 @@ export class DurablePersistence implements Persistence {
     // An entry still in the write buffer is simply skipped there; a deleted queue's are swept whole.
     if (entry.written && !entry.queue.deleted) {
       this.removed.push(entry);
-      this.scheduleFlush();
+      if (this.removed.length < this.lazyBatchMaxRemovals) this.scheduleLazyFlush();
+      else this.scheduleFlush();
     }
   }
 
@@ -391,7 +404,7 @@ export class DurablePersistence implements Persistence {
 
   markDelivered(queue: Queue): void {
     this.watermarks.add(queue);
-    this.scheduleFlush();
+    this.scheduleLazyFlush();
   }
 
   loadEntries(queue: Queue, level: number, fromSeq: number, limit: number, maxBytes: number): QueueEntry[] {
@@ -764,12 +777,35 @@ export class DurablePersistence implements Persistence {
     return all.length === 1 ? flushed : Promise.all(all);
   }
 
+  /** Something was buffered that must go with the next batch: new entries, commit waiters, garbage. */
   private scheduleFlush(): void {
+    if (this.lazyTimer !== null) {
+      // A lazy batch was waiting to be joined: it goes with this one, on the usual schedule.
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = null;
+      this.flushScheduled = false;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     if (STORE_BATCH_DELAY_MS > 0) setTimeout(this.flushTurn, STORE_BATCH_DELAY_MS);
     else setImmediate(this.flushTurn);
   }
+
+  /**
+   * Something was buffered that nobody waits for (a removal, a delivery watermark): it goes with
+   * the next urgent batch, or LAZY_BATCH_DELAY_MS from now at the latest.
+   */
+  private scheduleLazyFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.lazyTimer = setTimeout(this.lazyFlushTurn, this.lazyBatchDelayMs);
+  }
+
+  /** A lazy batch has waited long enough: it goes now (or after the commit in flight). */
+  private readonly lazyFlushTurn = (): void => {
+    this.lazyTimer = null;
+    this.flushTurn();
+  };
 
   /**
    * The batch timer. Group commit: while MAX_FLUSHES_IN_FLIGHT batches are being committed, the
@@ -780,6 +816,15 @@ export class DurablePersistence implements Persistence {
    * waiting batch keeps everything that batches promise: it is still written in one synchronous
    * step (atomic moves), its bytes still count as uncommitted for flow control, and its commit
    * waiters hear after its own commit, as before. Messages acknowledged meanwhile are never written.
+   *
+   * Lazy batches: a batch that nobody waits for — removals of acknowledged entries, delivery
+   * watermarks — is not a commit of its own when it can join the next one that somebody waits
+   * for. With confirms and a consumer (ampbench S3) every other commit used to be such a batch:
+   * the acknowledgements that arrived while a batch of published messages was being committed.
+   * It took the one commit slot and held the next published messages (and their confirms) back
+   * for a whole commit, and each commit costs a transaction, its page writes and an fsync.
+   * Held back, acknowledged messages may come back (redelivered) after a crash a few ms longer,
+   * which at-least-once delivery allows and RabbitMQ also does.
    */
   private readonly flushTurn = (): void => {
     if (this.localCommitsInFlight >= MAX_FLUSHES_IN_FLIGHT) {
@@ -906,6 +951,8 @@ export class DurablePersistence implements Persistence {
 
   async close(): Promise<void> {
     this.flushWaiting = false;
+    if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
     this.writeBatch();
     await Promise.all([...this.syncSources].map((s) => s.close()));
     await this.store.close();

@@ -1,6 +1,7 @@
 // The broker's persistence layer on a real LMDB store in a temporary folder: commit waiters are
 // each told once, whatever another waiter does; a batch due while another commits waits for it (group
-// commit); a stored count gone wrong never fails storage.
+// commit); removals of acknowledged messages, which nobody waits for, join the next batch someone
+// waits for (lazy batches), bounded in time and number; a stored count gone wrong never fails storage.
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,6 +138,86 @@ describe('group commit', () => {
     for (const release of held.releases) release();
     await waitFor(() => [first, ...later].every((w) => w.committed === 1), 'every batch to be durable');
     p.removeSyncSource(held);
+  });
+});
+
+describe('lazy batches: acknowledgements nobody waits for', () => {
+  /** A broker with a durable queue holding `n` confirmed persistent messages, and a batch counter. */
+  async function brokerWithStored(n: number) {
+    const dir = tempDir('warren-lazy-');
+    const broker = await startTestBroker({ dataDir: dir });
+    cleanups.push(async () => {
+      await broker.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const conn = await amqp.connect(broker.url);
+    cleanups.push(() => conn.close().catch(() => {}));
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('lazy', { durable: true });
+    for (let i = 0; i < n; i++) ch.sendToQueue('lazy', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    const persistence = broker.broker.persistence as DurablePersistence;
+    const queue = broker.broker.vhosts.get('/')!.queues.get('lazy')!;
+    const stored = (): string[] =>
+      persistence.store.readEntries(queue.storeId, 0, 0, 1000, 1 << 30).map((e) => e.seq.toString());
+    const counter = new BatchCounter();
+    persistence.addSyncSource(counter);
+    /**
+     * Takes `count` messages with basic.get and acknowledges them with one basic.ack (multiple), so
+     * the removals reach the store in one event turn; resolves once the broker has the ack.
+     */
+    const getAndAck = async (count: number): Promise<void> => {
+      let last: amqp.GetMessage | false = false;
+      for (let i = 0; i < count; i++) {
+        last = await ch.get('lazy');
+        expect(last).not.toBe(false);
+      }
+      ch.ack(last as amqp.GetMessage, true);
+      await waitFor(() => queue.unackedCount === 0, 'the broker to have the acknowledgement');
+    };
+    return { ch, persistence, stored, counter, getAndAck };
+  }
+
+  /** Counts sync() calls: one per write batch handed to LMDB. */
+  class BatchCounter {
+    batches = 0;
+    sync(): null {
+      this.batches++;
+      return null;
+    }
+    async close(): Promise<void> {}
+  }
+
+  it('removals wait for the next batch a publisher waits for, and go in that one commit', async () => {
+    const { ch, persistence, stored, counter, getAndAck } = await brokerWithStored(3);
+    persistence.lazyBatchDelayMs = 60_000; // only the publish below can take them
+    expect(stored()).toHaveLength(3);
+    await getAndAck(3);
+    expect(counter.batches).toBe(0);
+    expect(stored()).toHaveLength(3); // acknowledged, still stored: nobody waits for the removals
+    ch.sendToQueue('lazy', Buffer.from('next'), { persistent: true });
+    await ch.waitForConfirms();
+    expect(counter.batches).toBe(1);
+    expect(stored()).toHaveLength(1); // the three removals and the new message, one commit
+  });
+
+  it('removals nobody joins go by themselves after the lazy delay', async () => {
+    const { persistence, stored, counter, getAndAck } = await brokerWithStored(2);
+    persistence.lazyBatchDelayMs = 20;
+    await getAndAck(2);
+    await waitFor(() => stored().length === 0, 'the removals to be committed on their own');
+    expect(counter.batches).toBe(1);
+  });
+
+  it('a lazy batch goes at once when its removals reach the bound', async () => {
+    const { persistence, stored, counter, getAndAck } = await brokerWithStored(6);
+    persistence.lazyBatchDelayMs = 60_000;
+    persistence.lazyBatchMaxRemovals = 4;
+    await getAndAck(3);
+    expect(counter.batches).toBe(0);
+    await getAndAck(1); // the fourth removal buffered: the batch is due
+    await waitFor(() => stored().length === 2, 'the four removals to be committed');
+    expect(counter.batches).toBe(1);
   });
 });
 
