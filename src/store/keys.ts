@@ -44,7 +44,11 @@ export const ENTRY_KEY_SIZE = 13;
 
 /** entries, shared: queue id (u32, SPILL_BIT for spilled entries) ‖ level (u8) ‖ seq (u64) */
 export function entryKey(queueId: number, level: number, seq: number): Buffer {
-  const key = Buffer.allocUnsafe(ENTRY_KEY_SIZE);
+  return writeEntryKey(Buffer.allocUnsafe(ENTRY_KEY_SIZE), queueId, level, seq);
+}
+
+/** entryKey() written into `key` (ENTRY_KEY_SIZE bytes), which it returns. */
+export function writeEntryKey(key: Buffer, queueId: number, level: number, seq: number): Buffer {
   put32(key, 0, queueId >>> 0);
   key[4] = level;
   writeU64(key, 5, seq);
