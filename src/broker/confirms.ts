@@ -3,6 +3,12 @@
 // messages in durable queues). Acks go out with `multiple` covering the longest confirmed prefix,
 // coalesced per flush; nacks go out at once, singly. A sequence number still waiting for a commit
 // holds back acks for later ones, so `multiple` never covers an unconfirmed message.
+//
+// Publishes waiting to be settled are kept as runs: consecutive sequence numbers that arrived in
+// the same millisecond, are counted for the same exchange and are settled together (they wait for
+// the same store batch, or were safe at once behind a waiting one). A publisher with confirms sends
+// hundreds of messages per store commit; one object per run instead of one per message keeps the
+// tracker's work and garbage per message to a comparison and an increment.
 
 import { Deque } from '../util/deque.js';
 import type { PlainHistogram } from './stats.js';
@@ -12,16 +18,24 @@ export interface ConfirmCounter {
   confirmed: number;
 }
 
-class PendingConfirm {
+/** Sequence numbers firstSeq..lastSeq, settled together. */
+export class PendingRun {
   constructor(
-    readonly seq: number,
-    /** commits still awaited */
+    readonly firstSeq: number,
+    public lastSeq: number,
+    /** commits still awaited (0 or 1) */
     public waits: number,
     readonly counter: ConfirmCounter,
-    /** epoch ms the publish arrived, for the confirm-latency histogram */
+    /** epoch ms the publishes arrived, for the confirm-latency histogram */
     readonly publishedAt: number,
+    /** refused: nacked, never acked on its own */
+    public nacked: boolean,
   ) {}
-  nacked = false;
+
+  /** True when seq, published at `publishedAt` for `counter`, can join this run. */
+  extendsWith(seq: number, counter: ConfirmCounter, publishedAt: number): boolean {
+    return seq === this.lastSeq + 1 && counter === this.counter && publishedAt === this.publishedAt && !this.nacked;
+  }
 }
 
 /** Broker-wide total of confirmed messages (never goes backwards). */
@@ -37,14 +51,16 @@ export interface ConfirmSink {
 
 export class ConfirmTracker {
   private nextSeq = 1;
-  /** seqs not yet acked, in order; only created while something waits for a commit */
-  private readonly pending = new Deque<PendingConfirm>();
+  /** runs of seqs not yet acked, in order; only created while something waits for a commit */
+  private readonly pending = new Deque<PendingRun>();
+  /** seqs in `pending` */
+  private pendingCount = 0;
   /** highest seq confirmed and not yet sent */
   private ackUpTo = 0;
   /** highest seq already acked on the wire */
   private lastSent = 0;
-  /** seqs waiting for the current store batch */
-  private batch: PendingConfirm[] = [];
+  /** runs waiting for the current store batch */
+  private batch: PendingRun[] = [];
 
   constructor(
     private readonly sink: ConfirmSink,
@@ -57,39 +73,52 @@ export class ConfirmTracker {
   }
 
   get unconfirmedCount(): number {
-    return this.pending.length;
+    return this.pendingCount;
   }
 
   /** The message is safe now. */
   confirmNow(seq: number, counter: ConfirmCounter, publishedAt: number): void {
-    if (this.pending.length === 0) {
+    const tail = this.pending.peekLast();
+    if (tail === undefined) {
       this.ackUpTo = seq;
       counter.confirmed++;
       this.totals.messagesConfirmed++;
       // Acked in this turn of the event loop: the fastest bucket.
       this.totals.confirmLatency.observe(0);
-    } else this.pending.push(new PendingConfirm(seq, 0, counter, publishedAt));
+      return;
+    }
+    this.pendingCount++;
+    // Safe, but held behind a publish that waits: joins the last run if that one is safe too.
+    if (tail.waits === 0 && tail.extendsWith(seq, counter, publishedAt)) tail.lastSeq = seq;
+    else this.pending.push(new PendingRun(seq, seq, 0, counter, publishedAt, false));
   }
 
   /** The message is refused: nack it now. Later acks with `multiple` may cover it harmlessly. */
   nackNow(seq: number, counter: ConfirmCounter, publishedAt: number): void {
     this.sink.sendNack(seq, false);
     if (this.pending.length > 0) {
-      const p = new PendingConfirm(seq, 0, counter, publishedAt);
-      p.nacked = true;
-      this.pending.push(p);
+      this.pendingCount++;
+      this.pending.push(new PendingRun(seq, seq, 0, counter, publishedAt, true));
     }
   }
 
   /** The message is safe once the current store batch commits. */
   awaitCommit(seq: number, counter: ConfirmCounter, publishedAt: number): void {
-    const p = new PendingConfirm(seq, 1, counter, publishedAt);
-    this.pending.push(p);
-    this.batch.push(p);
+    this.pendingCount++;
+    const batch = this.batch;
+    const tail = batch.length > 0 ? batch[batch.length - 1]! : undefined;
+    // The batch's last run ends at seq - 1: it is also the last run of `pending`.
+    if (tail !== undefined && tail.extendsWith(seq, counter, publishedAt)) {
+      tail.lastSeq = seq;
+      return;
+    }
+    const run = new PendingRun(seq, seq, 1, counter, publishedAt, false);
+    this.pending.push(run);
+    batch.push(run);
   }
 
   /** Hands over the confirms waiting on the batch being written now. */
-  takeBatch(): PendingConfirm[] | null {
+  takeBatch(): PendingRun[] | null {
     if (this.batch.length === 0) return null;
     const b = this.batch;
     this.batch = [];
@@ -97,18 +126,18 @@ export class ConfirmTracker {
   }
 
   /** A store batch committed. */
-  committed(batch: PendingConfirm[]): void {
-    for (const p of batch) p.waits--;
+  committed(batch: PendingRun[]): void {
+    for (let i = 0; i < batch.length; i++) batch[i]!.waits--;
     this.advance();
   }
 
-  /** A store batch failed: those messages are nacked. */
-  failed(batch: PendingConfirm[]): void {
-    for (const p of batch) {
-      if (p.waits > 0 && !p.nacked) {
-        p.nacked = true;
-        p.waits = 0;
-        this.sink.sendNack(p.seq, false);
+  /** A store batch failed: those messages are nacked, each singly. */
+  failed(batch: PendingRun[]): void {
+    for (const run of batch) {
+      if (run.waits > 0 && !run.nacked) {
+        run.nacked = true;
+        run.waits = 0;
+        for (let seq = run.firstSeq; seq <= run.lastSeq; seq++) this.sink.sendNack(seq, false);
       }
     }
     this.advance();
@@ -128,14 +157,16 @@ export class ConfirmTracker {
       const head = this.pending.peek();
       if (head === undefined || head.waits > 0) break;
       this.pending.shift();
+      const n = head.lastSeq - head.firstSeq + 1;
+      this.pendingCount -= n;
       // Never ack a nacked seq by itself; a later ack with `multiple` may span it, which is fine
       // because the client no longer counts it as outstanding.
       if (!head.nacked) {
-        this.ackUpTo = head.seq;
-        head.counter.confirmed++;
-        this.totals.messagesConfirmed++;
+        this.ackUpTo = head.lastSeq;
+        head.counter.confirmed += n;
+        this.totals.messagesConfirmed += n;
         if (now === 0) now = Date.now();
-        this.totals.confirmLatency.observe((now - head.publishedAt) / 1000);
+        this.totals.confirmLatency.observe((now - head.publishedAt) / 1000, n);
       }
     }
   }

@@ -32,13 +32,14 @@ export class PlainHistogram {
     this.counts = new Array<number>(bounds.length + 1).fill(0);
   }
 
-  observe(value: number): void {
+  /** `times` observations of the same value (a run of messages confirmed together). */
+  observe(value: number, times = 1): void {
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
-    this.counts[i]!++;
-    this.sum += value;
-    this.count++;
+    this.counts[i]! += times;
+    this.sum += value * times;
+    this.count += times;
   }
 
   /** Cumulative counts, one per bound plus +Inf, as the exposition format wants them. */

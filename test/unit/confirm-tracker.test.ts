@@ -4,10 +4,17 @@
 // stays tracked once every publish is settled.
 
 import { describe, expect, it } from 'vitest';
-import { ConfirmTracker, type ConfirmCounter, type ConfirmSink } from '../../src/broker/confirms.js';
+import { ConfirmTracker, type ConfirmCounter, type ConfirmSink, type PendingRun } from '../../src/broker/confirms.js';
 import { PlainHistogram } from '../../src/broker/stats.js';
 
 type Sent = ['ack' | 'nack', number, boolean];
+
+/** The sequence numbers a batch holds, run by run. */
+function seqs(batch: PendingRun[]): number[] {
+  const out: number[] = [];
+  for (const run of batch) for (let s = run.firstSeq; s <= run.lastSeq; s++) out.push(s);
+  return out;
+}
 
 function tracker() {
   const sent: Sent[] = [];
@@ -73,7 +80,7 @@ describe('confirm tracker', () => {
     t.awaitCommit(t.next(), counter, Date.now());
     t.awaitCommit(t.next(), counter, Date.now());
     const second = t.takeBatch()!;
-    expect(second.map((p) => p.seq)).toEqual([2, 3]);
+    expect(seqs(second)).toEqual([2, 3]);
     t.committed(second);
     t.flush();
     expect(drain()).toEqual([]);
@@ -142,8 +149,54 @@ describe('confirm tracker', () => {
     const { t, counter } = tracker();
     expect(t.takeBatch()).toBe(null);
     t.awaitCommit(t.next(), counter, Date.now());
-    expect(t.takeBatch()!.map((p) => p.seq)).toEqual([1]);
+    expect(seqs(t.takeBatch()!)).toEqual([1]);
     expect(t.takeBatch()).toBe(null);
+  });
+
+  it('publishes of one millisecond, one exchange and one batch are one run; each is still counted', () => {
+    const { t, counter, totals, drain } = tracker();
+    const other: ConfirmCounter = { confirmed: 0 };
+    const at = 1_000_000;
+    for (let i = 0; i < 500; i++) t.awaitCommit(t.next(), counter, at); // 1..500
+    for (let i = 0; i < 300; i++) t.awaitCommit(t.next(), counter, at + 1); // 501..800: next ms
+    t.awaitCommit(t.next(), other, at + 1); // 801: another exchange
+    t.nackNow(t.next(), counter, at + 1); // 802: refused, on its own
+    t.awaitCommit(t.next(), counter, at + 1); // 803
+    const batch = t.takeBatch()!;
+    expect(batch.map((r) => [r.firstSeq, r.lastSeq])).toEqual([[1, 500], [501, 800], [801, 801], [803, 803]]);
+    expect(t.unconfirmedCount).toBe(803);
+    drain();
+    t.committed(batch);
+    t.flush();
+    expect(drain()).toEqual([['ack', 803, true]]);
+    expect([counter.confirmed, other.confirmed, totals.messagesConfirmed, totals.confirmLatency.count]).toEqual([801, 1, 802, 802]);
+    expect(t.unconfirmedCount).toBe(0);
+  });
+
+  it('publishes safe at once behind a waiting one join one run and are acked with it', () => {
+    const { t, counter, totals, drain } = tracker();
+    t.awaitCommit(t.next(), counter, 5);
+    const batch = t.takeBatch()!;
+    for (let i = 0; i < 100; i++) t.confirmNow(t.next(), counter, 5);
+    expect(t.unconfirmedCount).toBe(101);
+    t.committed(batch);
+    t.flush();
+    expect(drain()).toEqual([['ack', 101, true]]);
+    expect([counter.confirmed, totals.confirmLatency.count]).toEqual([101, 101]);
+  });
+
+  it('a failed run nacks every publish in it, singly', () => {
+    const { t, counter, drain } = tracker();
+    for (let i = 0; i < 3; i++) t.awaitCommit(t.next(), counter, 7);
+    const batch = t.takeBatch()!;
+    expect(batch).toHaveLength(1);
+    t.failed(batch);
+    expect(drain()).toEqual([
+      ['nack', 1, false],
+      ['nack', 2, false],
+      ['nack', 3, false],
+    ]);
+    expect([counter.confirmed, t.unconfirmedCount]).toEqual([0, 0]);
   });
 
   it('window: 10,000 publishes behind one slow commit are all released when it lands', () => {
