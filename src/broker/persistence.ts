@@ -243,6 +243,8 @@ export class DurablePersistence implements Persistence {
   private readonly watermarks = new Set<Queue>();
   /** queues and exchanges whose stored counts changed this turn */
   private readonly countsDirty = new Set<Queue | Exchange>();
+  /** the queue last added to countsDirty (see markCountsDirty) */
+  private lastCountsDirty: Queue | null = null;
   /** counts found below zero and written as 0 (a bug if ever non-zero; tests read it) */
   countRepairs = 0;
   /** queues and exchanges whose bad count was logged (once each) */
@@ -585,7 +587,7 @@ export class DurablePersistence implements Persistence {
         const c = queue.storedCounts[entry.level]!;
         c.count++;
         c.bytes += message.bodySize;
-        this.countsDirty.add(queue);
+        this.markCountsDirty(queue);
       }
       if (!spill && (message.storeWritten || (message.storeRefs > 1 && message.bodySize >= SHARED_BODY_MIN))) {
         // A large body held by several durable queues: stored once, referenced from each entry.
@@ -637,7 +639,7 @@ export class DurablePersistence implements Persistence {
           const c = queue.storedCounts[entry.level]!;
           c.count--;
           c.bytes -= entry.message.bodySize;
-          this.countsDirty.add(queue);
+          this.markCountsDirty(queue);
         }
         if (entry.shared) {
           this.store.deleteShared(queueId, entry.level, entry.seq);
@@ -718,6 +720,16 @@ export class DurablePersistence implements Persistence {
     }
   }
 
+  /**
+   * countsDirty.add() for the batch loops: consecutive entries are mostly of one queue, and a Set
+   * lookup per stored and removed entry showed in profiles.
+   */
+  private markCountsDirty(queue: Queue): void {
+    if (queue === this.lastCountsDirty) return;
+    this.lastCountsDirty = queue;
+    this.countsDirty.add(queue);
+  }
+
   private writeCounts(): void {
     for (const owner of this.countsDirty) {
       if (owner.deleted || owner.storeId === 0 || !owner.durable) continue;
@@ -726,6 +738,7 @@ export class DurablePersistence implements Persistence {
       this.store.putCounts(owner.storeId, levels);
     }
     this.countsDirty.clear();
+    this.lastCountsDirty = null;
   }
 
   /**
