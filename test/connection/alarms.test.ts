@@ -8,33 +8,17 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Connection as WarrenConnection } from '../../src/connection/connection.js';
+import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { QUIET_MS, sleep, uniqueName, useClients, waitFor, type RecordedConnection } from '../support/harness.js';
+import { QUIET_MS, sleep, uniqueName, waitFor, type RecordedConnection } from '../support/harness.js';
 import { RawClient } from '../support/raw-client.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
 const NO_ALARM = { fraction: 0.99 } as const;
-
-beforeAll(async () => {
-  broker = await startTestBroker({ vmMemoryHighWatermark: NO_ALARM });
-});
-afterAll(async () => {
-  await broker.stop();
-});
+const broker = useTestBroker({ vmMemoryHighWatermark: NO_ALARM });
+const clients = broker.clients;
 
 const resources = () => broker.broker.resources;
-
-/** The broker-side connection of an amqplib connection (matched by its local port). */
-function serverSide(conn: RecordedConnection): WarrenConnection {
-  const port = (conn.connection as unknown as { stream: { localPort: number } }).stream.localPort;
-  const found = [...broker.server.connections].find((c) => c.socket.remotePort === port);
-  if (found === undefined) throw new Error(`no server connection for client port ${port}`);
-  return found;
-}
 
 function blockedEvents(conn: RecordedConnection): string[] {
   const events: string[] = [];
@@ -87,8 +71,8 @@ describe.each(ALARMS)('$name', (alarm) => {
     await cons.prefetch(10);
 
     await alarm.raise();
-    expect(serverSide(pubConn).managementState).toBe('blocking');
-    expect(serverSide(consConn).managementState).toBe('blocking');
+    expect(broker.serverSide(pubConn).managementState).toBe('blocking');
+    expect(broker.serverSide(consConn).managementState).toBe('blocking');
     expect(events).toEqual([]); // as RabbitMQ: nothing is said until the connection publishes
 
     // Publishing now: the client is told, and what it sends is not read (so not confirmed).
@@ -100,8 +84,8 @@ describe.each(ALARMS)('$name', (alarm) => {
     }
     await waitFor(() => events.length > 0, 'connection.blocked');
     expect(events).toEqual([`blocked: ${alarm.reason}`]);
-    expect(serverSide(pubConn).managementState).toBe('blocked');
-    expect(serverSide(pubConn).gate.reading).toBe(false);
+    expect(broker.serverSide(pubConn).managementState).toBe('blocked');
+    expect(broker.serverSide(pubConn).gate.reading).toBe(false);
 
     // Consumers keep draining while publishers are held.
     const got: string[] = [];
@@ -117,7 +101,7 @@ describe.each(ALARMS)('$name', (alarm) => {
     expect(got.filter((b) => b.startsWith('during-'))).toEqual([]);
     expect(confirmedDuring).toEqual([]);
     expect(consEvents).toEqual([]); // the consumer never published: never blocked
-    expect(serverSide(consConn).gate.reading).toBe(true);
+    expect(broker.serverSide(consConn).gate.reading).toBe(true);
 
     await alarm.clear();
     await waitFor(() => events.length === 2, 'connection.unblocked');
@@ -126,7 +110,7 @@ describe.each(ALARMS)('$name', (alarm) => {
     await waitFor(() => got.length === 70, `all 70 messages (have ${got.length})`);
     expect(got).toEqual([...Array.from({ length: 50 }, (_, i) => `before-${i}`), ...Array.from({ length: 20 }, (_, i) => `during-${i}`)]);
     expect(confirmedDuring).toHaveLength(20);
-    expect(serverSide(pubConn).managementState).toBe('running');
+    expect(broker.serverSide(pubConn).managementState).toBe('running');
     await pub.deleteQueue(q);
   });
 });
@@ -156,7 +140,7 @@ describe('alarm details', () => {
       const conn = await clients.connect();
       const events = blockedEvents(conn);
       const ch = await clients.channel(conn);
-      expect(serverSide(conn).managementState).toBe('blocking');
+      expect(broker.serverSide(conn).managementState).toBe('blocking');
       ch.sendToQueue('nowhere', Buffer.from('x'));
       await waitFor(() => events.length === 1, 'connection.blocked');
       expect(events).toEqual(['blocked: low on disk']);

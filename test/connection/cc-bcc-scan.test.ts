@@ -5,11 +5,11 @@
 // contents, and the delivered content header byte-identical to the published one when there is no
 // BCC. A malformed headers table is still refused with 501 FRAME_ERROR and RabbitMQ's text.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
 import { RawClient } from '../support/raw-client.js';
-import { uniqueName, useClients, waitFor } from '../support/harness.js';
+import { uniqueName, waitFor } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
 // ---- Byte builders (independent of the broker's encoder) -------------------------------------
 
@@ -58,14 +58,8 @@ function properties(headers: Buffer): Buffer<ArrayBuffer> {
 }
 
 describe('CC and BCC found by the headers scan', () => {
-  let broker: TestBroker;
-  const clients = useClients(() => broker.url);
-  beforeAll(async () => {
-    broker = await startTestBroker();
-  });
-  afterAll(async () => {
-    await broker.stop();
-  });
+  const broker = useTestBroker();
+  const clients = broker.clients;
 
   /** Declares queues a, b, c bound to amq.direct by their letters; returns their names. */
   async function queues(): Promise<Record<'a' | 'b' | 'c', string>> {

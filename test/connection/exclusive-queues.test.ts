@@ -3,29 +3,15 @@
 // connections would pay for every close otherwise), and the record stays bounded by the queues
 // that still exist however many come and go.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connection as WarrenConnection } from '../../src/connection/connection.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { uniqueName, useClients, waitFor, type RecordedConnection } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { uniqueName, waitFor } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
+const broker = useTestBroker();
+const clients = broker.clients;
 
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterAll(async () => {
-  await broker.stop();
-});
 
 const vhost = () => broker.broker.vhosts.get('/')!;
-
-function serverSide(conn: RecordedConnection): WarrenConnection {
-  const port = (conn.connection as unknown as { stream: { localPort: number } }).stream.localPort;
-  const found = [...broker.server.connections].find((c) => c.socket.remotePort === port);
-  if (found === undefined) throw new Error(`no server connection for client port ${port}`);
-  return found;
-}
 
 describe('exclusive queues and connection close', () => {
   it('closing deletes exactly its exclusive queues, without iterating the vhost’s queues', async () => {
@@ -73,7 +59,7 @@ describe('exclusive queues and connection close', () => {
       const { queue } = await ch.assertQueue('', { exclusive: true });
       await ch.deleteQueue(queue);
     }
-    const record = (serverSide(conn) as unknown as { exclusiveQueues: Set<unknown> }).exclusiveQueues;
+    const record = (broker.serverSide(conn) as unknown as { exclusiveQueues: Set<unknown> }).exclusiveQueues;
     expect(record.size).toBeLessThanOrEqual(128);
     await conn.close();
   });

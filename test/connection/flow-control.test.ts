@@ -3,28 +3,14 @@
 // speed; a connection publishing elsewhere is not held; the consumer is not slowed; nothing is lost
 // or reordered. A queue whose consumer stops taking messages does not hold the publisher for good.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FLOW_QUEUE_HIGH } from '../../src/broker/resources.js';
-import type { Connection as WarrenConnection } from '../../src/connection/connection.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { uniqueName, useClients, waitFor, type Message, type RecordedConnection } from '../support/harness.js';
+import { uniqueName, waitFor, type Message } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
+const broker = useTestBroker();
+const clients = broker.clients;
 
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterAll(async () => {
-  await broker.stop();
-});
-
-function serverSide(conn: RecordedConnection): WarrenConnection {
-  const port = (conn.connection as unknown as { stream: { localPort: number } }).stream.localPort;
-  const found = [...broker.server.connections].find((c) => c.socket.remotePort === port);
-  if (found === undefined) throw new Error(`no server connection for client port ${port}`);
-  return found;
-}
 
 const depth = (q: string): number => broker.broker.vhosts.get('/')!.queues.get(q)?.messageCount ?? 0;
 
@@ -65,8 +51,8 @@ describe('flow control', () => {
     const byStates = new Set<string>();
     const sampler = setInterval(() => {
       maxDepth = Math.max(maxDepth, depth(q));
-      states.add(serverSide(pubConn).managementState);
-      byStates.add(serverSide(byConn).managementState);
+      states.add(broker.serverSide(pubConn).managementState);
+      byStates.add(broker.serverSide(byConn).managementState);
     }, 2);
     try {
       for (let i = 0; i < N; i++) pub.sendToQueue(q, Buffer.from(String(i)));
@@ -89,7 +75,7 @@ describe('flow control', () => {
     // With it: the flow mark plus at most what was already being read when the mark was passed.
     expect(maxDepth).toBeGreaterThanOrEqual(FLOW_QUEUE_HIGH);
     expect(maxDepth).toBeLessThan(FLOW_QUEUE_HIGH + 1000);
-    expect(serverSide(pubConn).managementState).toBe('running');
+    expect(broker.serverSide(pubConn).managementState).toBe('running');
   });
 
   it('a queue whose consumer stopped taking messages does not hold its publisher', async () => {
@@ -104,7 +90,7 @@ describe('flow control', () => {
     for (let i = 0; i < N; i++) pub.sendToQueue(q, Buffer.from(String(i)));
     await pub.waitForConfirms();
     await waitFor(() => depth(q) === N - 1, `${N - 1} ready messages (have ${depth(q)})`);
-    expect(serverSide(pubConn).managementState).toBe('running');
+    expect(broker.serverSide(pubConn).managementState).toBe('running');
     await pub.deleteQueue(q);
   });
 });

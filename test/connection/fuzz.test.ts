@@ -8,25 +8,19 @@
 // Bounded in time (FUZZ_MS, 20 s by default); FUZZ_SEED replays a failing run.
 
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { encodeTable, type FieldTable } from '../../src/protocol/field-table.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
 import { frame, headerPayload, methodFrame, RawClient } from '../support/raw-client.js';
-import { sleep, uniqueName, useClients, waitFor } from '../support/harness.js';
+import { sleep, uniqueName, waitFor } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
 const FUZZ_MS = Number(process.env['FUZZ_MS'] ?? 20_000);
 const SEED = process.env['FUZZ_SEED'] === undefined ? undefined : Number(process.env['FUZZ_SEED']);
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
+const broker = useTestBroker({ handshakeTimeoutMs: 2000 });
+const clients = broker.clients;
 
-beforeAll(async () => {
-  broker = await startTestBroker({ handshakeTimeoutMs: 2000 });
-});
-afterAll(async () => {
-  await broker.stop();
-});
 
 // ---- Arbitraries ----------------------------------------------------------------------------------
 

@@ -4,24 +4,18 @@
 // its messages go back to the queue. --max-connections: connections beyond the limit are not served
 // (no connection.start) until another closes, as RabbitMQ's listener does at connection_max.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { QUIET_MS, sleep, uniqueName, useClients, waitFor } from '../support/harness.js';
+import { QUIET_MS, sleep, uniqueName, waitFor } from '../support/harness.js';
 import { PROTOCOL_HEADER, RawClient } from '../support/raw-client.js';
+import { useTestBroker } from '../support/test-broker.js';
 
 const timedOut = (channel: number, ms: number): string =>
   `PRECONDITION_FAILED - delivery acknowledgement on channel ${channel} timed out. Timeout value used: ${ms} ms. This timeout value can be configured, see consumers doc guide to learn more`;
 
 describe('consumer timeout', () => {
-  let broker: TestBroker;
-  const clients = useClients(() => broker.url);
-  beforeAll(async () => {
-    broker = await startTestBroker({ consumerTimeoutMs: 1000 });
-  });
-  afterAll(async () => {
-    await broker.stop();
-  });
+  const broker = useTestBroker({ consumerTimeoutMs: 1000 });
+  const clients = broker.clients;
 
   it('a delivery unacked past --consumer-timeout closes its channel with 406; the message is requeued', async () => {
     const conn = await clients.connect();
@@ -69,14 +63,8 @@ describe('consumer timeout', () => {
 });
 
 describe('x-consumer-timeout', () => {
-  let broker: TestBroker;
-  const clients = useClients(() => broker.url);
-  beforeAll(async () => {
-    broker = await startTestBroker(); // the default: 30 minutes
-  });
-  afterAll(async () => {
-    await broker.stop();
-  });
+  const broker = useTestBroker(); // the default: 30 minutes
+  const clients = broker.clients;
 
   it("a queue's x-consumer-timeout applies to its deliveries; other queues keep the broker's", async () => {
     const conn = await clients.connect();
@@ -104,14 +92,8 @@ describe('x-consumer-timeout', () => {
 });
 
 describe('--max-connections', () => {
-  let broker: TestBroker;
-  const clients = useClients(() => broker.url);
-  beforeAll(async () => {
-    broker = await startTestBroker({ maxConnections: 2 });
-  });
-  afterAll(async () => {
-    await broker.stop();
-  });
+  const broker = useTestBroker({ maxConnections: 2 });
+  const clients = broker.clients;
 
   it('a connection beyond the limit is not served until another closes', async () => {
     const a = await clients.connect();

@@ -5,24 +5,17 @@
 // fail on purpose); everything else is the real broker.
 
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Queue } from '../../src/broker/queue/queue.js';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { uniqueName, useClients, waitFor } from '../support/harness.js';
+import { uniqueName, waitFor } from '../support/harness.js';
 import { RawClient } from '../support/raw-client.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
 const logged: { level: number; msg: string; err?: { stack?: string; message?: string }; in?: string }[] = [];
-
-beforeAll(async () => {
-  const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-  broker = await startTestBroker({ logger });
-});
-afterAll(async () => {
-  await broker.stop();
-});
+const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+const broker = useTestBroker({ logger });
+const clients = broker.clients;
 
 /** Replaces obj[key] with a function that throws, until the returned undo is called. */
 function plantBug<T extends object>(obj: T, key: keyof T & string, when: (...args: never[]) => boolean = () => true): () => void {
