@@ -6,8 +6,8 @@
 
 import { rmSync } from 'node:fs';
 import type { Channel, ChannelModel, Message } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, tempDir, type TestBroker } from '../support/broker.js';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
 import { RawClient, frame, headerPayload } from '../support/raw-client.js';
 import * as M from '../../src/protocol/generated/amqp.js';
@@ -18,25 +18,13 @@ import {
   rejection,
   sleep,
   uniqueName,
-  useClients,
   waitFor,
   type RecordedConfirmChannel,
 } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterEach(async () => {
-  for (const f of cleanups.splice(0)) await f();
-});
-afterAll(async () => {
-  await broker.stop();
-});
-
+const broker = useTestBroker();
+const clients = broker.clients;
 const connect = (url?: string) => clients.connect(url);
 
 interface Confirm {
@@ -88,7 +76,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 /** The name of a queue deleted after the test. */
 function queueName(prefix: string, conn: ChannelModel): string {
   const name = uniqueName(prefix);
-  cleanups.push(async () => {
+  broker.cleanup(async () => {
     const ch = await conn.createChannel().catch(() => null);
     if (ch === null) return;
     ch.on('error', () => {});
@@ -163,7 +151,7 @@ describe('publisher confirms', () => {
     ch.on('return', (m: Message) => returns.push(m));
     const x = uniqueName('confirm-empty-fanout');
     await ch.assertExchange(x, 'fanout', { durable: false, autoDelete: false });
-    cleanups.push(() => ch.deleteExchange(x).then(() => {}, () => {}));
+    broker.cleanup(() => ch.deleteExchange(x).then(() => {}, () => {}));
     const results: (Error | null)[] = [];
     ch.publish('amq.direct', uniqueName('nowhere'), Buffer.from('u1'), {}, (err) => results.push(err ?? null));
     ch.publish(x, '', Buffer.from('u2'), { persistent: true }, (err) => results.push(err ?? null));
@@ -178,7 +166,7 @@ describe('publisher confirms', () => {
 
   it('mandatory and unroutable: basic.return arrives before the basic.ack for it (raw frames)', async () => {
     const c = await RawClient.handshake(broker.port);
-    cleanups.push(() => c.destroy());
+    broker.cleanup(() => c.destroy());
     await c.openChannel(1);
     c.send(1, { id: M.CONFIRM_SELECT, nowait: false });
     await c.waitForMethod(M.CONFIRM_SELECT_OK, 1);
@@ -231,9 +219,9 @@ describe('publisher confirms', () => {
 
   it('persistent messages are acked only once on disk: killed the moment an ack arrives, the broker still has them', async () => {
     const dataDir = tempDir('warren-confirm-kill-');
-    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    broker.cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
     let child = await ChildBroker.start(dataDir);
-    cleanups.push(async () => {
+    broker.cleanup(async () => {
       await child.kill();
     });
     const conn = await connect(child.url);

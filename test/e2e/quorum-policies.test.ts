@@ -3,20 +3,13 @@
 // dead-letter-strategy from a policy, a stream takes its retention (max-length-bytes, max-age) —
 // the lower of argument and policy, as RabbitMQ combines them.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { Clients, collector, uniqueName } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { collector, uniqueName } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = new Clients(() => broker.url);
+const broker = useTestBroker();
+const clients = broker.clients;
 
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterAll(async () => {
-  await clients.closeAll();
-  await broker.stop();
-});
 
 const admin = () => broker.broker.admin;
 

@@ -4,21 +4,14 @@
 // the start; the consumer's read block is bounded too. (Segment files and their small per-segment
 // objects are the only things that grow.)
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TAIL_CACHE_BYTES, type StreamQueue } from '../../src/broker/stream/stream-queue.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { Clients, uniqueName, waitFor } from '../support/harness.js';
+import { uniqueName, waitFor } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = new Clients(() => broker.url);
+const broker = useTestBroker();
+const clients = broker.clients;
 
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterAll(async () => {
-  await clients.closeAll();
-  await broker.stop();
-});
 
 const MESSAGES = 40_000;
 const BODY = Buffer.alloc(1000, 'x');

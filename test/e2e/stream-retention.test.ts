@@ -5,21 +5,14 @@
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StreamQueue } from '../../src/broker/stream/stream-queue.js';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
-import { Clients, collector, uniqueName, waitFor, type Channel } from '../support/harness.js';
+import { collector, uniqueName, waitFor, type Channel } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = new Clients(() => broker.url);
+const broker = useTestBroker();
+const clients = broker.clients;
 
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterAll(async () => {
-  await clients.closeAll();
-  await broker.stop();
-});
 
 /** The stream's segment files (its folder is named by the queue's store id). */
 function segmentFiles(queueName: string): string[] {

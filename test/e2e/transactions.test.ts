@@ -5,26 +5,15 @@
 // methods go through its generic rpc; everything else is plain amqplib.
 
 import amqp, { type Channel, type Message } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, tempDir, type TestBroker } from '../support/broker.js';
+import { describe, expect, it } from 'vitest';
+import { startTestBroker, tempDir } from '../support/broker.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { rmSync } from 'node:fs';
-import { bodiesAndRedelivered, getAll, getN, QUIET_MS, recordedChannel, sleep, uniqueName, useClients, waitFor } from '../support/harness.js';
+import { bodiesAndRedelivered, getAll, getN, QUIET_MS, recordedChannel, sleep, uniqueName, waitFor } from '../support/harness.js';
+import { useTestBroker } from '../support/test-broker.js';
 
-let broker: TestBroker;
-const clients = useClients(() => broker.url);
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  broker = await startTestBroker();
-});
-afterEach(async () => {
-  for (const f of cleanups.splice(0)) await f();
-});
-afterAll(async () => {
-  await broker.stop();
-});
-
+const broker = useTestBroker();
+const clients = broker.clients;
 const connect = (url?: string) => clients.connect(url);
 
 const channel = recordedChannel;
@@ -40,7 +29,7 @@ const txRollback = (ch: Channel): Promise<unknown> => rpc(ch, M.TX_ROLLBACK, M.T
 async function queue(ch: Channel, prefix: string, options: amqp.Options.AssertQueue = { durable: false }): Promise<string> {
   const name = uniqueName(prefix);
   await ch.assertQueue(name, options);
-  cleanups.push(async () => {
+  broker.cleanup(async () => {
     const conn = await amqp.connect(broker.url);
     conn.on('error', () => {});
     const c = await conn.createChannel();
@@ -248,7 +237,7 @@ describe('tx: acknowledgements', () => {
     const other = await channel(conn);
     const dlx = uniqueName('tx-dlx');
     await other.assertExchange(dlx, 'fanout', { durable: false });
-    cleanups.push(async () => {
+    broker.cleanup(async () => {
       const c = await amqp.connect(broker.url);
       c.on('error', () => {});
       const d = await c.createChannel();
@@ -298,7 +287,7 @@ describe('tx: durability', () => {
   it('committed persistent messages in a durable queue survive a restart; rolled-back ones never existed', async () => {
     const dataDir = tempDir('warren-tx-');
     let b = await startTestBroker({ dataDir });
-    cleanups.push(async () => {
+    broker.cleanup(async () => {
       await b.stop();
       rmSync(dataDir, { recursive: true, force: true });
     });
