@@ -20,13 +20,20 @@ import {
 } from '../protocol/frame-writer.js';
 
 const CHUNK_SIZE = 64 * 1024;
+/**
+ * The first buffer of a connection's output: enough for the handshake replies, channel opens and
+ * heartbeats. Most connections of a large deployment sit idle, and a full chunk each would touch a
+ * page of its own; this one comes from Node's shared buffer pool (several connections to a page).
+ * The first write that does not fit moves the output to full chunks for good.
+ */
+const FIRST_BUFFER_SIZE = 1024;
 /** Bodies at least this large are written as their own buffer instead of being copied. */
 const COPY_THRESHOLD = 4096;
 /** Above this many bytes waiting in the socket, consumers on this connection pause. */
 export const HIGH_WATER_BYTES = 1024 * 1024;
 
 export class Outbound {
-  private buf: Buffer = Buffer.allocUnsafe(CHUNK_SIZE);
+  private buf: Buffer = Buffer.allocUnsafe(FIRST_BUFFER_SIZE);
   /** start of the part of buf not yet handed to the socket */
   private start = 0;
   private pos = 0;
@@ -45,6 +52,11 @@ export class Outbound {
     private readonly socket: Socket | null,
     private readonly dispatcher: Dispatcher,
   ) {}
+
+  /** Size of the buffer frames are encoded into now (small on a connection that never needed more). */
+  get bufferBytes(): number {
+    return this.buf.length;
+  }
 
   /** Moves everything written to a held output to the end of this one. */
   append(held: Outbound): void {
@@ -150,12 +162,13 @@ export class Outbound {
       for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]!);
       socket.uncork();
     }
-    this.bytesWritten += this.queuedBytes;
+    const flushed = this.queuedBytes;
+    this.bytesWritten += flushed;
     this.writesCount++;
-    this.startFreshIfShort(this.queuedBytes);
     // pop() rather than a length store, which is a runtime call: this runs once per socket write.
     while (chunks.length > 0) chunks.pop();
     this.queuedBytes = 0;
+    this.startFreshIfShort(flushed);
     this.lastWriteAt = Date.now();
   }
 
@@ -169,6 +182,7 @@ export class Outbound {
    */
   private startFreshIfShort(flushed: number): void {
     if (this.buf.length - this.pos >= Math.min(flushed, CHUNK_SIZE / 2)) return;
+    if (this.reusedFirstBuffer(flushed)) return;
     this.buf = Buffer.allocUnsafe(CHUNK_SIZE);
     this.start = 0;
     this.pos = 0;
@@ -184,9 +198,25 @@ export class Outbound {
   private reserve(n: number): void {
     if (this.buf.length - this.pos >= n) return;
     this.cut();
+    if (this.reusedFirstBuffer(n)) return;
     this.buf = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, n));
     this.start = 0;
     this.pos = 0;
+  }
+
+  /**
+   * An idle connection's heartbeats fill the small first buffer over minutes: once everything
+   * written to it has left the socket (nothing queued here, nothing left in the socket's buffer, so
+   * no pending write still points into it), it is written again from the start instead of being
+   * replaced by a full chunk. Returns whether it did (room for n bytes from the start).
+   */
+  private reusedFirstBuffer(n: number): boolean {
+    const reusable = this.buf.length === FIRST_BUFFER_SIZE && n <= FIRST_BUFFER_SIZE && this.chunks.length === 0 && this.socket !== null && this.socket.writableLength === 0;
+    if (reusable) {
+      this.start = 0;
+      this.pos = 0;
+    }
+    return reusable;
   }
 
   /** Moves the written part of buf onto the chunk list. */

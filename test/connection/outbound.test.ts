@@ -95,4 +95,51 @@ describe('Outbound', () => {
     }
     expect(out.writesCount).toBe(400);
   });
+
+  // An idle connection (most of a large deployment) writes its handshake replies and heartbeats only:
+  // its output keeps the small first buffer for good instead of taking a 64 KiB one each.
+  it('an idle connection keeps its small first buffer: heartbeats write it again once the socket took them', async () => {
+    const { server, client } = await socketPair();
+    const out = new Outbound(server, new Dispatcher(createLogger('silent')));
+    let received = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    expect(out.bufferBytes).toBe(1024);
+    for (let i = 0; i < 1000; i++) {
+      out.writeRaw(heartbeat(i));
+      out.flush();
+      await waitFor(() => server.writableLength === 0, 'the socket to take the heartbeat');
+    }
+    expect(out.bufferBytes).toBe(1024);
+    await waitFor(() => received.length === 8000, '1000 heartbeat frames');
+    for (let i = 0; i < 1000; i++) expect(received.subarray(i * 8, i * 8 + 8)).toEqual(heartbeat(i));
+  });
+
+  it('while the socket still holds bytes written from the small buffer, that buffer is not written again', async () => {
+    const { server, client } = await socketPair();
+    const out = new Outbound(server, new Dispatcher(createLogger('silent')));
+    const parts: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => parts.push(chunk));
+    client.pause();
+    // The socket backs up: what the output hands it next waits in the socket, pointing into the buffer.
+    const ballast = Buffer.alloc(16 * 1024 * 1024, 0x61);
+    server.write(ballast);
+    expect(server.writableLength).toBeGreaterThan(0);
+    for (let i = 0; i < 200; i++) {
+      out.writeRaw(heartbeat(i));
+      out.flush();
+    }
+    expect(server.writableLength).toBeGreaterThan(ballast.length / 2);
+    expect(out.bufferBytes).toBe(64 * 1024);
+    client.resume();
+    const total = ballast.length + 200 * 8;
+    await waitFor(() => parts.reduce((n, p) => n + p.length, 0) === total, 'the ballast and 200 heartbeats', 30_000);
+    const all = Buffer.concat(parts);
+    expect(all.subarray(0, ballast.length).equals(ballast)).toBe(true);
+    for (let i = 0; i < 200; i++) expect(all.subarray(ballast.length + i * 8, ballast.length + i * 8 + 8)).toEqual(heartbeat(i));
+  });
 });
+
+/** A heartbeat-shaped frame (type 8) carrying i in its channel field, so each one can be told apart. */
+function heartbeat(i: number): Buffer {
+  return Buffer.from([8, (i >> 8) & 0xff, i & 0xff, 0, 0, 0, 0, 0xce]);
+}
