@@ -944,7 +944,10 @@ export class DurablePersistence implements Persistence {
 
   /** Forgets cached reference counts once all of them are committed (the store has them). */
   private trimRefCache(): void {
-    if (this.refCache.size > REF_CACHE_MAX && this.flushesInFlight === 0 && this.refsDirty.size === 0 && !this.flushScheduled) {
+    // A lazy batch may be waiting (only removals: an urgent write would have ended the wait); its
+    // reference drops read the committed counts from the store like any other.
+    const quiet = !this.flushScheduled || this.lazyTimer !== null;
+    if (this.refCache.size > REF_CACHE_MAX && this.flushesInFlight === 0 && this.refsDirty.size === 0 && quiet) {
       this.refCache.clear();
     }
   }
