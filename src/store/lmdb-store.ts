@@ -22,7 +22,7 @@
 // same time whatever the number of stored messages; message ids are reserved in blocks (meta) so
 // the next free id is known without scanning.
 
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 import type { Logger } from '../log.js';
 import { ENTRY_KEY_SIZE, MAX_SEQ, SPILL_BIT, delayedKey, entryKey, garbageKey, idKey, messageKey, readU64, writeEntryKey, writeU64 } from './keys.js';
 import {
@@ -48,6 +48,16 @@ import { MIGRATIONS } from './migrations.js';
 export const LAYOUT_VERSION = 3;
 
 export class StoreLayoutError extends Error {}
+
+/**
+ * lmdb-js starts its writer thread on a turn's writes once this many are queued (default 1000),
+ * otherwise when the turn ends. The persistence layer hands a whole batch to LMDB in one
+ * synchronous step (S3: ~450 stored and ~450 removed entries, more on a faster machine): started
+ * part-way, the writer catches up with the main thread again and again, and each time one waits
+ * for and wakes the other — main-thread time per write 0.42-0.49 µs instead of 0.68-0.71 in a
+ * 1,800-write batch. The writer starts when the batch is complete; nothing else changes.
+ */
+const WRITER_START_THRESHOLD = 1_000_000_000;
 
 /** Message ids reserved per meta write: ids handed out never exceed what is reserved on disk. */
 const MESSAGE_ID_BLOCK = 1_000_000;
@@ -116,7 +126,15 @@ export class LmdbStore {
     writtenBy: string,
     private readonly replication: StoreReplication | null = null,
   ) {
-    this.root = open({ path, maxDbs: 24, compression: false, overlappingSync: false, remapChunks: true });
+    const options: RootDatabaseOptionsWithPath & { batchStartThreshold: number } = {
+      path,
+      maxDbs: 24,
+      compression: false,
+      overlappingSync: false,
+      remapChunks: true,
+      batchStartThreshold: WRITER_START_THRESHOLD,
+    };
+    this.root = open(options);
     this.entryKeyScratch = replication === null ? Buffer.allocUnsafe(ENTRY_KEY_SIZE) : null;
     this.meta = this.root.openDB<LayoutInfo | string | number, string>({ name: 'meta' });
     this.exchanges = this.root.openDB<ExchangeRecord, Buffer>({ name: 'exchanges', keyEncoding: 'binary' });
