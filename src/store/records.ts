@@ -106,8 +106,7 @@ export function encodeMessage(
   writeU64(buf, headroom + 1, publishedAt);
   let o = headroom + 9;
   if (routing !== null) {
-    buf.set(routing, o);
-    o += routing.length;
+    o = copyInto(routing, buf, o);
   } else {
     buf[o] = Buffer.byteLength(exchange);
     o += 1 + buf.write(exchange, o + 1, 'utf8');
@@ -119,9 +118,19 @@ export function encodeMessage(
   buf[o + 1] = n >>> 16;
   buf[o + 2] = n >>> 8;
   buf[o + 3] = n;
-  buf.set(properties, o + 4);
-  buf.set(body, o + 4 + n);
+  copyInto(body, buf, copyInto(properties, buf, o + 4));
   return buf;
+}
+
+/**
+ * Copies src into dst at `at`, returning the end. Every stored entry copies its routing names,
+ * properties and body, mostly a few dozen bytes: a loop beats Uint8Array#set's call for those.
+ */
+function copyInto(src: Buffer, dst: Buffer, at: number): number {
+  const n = src.length;
+  if (n > 32) dst.set(src, at);
+  else for (let i = 0; i < n; i++) dst[at + i] = src[i]!;
+  return at + n;
 }
 
 /** Decodes a message record. The returned buffers are views into value: copy value if it is reused. */
