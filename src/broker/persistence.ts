@@ -241,6 +241,8 @@ export class DurablePersistence implements Persistence {
   private readonly refsDirty = new Set<number>();
   /** queues whose delivered watermarks changed this turn */
   private readonly watermarks = new Set<Queue>();
+  /** the queue last added to watermarks (see markDelivered) */
+  private lastWatermarked: Queue | null = null;
   /** queues and exchanges whose stored counts changed this turn */
   private readonly countsDirty = new Set<Queue | Exchange>();
   /** the queue last added to countsDirty (see markCountsDirty) */
@@ -405,7 +407,11 @@ export class DurablePersistence implements Persistence {
   }
 
   markDelivered(queue: Queue): void {
-    this.watermarks.add(queue);
+    // Called per delivery of a stored message: a Set lookup only when the queue changes.
+    if (queue !== this.lastWatermarked) {
+      this.lastWatermarked = queue;
+      this.watermarks.add(queue);
+    }
     this.scheduleLazyFlush();
   }
 
@@ -894,6 +900,7 @@ export class DurablePersistence implements Persistence {
       this.onFailure(error);
     }
     this.watermarks.clear();
+    this.lastWatermarked = null;
     this.trackUncommitted();
     this.localCommitsInFlight++;
     this.store.whenCommittedLocally().then(this.localCommitDone, this.localCommitDone);
