@@ -13,8 +13,25 @@ export interface TestBroker extends RunningBroker {
   stop(): Promise<void>;
 }
 
+/** Folders made by tempDir in this test process, removed when it exits. */
+const madeTempDirs = new Set<string>();
+let removeOnExitRegistered = false;
+
+/**
+ * A fresh folder under the OS temp folder. It is removed when the test process exits (each test
+ * file runs in its own process), so tests that keep a data folder across restarts need not clean
+ * up, and an early failure leaves nothing behind.
+ */
 export function tempDir(prefix = 'warren-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeTempDirs.add(dir);
+  if (!removeOnExitRegistered) {
+    removeOnExitRegistered = true;
+    process.once('exit', () => {
+      for (const made of madeTempDirs) rmSync(made, { recursive: true, force: true });
+    });
+  }
+  return dir;
 }
 
 export async function startTestBroker(options: StartOptions = {}): Promise<TestBroker> {
