@@ -63,7 +63,7 @@ export class Broker implements VHostServices {
     // Queues page to disk as memory nears the high watermark (memory.ts), before the alarm blocks.
     this.memory.memoryLimitBytes = () => this.resources.memoryLimitBytes;
     this.memory.memoryUsedBytes = () => this.resources.memoryUsedBytes;
-    this.resources.onMemorySample = () => this.memory.sampled(process.memoryUsage.rss());
+    this.resources.onMemorySample = () => this.memory.sampled(this.resources.memoryUsedBytes);
   }
 
   /**

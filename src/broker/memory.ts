@@ -2,13 +2,14 @@
 // when memory runs short. Queues add and subtract as messages come and go (plain numbers on the
 // hot path).
 //
-// Pressure: the bodies held against --memory-budget, and the process's resident memory against
+// Pressure: the bodies held against --memory-budget, and the memory the process holds against
 // half the memory high watermark (as RabbitMQ starts paging at vm_memory_high_watermark_paging_ratio,
 // 0.5) — sampled with the memory alarm (4 times a second) and on this gauge's own tick; between
 // samples, bodies held beyond the room left at the last sample count as pressure at once (a flood
-// fills hundreds of MiB a second). Paging follows the whole RSS, file-backed pages included, while
-// the alarm counts only the memory Warren holds (process-memory.ts): paging costs disk writes only,
-// so it starts early and keeps the alarm's figure away from the watermark. Under pressure, new
+// fills hundreds of MiB a second). Paging follows the same figure as the alarm, the memory Warren
+// holds (process-memory.ts), not the whole RSS: the RSS also counts the pages of LMDB's data file
+// that reads touched, which grow with the backlog read back from disk and are not Warren's to
+// release, so paging by the RSS stayed on for good after a deep queue was read. Under pressure, new
 // messages of every queue go to disk (transient ones too), and the queues holding the most bytes
 // page out their newest messages until the pressure is gone — so a publisher flood into a memory
 // alarm ends with the messages on disk and the alarm cleared, not with the broker stuck above its
@@ -20,9 +21,17 @@
 // with messages long gone) alive for as long as it stays. So on the same tick, messages that have
 // waited in a queue for more than UNPIN_AGE_MS are given their own copy of their bytes: a copy
 // only for messages that are not delivered promptly, never on the delivery path itself.
+//
+// Giving memory back: freed bodies and socket chunks return to the C allocator when V8 collects
+// them, and glibc keeps most of that resident (its heap only shrinks from its top). So after each
+// full collection the gauge runs (sustained pressure, or RELEASED_COLLECT_BYTES of bodies released:
+// a drained or paged queue), the next tick has the allocator give its free pages back
+// (allocator.ts) — a few ms at most every GC_INTERVAL_MS, nothing per message.
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { trimAllocator } from './allocator.js';
+import { heldMemoryBytes } from './process-memory.js';
 import type { Queue } from './queue/queue.js';
 
 /** Messages older than this in a queue get their own copy of their bytes. */
@@ -65,8 +74,8 @@ export class MemoryGauge {
   /** queues that hold message bytes in memory */
   private readonly holders = new Set<Queue>();
   private timer: NodeJS.Timeout | null = null;
-  /** resident memory is above the paging threshold (at the last sample) */
-  private rssPressure = false;
+  /** the memory held is above the paging threshold (at the last sample) */
+  private memoryPressure = false;
   /**
    * Bodies held at which the paging threshold is crossed before the next sample: the bytes held at
    * the last sample plus the room left under the threshold then. A flood fills hundreds of MiB a
@@ -77,6 +86,8 @@ export class MemoryGauge {
   private lastCollection = 0;
   /** the most bodies held at a tick since the last full collection */
   private peakSinceCollection = 0;
+  /** a full collection ran: give the freed memory back to the system on the next tick */
+  private trimDue = false;
   /** set by the broker: the memory high watermark in bytes (Infinity: none) */
   memoryLimitBytes: () => number = () => Infinity;
   /** set by the broker: the memory alarm's figure at its last sample (0: none) */
@@ -84,12 +95,14 @@ export class MemoryGauge {
   /** counters for tests and metrics */
   unpinnedTotal = 0;
   pagedOutTotal = 0;
+  /** times the C allocator gave memory back after a collection (allocator.ts) */
+  trimsTotal = 0;
 
   constructor(readonly budgetBytes: number) {}
 
   /** New messages go to disk (transient ones too): bodies over budget, or memory short. */
   get overBudget(): boolean {
-    return this.bytes > this.budgetBytes || this.rssPressure || this.bytes > this.pressureAtBytes;
+    return this.bytes > this.budgetBytes || this.memoryPressure || this.bytes > this.pressureAtBytes;
   }
 
   /** A queue now holds message bytes in memory (it stays registered until deleted). */
@@ -122,8 +135,14 @@ export class MemoryGauge {
 
   private readonly onTick = (): void => {
     this.timer = null;
+    // A tick after a full collection: the buffers it found dead have been freed by now (V8 frees
+    // array buffers on a background thread), so the C allocator can give their pages back.
+    if (this.trimDue) {
+      this.trimDue = false;
+      if (trimAllocator()) this.trimsTotal++;
+    }
     try {
-      this.relievePressure(process.memoryUsage.rss());
+      this.relievePressure(heldMemoryBytes());
     } catch (err) {
       for (const q of this.holders) {
         q.host.log.error({ err }, 'paging messages out under memory pressure failed');
@@ -133,36 +152,44 @@ export class MemoryGauge {
     // Under pressure the messages waiting are on their way to disk: copying them first would only
     // churn the allocator. They are copied on a later tick if they are still in memory.
     if (!this.overBudget) this.unpinOlderThan(Date.now() - UNPIN_AGE_MS);
-    if (this.holders.size > 0 || this.pinned.length > 0) this.arm();
+    // A drained queue leaves the holders at once; the collection its released bodies are owed
+    // (RELEASED_COLLECT_BYTES) may still be waiting for GC_INTERVAL_MS: keep ticking until it ran,
+    // or an idle broker would keep that memory until V8 happens to collect.
+    if (this.holders.size > 0 || this.pinned.length > 0 || this.collectionOwed() || this.trimDue) this.arm();
   };
 
+  private collectionOwed(): boolean {
+    return this.peakSinceCollection - this.bytes >= RELEASED_COLLECT_BYTES;
+  }
+
   /**
-   * A sample of the resident memory (also taken on the memory alarm's timer, so the pressure mark
-   * is right from the start, before any queue holds anything).
+   * A sample of the memory Warren holds, the alarm's figure (also taken on the memory alarm's
+   * timer, so the pressure mark is right from the start, before any queue holds anything).
    */
-  sampled(rssBytes: number): void {
+  sampled(heldBytes: number): void {
     const limit = this.memoryLimitBytes();
     const pagingAt = limit * PAGING_RATIO;
-    this.rssPressure = Number.isFinite(limit) && rssBytes > pagingAt;
-    this.pressureAtBytes = Number.isFinite(limit) ? this.bytes + Math.max(0, pagingAt - rssBytes) : Infinity;
+    this.memoryPressure = Number.isFinite(limit) && heldBytes > pagingAt;
+    this.pressureAtBytes = Number.isFinite(limit) ? this.bytes + Math.max(0, pagingAt - heldBytes) : Infinity;
   }
 
   /**
    * Pages out the newest in-memory messages of the queues holding the most, while memory is short:
-   * bodies above the budget (down to BUDGET_TARGET of it), or resident memory above PAGING_RATIO of
+   * bodies above the budget (down to BUDGET_TARGET of it), or the memory held above PAGING_RATIO of
    * the high watermark (half of what is held each time). Returns the bytes paged out.
    */
-  relievePressure(rssBytes: number): number {
-    const wasUnderPressure = this.rssPressure;
-    this.sampled(rssBytes);
+  relievePressure(heldBytes: number): number {
+    const wasUnderPressure = this.memoryPressure;
+    this.sampled(heldBytes);
     const now = Date.now();
     const interval = this.memoryUsedBytes() > this.memoryLimitBytes() ? GC_INTERVAL_ALARM_MS : GC_INTERVAL_MS;
     if (this.bytes > this.peakSinceCollection) this.peakSinceCollection = this.bytes;
-    const released = this.peakSinceCollection - this.bytes >= RELEASED_COLLECT_BYTES;
-    if (((this.rssPressure && wasUnderPressure) || released) && now - this.lastCollection >= interval) {
+    const released = this.collectionOwed();
+    if (((this.memoryPressure && wasUnderPressure) || released) && now - this.lastCollection >= interval) {
       this.lastCollection = now;
       this.peakSinceCollection = this.bytes;
       fullCollection();
+      this.trimDue = true;
     }
     // Queues holding nothing now need no watching until they hold something again.
     for (const q of this.holders) {
@@ -173,7 +200,7 @@ export class MemoryGauge {
     }
     let target = this.bytes;
     if (this.bytes > this.budgetBytes) target = Math.floor(this.budgetBytes * BUDGET_TARGET);
-    if (this.rssPressure) target = Math.min(target, Math.floor(this.bytes / 2));
+    if (this.memoryPressure) target = Math.min(target, Math.floor(this.bytes / 2));
     if (target >= this.bytes) return 0;
     let toFree = this.bytes - target;
     const biggest = [...this.holders].filter((q) => !q.deleted && q.ready.bytes > 0).sort((a, b) => b.ready.bytes - a.ready.bytes);

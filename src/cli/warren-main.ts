@@ -4,6 +4,7 @@
 
 import { ConfigError, parseConfig, usage } from '../config.js';
 import { startBroker } from '../index.js';
+import { allocatorTrimAvailable } from '../broker/allocator.js';
 import { runClusterNode } from './warren-cluster.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -51,6 +52,12 @@ export async function main(argv: string[]): Promise<void> {
     if (running.metrics.port !== 0) endpoints.push(`http://${host}:${running.metrics.port}/metrics`);
     if (running.metrics.tlsPort !== 0) endpoints.push(`https://${host}:${running.metrics.tlsPort}/metrics`);
     process.stdout.write(`warren: Prometheus metrics on ${endpoints.join(' and ')}\n`);
+  }
+  if (!allocatorTrimAvailable && process.platform === 'linux') {
+    running.broker.log.warn(
+      { addon: 'dist/native/malloc-trim.node' },
+      'optional malloc-trim addon not built (npm ci builds it where a C compiler and node headers are installed): memory freed after a flood may stay resident',
+    );
   }
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.

@@ -48,8 +48,10 @@ function freePort(): Promise<number> {
 async function startWarren(dataDir: string, extra: string[]): Promise<{ child: ChildProcess; url: string; metricsUrl: string }> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const args = [WARREN_BIN, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', '--prometheus-port', String(metricsPort), ...extra];
-  const child = spawn(process.execPath, args, {
+  const args = ['--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', '--prometheus-port', String(metricsPort), ...extra];
+  // bin/warren itself, as users start it (its first line sets node's flags and the allocator's
+  // settings), not `node bin/warren`.
+  const child = spawn(WARREN_BIN, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -71,14 +73,27 @@ const MINUTES = Number(option('--minutes', '10'));
 const WATERMARK = option('--watermark', '400MB');
 const SAMPLE_MS = 10_000;
 
-/** The broker's memory from /proc: RSS, the part the memory alarm counts (anonymous + shmem), and file-backed pages. */
-function memoryMiB(pid: number): { rss: number; held: number; file: number } {
+/**
+ * The broker's memory from /proc: RSS, the part the memory alarm counts (anonymous + shmem),
+ * file-backed pages, and the resident part of the C allocator's main heap (the `[heap]` mapping:
+ * what glibc's malloc holds below its break, freed or not; large blocks it maps on their own are
+ * not in it).
+ */
+function memoryMiB(pid: number): { rss: number; held: number; file: number; heap: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => {
     const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(status);
     return m ? Number(m[1]) : NaN;
   };
-  return { rss: kb('VmRSS') / 1024, held: (kb('RssAnon') + kb('RssShmem')) / 1024, file: kb('RssFile') / 1024 };
+  let heap = 0;
+  try {
+    const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    const at = smaps.indexOf('[heap]');
+    if (at >= 0) heap = Number(/\nRss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1] ?? 0);
+  } catch {
+    heap = NaN;
+  }
+  return { rss: kb('VmRSS') / 1024, held: (kb('RssAnon') + kb('RssShmem')) / 1024, file: kb('RssFile') / 1024, heap: heap / 1024 };
 }
 
 /** 1 when the memory alarm is set (RabbitMQ's rabbitmq_alarms_memory_used_watermark), from the broker's Prometheus endpoint. */
@@ -216,12 +231,12 @@ async function main(): Promise<void> {
   tasks.push(publishLoop(await (await connect()).createConfirmChannel(), 'soak.flood', Buffer.alloc(1024, 4), {}, 0, running, floodConfirmed));
 
   const started = Date.now();
-  const curve: { t: number; rss: number }[] = [];
-  console.log('     t   RSS MiB  held MiB  file MiB  alarm  blocked   ttl consumed   ooo consumed  slow acked  slow depth  flood confirmed  flood depth');
+  const curve: { t: number; rss: number; held: number }[] = [];
+  console.log('     t   RSS MiB  held MiB  file MiB  heap MiB  alarm  blocked   ttl consumed   ooo consumed  slow acked  slow depth  flood confirmed  flood depth');
   const sample = async (): Promise<void> => {
     const t = Math.round((Date.now() - started) / 1000);
     const mem = memoryMiB(pid);
-    curve.push({ t, rss: mem.rss });
+    curve.push({ t, rss: mem.rss, held: mem.held });
     const alarm = await memoryAlarm(broker.metricsUrl);
     const slow = (await admin.checkQueue('soak.slow')).messageCount;
     const flood = (await admin.checkQueue('soak.flood')).messageCount;
@@ -230,6 +245,7 @@ async function main(): Promise<void> {
       mem.rss.toFixed(1).padStart(9),
       mem.held.toFixed(1).padStart(9),
       mem.file.toFixed(1).padStart(9),
+      mem.heap.toFixed(1).padStart(9),
       alarm.padStart(6),
       String(blocked.size).padStart(8),
       String(counts.ttl).padStart(14),
@@ -254,13 +270,31 @@ async function main(): Promise<void> {
   });
   rmSync(dataDir, { recursive: true, force: true });
 
-  // After the first two minutes the windows are full; from there on the curve should be flat.
+  // After the first two minutes the windows are full; from there on the curve should be flat: a
+  // bounded band (min-max) and no upward trend (least-squares slope, and the mean of the last half
+  // against the first half).
   const settled = curve.filter((p) => p.t >= Math.min(120, (MINUTES * 60) / 3));
-  if (settled.length >= 2) {
-    const first = settled[0]!.rss;
-    const max = Math.max(...settled.map((p) => p.rss));
-    const last = settled[settled.length - 1]!.rss;
-    console.log(`RSS after the windows filled: ${first.toFixed(0)} MiB at ${settled[0]!.t}s, max ${max.toFixed(0)} MiB, last ${last.toFixed(0)} MiB (${(((last - first) / first) * 100).toFixed(0)}% change)`);
+  if (settled.length >= 4) {
+    for (const key of ['rss', 'held'] as const) {
+      const ys = settled.map((p) => p[key]);
+      const ts = settled.map((p) => p.t / 60);
+      const n = ys.length;
+      const mt = ts.reduce((a, b) => a + b, 0) / n;
+      const my = ys.reduce((a, b) => a + b, 0) / n;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < n; i++) {
+        num += (ts[i]! - mt) * (ys[i]! - my);
+        den += (ts[i]! - mt) ** 2;
+      }
+      const half = Math.floor(n / 2);
+      const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+      console.log(
+        `${key === 'rss' ? 'RSS ' : 'held'} from ${settled[0]!.t}s: band ${Math.min(...ys).toFixed(0)}-${Math.max(...ys).toFixed(0)} MiB, ` +
+          `last ${ys[n - 1]!.toFixed(0)} MiB, slope ${(num / den).toFixed(1)} MiB/min, ` +
+          `mean first half ${mean(ys.slice(0, half)).toFixed(0)} MiB, last half ${mean(ys.slice(half)).toFixed(0)} MiB`,
+      );
+    }
   }
 }
 
