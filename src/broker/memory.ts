@@ -155,7 +155,7 @@ export class MemoryGauge {
     // A drained queue leaves the holders at once; the collection its released bodies are owed
     // (RELEASED_COLLECT_BYTES) may still be waiting for GC_INTERVAL_MS: keep ticking until it ran,
     // or an idle broker would keep that memory until V8 happens to collect.
-    if (this.holders.size > 0 || this.pinned.length > 0 || this.collectionOwed() || this.trimDue) this.arm();
+    if (this.holders.size > 0 || this.pinned.length > 0 || this.collectionOwed() || this.trimDue || this.memoryPressure) this.arm();
   };
 
   private collectionOwed(): boolean {
@@ -171,6 +171,11 @@ export class MemoryGauge {
     const pagingAt = limit * PAGING_RATIO;
     this.memoryPressure = Number.isFinite(limit) && heldBytes > pagingAt;
     this.pressureAtBytes = Number.isFinite(limit) ? this.bytes + Math.max(0, pagingAt - heldBytes) : Infinity;
+    // Under pressure the gauge ticks even when no queue holds bodies in memory: what is held may be
+    // deliveries awaiting acks, or garbage, and only its collections (and trims) give that back
+    // once it is released — a broker whose publishers the alarm holds allocates too little for V8
+    // to collect by itself, and the alarm would stay set.
+    if (this.memoryPressure) this.arm();
   }
 
   /**
