@@ -20,7 +20,9 @@
 // chunk go with it; one that stays in a queue would keep the whole chunk (up to 64 KiB, shared
 // with messages long gone) alive for as long as it stays. So on the same tick, messages that have
 // waited in a queue for more than UNPIN_AGE_MS are given their own copy of their bytes: a copy
-// only for messages that are not delivered promptly, never on the delivery path itself.
+// only for messages that are not delivered promptly, never on the delivery path itself. Deliveries
+// held unacknowledged for more than UNPIN_AGE_MS get theirs the same way (a consumer that holds
+// messages for minutes would otherwise keep a 64 KiB chunk per message).
 //
 // Giving memory back: freed bodies and socket chunks return to the C allocator when V8 collects
 // them, and glibc keeps most of that resident (its heap only shrinks from its top). So after each
@@ -33,6 +35,7 @@ import { runInNewContext } from 'node:vm';
 import { trimAllocator } from './allocator.js';
 import { heldMemoryBytes } from './process-memory.js';
 import type { Queue } from './queue/queue.js';
+import type { UnackedLedger } from './unacked.js';
 
 /** Messages older than this in a queue get their own copy of their bytes. */
 export const UNPIN_AGE_MS = 1000;
@@ -71,6 +74,8 @@ export class MemoryGauge {
   bytes = 0;
   /** queues holding messages that may still pin socket chunks */
   private pinned: Queue[] = [];
+  /** channels' ledgers holding deliveries that may still pin socket chunks */
+  private pinnedLedgers: UnackedLedger[] = [];
   /** queues that hold message bytes in memory */
   private readonly holders = new Set<Queue>();
   private timer: NodeJS.Timeout | null = null;
@@ -119,6 +124,14 @@ export class MemoryGauge {
     queue.memoryHolder = false;
   }
 
+  /** A channel's ledger took a delivery whose bytes may be a view into a socket chunk. */
+  notePinnedDeliveries(ledger: UnackedLedger): void {
+    if (ledger.unpinQueued) return;
+    ledger.unpinQueued = true;
+    this.pinnedLedgers.push(ledger);
+    this.arm();
+  }
+
   /** A queue took in a message whose bytes are a view into a socket chunk. */
   notePinned(queue: Queue): void {
     if (queue.unpinQueued) return;
@@ -155,7 +168,7 @@ export class MemoryGauge {
     // A drained queue leaves the holders at once; the collection its released bodies are owed
     // (RELEASED_COLLECT_BYTES) may still be waiting for GC_INTERVAL_MS: keep ticking until it ran,
     // or an idle broker would keep that memory until V8 happens to collect.
-    if (this.holders.size > 0 || this.pinned.length > 0 || this.collectionOwed() || this.trimDue || this.memoryPressure) this.arm();
+    if (this.holders.size > 0 || this.pinned.length > 0 || this.pinnedLedgers.length > 0 || this.collectionOwed() || this.trimDue || this.memoryPressure) this.arm();
   };
 
   private collectionOwed(): boolean {
@@ -245,6 +258,21 @@ export class MemoryGauge {
         if (more) this.notePinned(queue);
       } catch (err) {
         queue.host.log.error({ err, queue: queue.name, vhost: queue.host.name }, 'copying queued messages out of socket buffers failed');
+      }
+    }
+    // Deliveries held unacknowledged: the same, from each ledger's own cursor.
+    const ledgers = this.pinnedLedgers;
+    this.pinnedLedgers = [];
+    for (const ledger of ledgers) {
+      ledger.unpinQueued = false;
+      try {
+        copied += ledger.unpinDeliveredBefore(cutoff);
+        if (ledger.unpinPending) this.notePinnedDeliveries(ledger);
+      } catch (err) {
+        for (const q of this.holders) {
+          q.host.log.error({ err }, 'copying unacknowledged deliveries out of socket buffers failed');
+          break;
+        }
       }
     }
     this.unpinnedTotal += copied;

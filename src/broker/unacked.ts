@@ -37,6 +37,10 @@ export class UnackedLedger {
   private live = 0;
   /** settled tags still in the deque */
   private settled = 0;
+  /** deliveries up to this tag have been given their own bytes (unpinDeliveredBefore) */
+  private unpinnedThroughTag = 0;
+  /** on the memory gauge's list of ledgers to unpin (memory.ts) */
+  unpinQueued = false;
 
   get size(): number {
     return this.live;
@@ -138,6 +142,50 @@ export class UnackedLedger {
       this.slots.shift();
       this.settled--;
     }
+  }
+
+  /**
+   * Gives each live delivery made at or before `cutoff` (epoch ms) its own copy of its bytes
+   * (Message.unpin), going on from where the last call stopped: a delivery held unacknowledged for
+   * long must not keep the whole socket read chunk it arrived in alive. Returns how many were copied.
+   */
+  unpinDeliveredBefore(cutoff: number): number {
+    let copied = 0;
+    for (let i = this.firstAfter(this.unpinnedThroughTag); i < this.slots.length; i++) {
+      const slot = this.slots.at(i)!;
+      if (typeof slot !== 'number') {
+        if (slot.deliveredAt > cutoff) break;
+        if (slot.entry.message.unpin()) copied++;
+      }
+      this.unpinnedThroughTag = tagOf(slot);
+    }
+    return copied;
+  }
+
+  /** The live deliveries, oldest first (for inspection; the ledger must not change meanwhile). */
+  *deliveries(): IterableIterator<UnackedDelivery> {
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots.at(i)!;
+      if (typeof slot !== 'number') yield slot;
+    }
+  }
+
+  /** Whether deliveries remain that unpinDeliveredBefore has not reached yet. */
+  get unpinPending(): boolean {
+    const last = this.slots.peekLast();
+    return last !== undefined && tagOf(last) > this.unpinnedThroughTag;
+  }
+
+  /** Index of the first slot whose tag is above `tag`. */
+  private firstAfter(tag: number): number {
+    let lo = 0;
+    let hi = this.slots.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (tagOf(this.slots.at(mid)!) <= tag) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private compact(): void {

@@ -651,6 +651,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
   private unackedDelivery(tag: number, entry: QueueEntry, consumer: Consumer | null): UnackedDelivery {
     const d = new UnackedDelivery(tag, entry, consumer);
     d.deliveredAt = this.connection.broker.resources.coarseNowMs;
+    // Held for long, its bytes get their own copy (memory.ts) instead of pinning a socket chunk.
+    if (!this.unacked.unpinQueued && !entry.message.compacted) this.connection.broker.memory.notePinnedDeliveries(this.unacked);
     return d;
   }
 
