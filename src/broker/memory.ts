@@ -53,6 +53,8 @@ const GC_INTERVAL_ALARM_MS = 1000;
  * paged a deep queue may allocate too little for the collector to come by soon.
  */
 const RELEASED_COLLECT_BYTES = 64 * 1024 * 1024;
+/** Ticks after a full collection on which the C allocator is asked to give free pages back. */
+const TRIM_TICKS = 5;
 
 let collect: (() => void) | null = null;
 
@@ -91,8 +93,8 @@ export class MemoryGauge {
   private lastCollection = 0;
   /** the most bodies held at a tick since the last full collection */
   private peakSinceCollection = 0;
-  /** a full collection ran: give the freed memory back to the system on the next tick */
-  private trimDue = false;
+  /** a full collection ran: give the freed memory back to the system on this many next ticks */
+  private trimTicks = 0;
   /** set by the broker: the memory high watermark in bytes (Infinity: none) */
   memoryLimitBytes: () => number = () => Infinity;
   /** set by the broker: the memory alarm's figure at its last sample (0: none) */
@@ -150,8 +152,10 @@ export class MemoryGauge {
     this.timer = null;
     // A tick after a full collection: the buffers it found dead have been freed by now (V8 frees
     // array buffers on a background thread), so the C allocator can give their pages back.
-    if (this.trimDue) {
-      this.trimDue = false;
+    // On a loaded machine that background work can take longer than a tick: trim on the next
+    // TRIM_TICKS ticks, not just the first.
+    if (this.trimTicks > 0) {
+      this.trimTicks--;
       if (trimAllocator()) this.trimsTotal++;
     }
     try {
@@ -168,7 +172,7 @@ export class MemoryGauge {
     // A drained queue leaves the holders at once; the collection its released bodies are owed
     // (RELEASED_COLLECT_BYTES) may still be waiting for GC_INTERVAL_MS: keep ticking until it ran,
     // or an idle broker would keep that memory until V8 happens to collect.
-    if (this.holders.size > 0 || this.pinned.length > 0 || this.pinnedLedgers.length > 0 || this.collectionOwed() || this.trimDue || this.memoryPressure) this.arm();
+    if (this.holders.size > 0 || this.pinned.length > 0 || this.pinnedLedgers.length > 0 || this.collectionOwed() || this.trimTicks > 0 || this.memoryPressure) this.arm();
   };
 
   private collectionOwed(): boolean {
@@ -207,7 +211,7 @@ export class MemoryGauge {
       this.lastCollection = now;
       this.peakSinceCollection = this.bytes;
       fullCollection();
-      this.trimDue = true;
+      this.trimTicks = TRIM_TICKS;
     }
     // Queues holding nothing now need no watching until they hold something again.
     for (const q of this.holders) {
