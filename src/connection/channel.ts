@@ -114,6 +114,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
   private readonly heldOutput: HeldOutput;
   /** cached publish permission decisions (no regular expression per message) */
   private publishAccess: PublishAccess | null = null;
+  /** the exchange exchangeNamed() found last */
+  private lastExchange: Exchange | undefined = undefined;
 
   constructor(
     readonly connection: Connection,
@@ -742,10 +744,25 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
 
   // ---- basic: publishing --------------------------------------------------------------------------
 
+  /**
+   * vhost.exchanges.get(name), remembering the last answer: a publisher sends to one exchange
+   * message after message, and this saves a string-keyed lookup per message. A deleted exchange is
+   * never answered from memory (the vhost marks it deleted as it takes it out of its table, and
+   * only start-up recovery puts exchanges in without a declare), so a name deleted and declared
+   * again finds the new exchange.
+   */
+  private exchangeNamed(vhost: VHost, name: string): Exchange | undefined {
+    const last = this.lastExchange;
+    if (last !== undefined && last.name === name && !last.deleted) return last;
+    const exchange = vhost.exchanges.get(name);
+    this.lastExchange = exchange;
+    return exchange;
+  }
+
   private basicPublish(m: M.BasicPublish, content: Content): void {
     if (m.immediate) throw new NotImplemented(`immediate=true`);
     const vhost = this.vhost;
-    const exchange = vhost.exchanges.get(m.exchange);
+    const exchange = this.exchangeNamed(vhost, m.exchange);
     // As RabbitMQ: write permission first, then existence, internal, topic permission.
     if (exchange === undefined) {
       this.authorize('write', 'exchange', m.exchange);
