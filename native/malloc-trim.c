@@ -9,6 +9,9 @@
  * large amount of message memory (src/broker/memory.ts), never per message.
  */
 #include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -25,10 +28,54 @@ static napi_value Trim(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * dropFilePages(path): unmaps from this process the resident pages of every read-only shared
+ * mapping of the file at `path` (LMDB's data file), with madvise(MADV_DONTNEED); returns the bytes
+ * of mapping advised. For a read-only MAP_SHARED file mapping this loses nothing: the pages stay in
+ * the kernel's page cache and the next read of one faults it back in (a minor fault). Reading a
+ * deep backlog back touches its whole data file, and every touched page counted in Warren's RSS
+ * until the kernel needed the memory; RabbitMQ reads its message store with read(2), so its RSS
+ * never holds them. Only mappings named exactly `path`, shared and not writable, are touched: an
+ * anonymous or private mapping would lose its contents.
+ */
+static napi_value DropFilePages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char path[4096];
+  size_t pathLength = 0;
+  double advised = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 1 &&
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &pathLength) == napi_ok && pathLength > 0 &&
+      pathLength < sizeof path - 1) {
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps != NULL) {
+      char line[4096 + 256];
+      while (fgets(line, sizeof line, maps) != NULL) {
+        unsigned long start = 0, end = 0;
+        char perms[8] = {0};
+        int pathAt = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &start, &end, perms, &pathAt) < 3 || pathAt == 0) continue;
+        char *name = line + pathAt;
+        size_t nameLength = strcspn(name, "\n");
+        if (nameLength != pathLength || memcmp(name, path, pathLength) != 0) continue;
+        /* r--s: readable, not writable, shared */
+        if (perms[1] != '-' || perms[3] != 's' || end <= start) continue;
+        if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) advised += (double)(end - start);
+      }
+      fclose(maps);
+    }
+  }
+  napi_value result;
+  napi_create_double(env, advised, &result);
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "trim", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "dropFilePages", NAPI_AUTO_LENGTH, DropFilePages, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "dropFilePages", fn) != napi_ok) return NULL;
   return exports;
 }
 

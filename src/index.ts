@@ -15,6 +15,7 @@ import { DurablePersistence } from './broker/persistence.js';
 import { recover, warmUpQueues } from './broker/recovery.js';
 import { removeOrphanStreamFolders } from './broker/stream/stream-folders.js';
 import { LmdbStore, type StoreReplication } from './store/lmdb-store.js';
+import { MappedDataFilePages } from './broker/mapped-pages.js';
 import { ModelStore } from './store/model-store.js';
 import { MetricsServer, prometheusListeners } from './metrics/server.js';
 import { WARREN_VERSION } from './version.js';
@@ -113,6 +114,14 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     const store = new LmdbStore(join(config.dataDir, 'lmdb'), log, `warren ${WARREN_VERSION}`, replication ?? null);
     const persistence = new DurablePersistence(store, log);
     const broker = new Broker(config, persistence, log, new ModelStore(store));
+    // Reading a deep backlog back maps the data file's pages into the process: unmap them as they
+    // pile up (mapped-pages.ts), on the memory alarm's samples.
+    const mappedPages = new MappedDataFilePages(join(config.dataDir, 'lmdb', 'data.mdb'));
+    const onMemorySample = broker.resources.onMemorySample;
+    broker.resources.onMemorySample = () => {
+      onMemorySample?.();
+      mappedPages.sampled();
+    };
     persistence.commitStats = broker.stats;
     persistence.onFailure = (error) => broker.storageFailed(error);
     broker.admin.load();

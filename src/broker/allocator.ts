@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 
 interface MallocTrimAddon {
   trim(): boolean;
+  dropFilePages(path: string): number;
 }
 
 /** Where the addon is from this file: dist/src/broker/ (built) or src/broker/ (tests run from source). */
@@ -39,4 +40,13 @@ export const allocatorTrimAvailable = addon !== null;
 /** Gives the C allocator's free pages back to the system; true when some were. */
 export function trimAllocator(): boolean {
   return addon !== null && addon.trim();
+}
+
+/**
+ * Unmaps from this process the resident pages of the read-only shared mappings of `path` (LMDB's
+ * data file); returns the bytes of mapping advised, 0 without the addon. Nothing is lost: the
+ * pages stay in the kernel's page cache and a later read faults them back in. See mapped-pages.ts.
+ */
+export function dropMappedFilePages(path: string): number {
+  return addon === null ? 0 : addon.dropFilePages(path);
 }

@@ -22,11 +22,27 @@ export function parseHeldMemory(status: string): number | undefined {
   return (Number(anon[1]) + Number(shmem[1])) * 1024;
 }
 
+/** RssFile in bytes (file-backed resident pages), or undefined when /proc/self/status does not say. */
+export function parseFileBackedMemory(status: string): number | undefined {
+  const file = /^RssFile:\s+(\d+) kB/m.exec(status);
+  return file === null ? undefined : Number(file[1]) * 1024;
+}
+
+/** RssFile at the last heldMemoryBytes() call; 0 where /proc does not say. */
+let fileBackedBytes = 0;
+
+/** The file-backed resident memory (RssFile) seen by the last heldMemoryBytes() call. */
+export function lastFileBackedBytes(): number {
+  return fileBackedBytes;
+}
+
 /** The memory this process holds (see above); one small read of /proc, for a once-a-second timer. */
 export function heldMemoryBytes(): number {
   if (procAvailable) {
     try {
-      const held = parseHeldMemory(readFileSync(STATUS, 'latin1'));
+      const status = readFileSync(STATUS, 'latin1');
+      const held = parseHeldMemory(status);
+      fileBackedBytes = parseFileBackedMemory(status) ?? 0;
       if (held !== undefined) return held;
     } catch {
       // no procfs (a container without /proc): the RSS from now on

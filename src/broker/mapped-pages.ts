@@ -1,0 +1,67 @@
+// Keeps the pages of LMDB's memory-mapped data file out of Warren's resident memory.
+//
+// LMDB reads through a read-only shared memory map of its data file. Every page a read touches
+// stays mapped into the process, so reading a deep backlog back (a queue paged to disk, or a
+// restart with millions of stored messages) made Warren's RSS grow by the size of the data it read
+// — measured in ../shared/bench S10, 300,000 incompressible 1 KiB messages drained: a peak RSS of
+// 686 MB, most of it data-file pages, until the kernel needed the memory. Those pages are the
+// kernel's page cache, not memory Warren holds (the memory alarm does not count them, see
+// process-memory.ts), yet operators and their dashboards read the RSS. RabbitMQ reads its message
+// store with read(2), so its RSS never holds them.
+//
+// When the file-backed resident memory has grown by DROP_ABOVE_BYTES since start, the data file's
+// resident pages are unmapped from the process (madvise MADV_DONTNEED through the optional addon,
+// allocator.ts). For a read-only shared file mapping that loses nothing: the pages stay in the page
+// cache and the next read of one faults it back in, a minor fault. The check rides on the memory
+// alarm's sample (4 per second), nothing per message. Measured on S10 (same run): peak RSS 679 ->
+// 250 MiB; the drain's CPU +11-15 % (hot index pages fault back in after each unmapping). 64 MiB at
+// most once a second left a 460 MiB peak: a drain reads over 100 MB/s.
+
+import { realpathSync } from 'node:fs';
+import { dropMappedFilePages } from './allocator.js';
+import { lastFileBackedBytes } from './process-memory.js';
+
+/** Growth of file-backed resident memory over the first sample that has the data file's pages dropped. */
+const DROP_ABOVE_BYTES = 32 * 1024 * 1024;
+/** At most one drop per this many ms (every memory sample): hot index pages fault back in after each. */
+const MIN_INTERVAL_MS = 200;
+
+export class MappedDataFilePages {
+  /** file-backed resident memory at the first sample (the node binary's code and the like) */
+  private baselineBytes = -1;
+  private lastDropAt = 0;
+  private resolvedPath: string | null = null;
+  /** times the data file's pages were unmapped, and how many bytes of mapping each time in total */
+  dropsTotal = 0;
+  droppedMappingBytesTotal = 0;
+
+  /** @param dataFile LMDB's data file (data.mdb); /proc/self/maps names it by its real path */
+  constructor(private readonly dataFile: string) {}
+
+  /** A memory sample was taken (process-memory.ts): unmap the data file's pages if they grew. */
+  sampled(now = Date.now()): void {
+    const fileBacked = lastFileBackedBytes();
+    if (fileBacked === 0) return;
+    if (this.baselineBytes < 0 || fileBacked < this.baselineBytes) this.baselineBytes = fileBacked;
+    if (fileBacked - this.baselineBytes < DROP_ABOVE_BYTES || now - this.lastDropAt < MIN_INTERVAL_MS) return;
+    this.lastDropAt = now;
+    const path = this.realPath();
+    if (path === null) return;
+    const advised = dropMappedFilePages(path);
+    if (advised > 0) {
+      this.dropsTotal++;
+      this.droppedMappingBytesTotal += advised;
+    }
+  }
+
+  private realPath(): string | null {
+    if (this.resolvedPath === null) {
+      try {
+        this.resolvedPath = realpathSync(this.dataFile);
+      } catch {
+        return null; // not created yet
+      }
+    }
+    return this.resolvedPath;
+  }
+}

@@ -1,0 +1,81 @@
+// Reading a deep backlog back from disk does not leave LMDB's data file mapped into Warren's RSS.
+//
+// bin/warren stores 160 MB of incompressible persistent messages, is restarted (so every body is
+// on disk only), and a consumer drains them, checking each body. LMDB reads through a memory map:
+// every page read stayed resident in the process (RssFile), so the drain grew the RSS by the whole
+// data it read — ../shared/bench S10 peaked at 686 MB. Warren now unmaps the data file's pages as
+// they pile up (src/broker/mapped-pages.ts); they stay in the kernel's page cache. The test asserts
+// the file-backed resident memory ends near its figure before the drain, and that no message is
+// lost or damaged on the way.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import amqp, { type ChannelModel } from 'amqplib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/broker.js';
+import { ChildBroker } from '../support/child-broker.js';
+import { waitFor } from '../support/wait.js';
+
+const BODY_BYTES = 64 * 1024;
+const COUNT = 2_500; // 160 MB
+/** How far above its figure before the drain the file-backed resident memory may end. */
+const FILE_PAGES_WITHIN_MIB = 100;
+
+let broker: ChildBroker | undefined;
+let conn: ChannelModel | undefined;
+
+afterAll(async () => {
+  await conn?.close().catch(() => {});
+  await broker?.stop();
+});
+
+function fileBackedMiB(b: ChildBroker): number {
+  const status = readFileSync(`/proc/${b.process.pid!}/status`, 'utf8');
+  return Number(/RssFile:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+describe("LMDB's mapped data file and the RSS (bin/warren)", () => {
+  it('160 MB read back from disk after a restart: every message intact, and the data file does not stay in the RSS', { timeout: 180_000 }, async () => {
+    const dataDir = tempDir();
+    broker = await ChildBroker.start(dataDir);
+    conn = await amqp.connect(broker.url);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('backlog', { durable: true });
+    const digests: string[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      const body = randomBytes(BODY_BYTES);
+      digests.push(createHash('sha1').update(body).digest('hex'));
+      if (!ch.sendToQueue('backlog', body, { persistent: true, messageId: String(i) })) await new Promise((r) => ch.once('drain', r));
+      if (i % 200 === 199) await ch.waitForConfirms();
+    }
+    await ch.waitForConfirms();
+    await conn.close();
+    conn = undefined;
+    await broker.stop();
+
+    broker = await ChildBroker.start(dataDir);
+    const before = fileBackedMiB(broker);
+    conn = await amqp.connect(broker.url);
+    const reader = await conn.createChannel();
+    await reader.prefetch(200);
+    let got = 0;
+    let damaged = 0;
+    let peak = before;
+    await reader.consume('backlog', (m) => {
+      if (m === null) return;
+      if (createHash('sha1').update(m.content).digest('hex') !== digests[Number(m.properties.messageId)]) damaged++;
+      got++;
+      if (got % 100 === 0) peak = Math.max(peak, fileBackedMiB(broker!));
+      reader.ack(m);
+    });
+    await waitFor(() => got === COUNT, `the ${COUNT} messages (have ${got})`, 120_000);
+    expect(damaged).toBe(0);
+    expect((await reader.checkQueue('backlog')).messageCount).toBe(0);
+    // The drain read the whole backlog through the map: without the unmapping, all of it stays.
+    await waitFor(
+      () => fileBackedMiB(broker!) < before + FILE_PAGES_WITHIN_MIB,
+      `file-backed resident memory back under ${(before + FILE_PAGES_WITHIN_MIB).toFixed(0)} MiB (at start ${before.toFixed(0)}, peak ${peak.toFixed(0)}, now ${fileBackedMiB(broker).toFixed(0)})`,
+      10_000,
+    );
+  });
+});
