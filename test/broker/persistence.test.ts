@@ -44,6 +44,16 @@ class Recorder implements CommitWaiter {
   }
 }
 
+/** Counts sync() calls: one per write batch handed to LMDB. */
+class BatchCounter {
+  batches = 0;
+  sync(): null {
+    this.batches++;
+    return null;
+  }
+  async close(): Promise<void> {}
+}
+
 describe('commit waiters', () => {
   for (const [name, make] of [
     ['durable (LMDB)', durable],
@@ -77,16 +87,6 @@ describe('group commit', () => {
     async close(): Promise<void> {
       for (const r of this.releases) r();
     }
-  }
-
-  /** Counts sync() calls: one per write batch handed to LMDB. */
-  class BatchCounter {
-    batches = 0;
-    sync(): null {
-      this.batches++;
-      return null;
-    }
-    async close(): Promise<void> {}
   }
 
   it('durable (LMDB): batches falling due while one is being committed wait for it and go together, in one transaction', async () => {
@@ -176,16 +176,6 @@ describe('lazy batches: acknowledgements nobody waits for', () => {
       await waitFor(() => queue.unackedCount === 0, 'the broker to have the acknowledgement');
     };
     return { ch, persistence, stored, counter, getAndAck };
-  }
-
-  /** Counts sync() calls: one per write batch handed to LMDB. */
-  class BatchCounter {
-    batches = 0;
-    sync(): null {
-      this.batches++;
-      return null;
-    }
-    async close(): Promise<void> {}
   }
 
   it('removals wait for the next batch a publisher waits for, and go in that one commit', async () => {
