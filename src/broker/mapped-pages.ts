@@ -31,9 +31,6 @@ export class MappedDataFilePages {
   private baselineBytes = -1;
   private lastDropAt = 0;
   private resolvedPath: string | null = null;
-  /** times the data file's pages were unmapped, and how many bytes of mapping each time in total */
-  dropsTotal = 0;
-  droppedMappingBytesTotal = 0;
 
   /** @param dataFile LMDB's data file (data.mdb); /proc/self/maps names it by its real path */
   constructor(private readonly dataFile: string) {}
@@ -47,11 +44,7 @@ export class MappedDataFilePages {
     this.lastDropAt = now;
     const path = this.realPath();
     if (path === null) return;
-    const advised = dropMappedFilePages(path);
-    if (advised > 0) {
-      this.dropsTotal++;
-      this.droppedMappingBytesTotal += advised;
-    }
+    dropMappedFilePages(path);
   }
 
   private realPath(): string | null {
