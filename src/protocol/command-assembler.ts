@@ -13,7 +13,7 @@
 // linear).
 
 import { FrameError, UnexpectedFrame } from './errors.js';
-import { readU16, readU32 } from './bytes.js';
+import { readU16, readU32, viewOf } from './bytes.js';
 import { METHOD_NAMES, type Method } from './generated/amqp.js';
 
 export interface Content {
@@ -129,7 +129,7 @@ export class CommandAssembler {
    */
   private propertiesAt(buf: Buffer, start: number, end: number): Buffer {
     const n = end - start;
-    if (n > SHARED_PROPERTIES_MAX_BYTES) return buf.subarray(start, end);
+    if (n > SHARED_PROPERTIES_MAX_BYTES) return viewOf(buf, start, end);
     const shared = this.sharedProperties;
     if (shared.length === n) {
       let i = 0;
@@ -149,7 +149,7 @@ export class CommandAssembler {
     const total = this.received + size;
     if (total > this.bodySize) throw this.tooLong();
     // The whole body in one frame: a view, no copy (the hot path of small messages).
-    if (this.received === 0 && total === this.bodySize) return this.finish(buf.subarray(start, end));
+    if (this.received === 0 && total === this.bodySize) return this.finish(viewOf(buf, start, end));
     if (size > 0) this.append(buf, start, end, total);
     return total < this.bodySize ? null : this.finish(this.takeBody());
   }
@@ -163,7 +163,7 @@ export class CommandAssembler {
       if (this.state !== State.ExpectBody) throw this.outOfOrder();
       if (this.received + payloadSize > this.bodySize) throw this.tooLong();
       // A whole body frame in this one piece (its header came in the read before): as onBody.
-      if (last && this.received === 0 && payloadSize === this.bodySize) return this.finish(buf.subarray(start, end));
+      if (last && this.received === 0 && payloadSize === this.bodySize) return this.finish(viewOf(buf, start, end));
       // Room for the whole frame now: its size was checked against frame_max already.
       if (this.body === null || this.body.length < this.received + payloadSize) this.grow(this.received + payloadSize);
     } else if (this.state !== State.ExpectBody) {
