@@ -7,6 +7,7 @@ import type { Destination } from './binding.js';
 import type { Exchange } from './exchange/exchange.js';
 import type { Message } from './message.js';
 import type { Queue } from './queue/queue.js';
+import type { RouteMemo } from './exchange/route-memo.js';
 
 export class Router {
   private readonly queues = new Set<Queue>();
@@ -31,16 +32,25 @@ export class Router {
 
   /**
    * The publish hot path's route(): the same queues in the same order, as a list that the next
-   * call reuses (consume it first).
+   * call reuses (consume it first, and never change it: it may be the memo's own list). memo is
+   * the publish decoder's memo for this exchange and routing key, or null.
    */
-  routeList(exchange: Exchange, routingKey: string, extraKeys: readonly string[] | null, message: Message): readonly Queue[] {
+  routeList(exchange: Exchange, routingKey: string, extraKeys: readonly string[] | null, message: Message, memo: RouteMemo | null = null): readonly Queue[] {
+    if (memo !== null && extraKeys === null) {
+      // The queues this key reached last time, when nothing they depend on changed (RouteMemo).
+      const remembered = memo.queuesFor(exchange);
+      if (remembered !== null) return remembered;
+    }
     const { scratch, list } = this;
     // pop() instead of length = 0: these lists hold a few entries, and a length store is slower.
     while (scratch.length > 0) scratch.pop();
     while (list.length > 0) list.pop();
     exchange.route(routingKey, message, scratch);
     if (extraKeys === null) {
-      if (scratch.length === 0 ? exchange.alternateExchange === undefined : this.queuesOnly(scratch)) return list;
+      if (scratch.length === 0 ? exchange.alternateExchange === undefined : this.queuesOnly(scratch)) {
+        if (memo !== null) memo.remember(exchange, list);
+        return list;
+      }
     }
     for (const q of this.routeFrom(exchange, routingKey, extraKeys, message)) list.push(q);
     return list;

@@ -24,6 +24,7 @@ import { createExchange, isKnownExchangeType } from './exchange/types.js';
 import { DefaultExchange } from './exchange/default.js';
 import { DelayedMessageExchange, requestedDelay, type DelayedMessage } from './exchange/delayed.js';
 import type { Exchange } from './exchange/exchange.js';
+import type { RouteMemo } from './exchange/route-memo.js';
 import type { Message } from './message.js';
 import { EXCHANGE_COMPARED_ARGS, QUEUE_COMPARED_ARGS, assertEquivalentArguments } from './queue/arguments.js';
 import { checkConditionalDelete, createQueue, refuseServerNamed, validateDeclare } from './queue/queue-types.js';
@@ -466,7 +467,7 @@ export class VHost implements QueueHost {
    * Routes a message and enqueues it. Returns PUBLISH_* flags. The caller has already checked the
    * exchange exists and may be published to.
    */
-  publish(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
+  publish(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number, memo: RouteMemo | null = null): number {
     if (exchange instanceof DelayedMessageExchange) {
       const delay = requestedDelay(message);
       if (delay > 0) return this.holdDelayed(exchange, message, now + delay);
@@ -476,7 +477,7 @@ export class VHost implements QueueHost {
       target.deliverReply(message);
       return PUBLISH_ROUTED;
     }
-    return this.route(exchange, message, extraKeys, now);
+    return this.route(exchange, message, extraKeys, now, memo);
   }
 
   /** Holds a message in a delayed exchange (stored when the exchange is durable). */
@@ -485,8 +486,8 @@ export class VHost implements QueueHost {
     return storeId !== 0 ? PUBLISH_ROUTED | PUBLISH_PENDING_COMMIT : PUBLISH_ROUTED;
   }
 
-  private route(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number): number {
-    const queues = this.router.routeList(exchange, message.routingKey, extraKeys, message);
+  private route(exchange: Exchange, message: Message, extraKeys: readonly string[] | null, now: number, memo: RouteMemo | null = null): number {
+    const queues = this.router.routeList(exchange, message.routingKey, extraKeys, message, memo);
     if (queues.length === 0) return 0;
     // One queue (the common case): held in a local, so the router's list may be reused at once.
     if (queues.length === 1) return this.enqueueRouted(queues[0]!, message, now, PUBLISH_ROUTED);

@@ -52,6 +52,7 @@ import {
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
 import { readU32 } from '../protocol/bytes.js';
 import { PublishDecoder } from '../protocol/publish-decoder.js';
+import type { RouteMemo } from '../broker/exchange/route-memo.js';
 import {
   AccessRefused,
   AmqpException,
@@ -89,6 +90,8 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
   private readonly publishDecoder = new PublishDecoder();
   /** exchange + routing key bytes of the publish being assembled, from the wire (null: encode) */
   private pendingRouting: Buffer | null = null;
+  /** the publish decoder's route memo for the publish being assembled (null: route without one) */
+  private pendingRouteMemo: RouteMemo | null = null;
   readonly consumers = new Map<string, Consumer>();
   readonly unacked = new UnackedLedger();
   private deliveryTag = 0;
@@ -192,6 +195,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
     const hasContent = M.methodHasContent(method.id);
     if (!this.assembler.onMethod(method, hasContent)) {
       this.pendingRouting = null;
+      this.pendingRouteMemo = null;
       return;
     }
     this.heldOutput.methodStarted();
@@ -213,6 +217,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
     if (method === undefined) return false;
     this.assembler.onMethod(method, true);
     this.pendingRouting = this.publishDecoder.routingBytes;
+    this.pendingRouteMemo = this.publishDecoder.routeMemo;
     return true;
   }
 
@@ -791,7 +796,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
       return;
     }
     const seq = this.confirms !== null ? this.confirms.next() : 0;
-    const flags = vhost.publish(exchange, message, extraKeys, now);
+    const flags = vhost.publish(exchange, message, extraKeys, now, this.pendingRouteMemo);
     this.connection.gate.afterPublish((flags & PUBLISH_PENDING_COMMIT) !== 0);
     this.countRouting(flags, m.mandatory, counters);
     if ((flags & PUBLISH_ROUTED) === 0 && m.mandatory) this.basicReturn(message);

@@ -14,6 +14,7 @@
 
 import { BASIC_PUBLISH, type BasicPublish } from './generated/amqp.js';
 import { readU16 } from './bytes.js';
+import { RouteMemo } from '../broker/exchange/route-memo.js';
 
 /** An exchange and routing key as they arrived (both short strings), and decoded. */
 interface RoutingNames {
@@ -23,6 +24,11 @@ interface RoutingNames {
   readonly routingKey: string;
   /** raw may be written as it is into basic.deliver (ASCII) */
   readonly reusable: boolean;
+  /**
+   * The queues these names routed to, kept here so that the one lookup that finds the names finds
+   * the route too (the broker checks it is still valid on every use: broker/exchange/route-memo.ts).
+   */
+  readonly route: RouteMemo;
 }
 
 /**
@@ -44,6 +50,8 @@ export class PublishDecoder {
   private last: RoutingNames | null = null;
   /** basic.deliver's exchange + routing-key bytes for the publish decoded last, or null */
   routingBytes: Buffer | null = null;
+  /** the route memo of the publish decoded last (null before the first) */
+  routeMemo: RouteMemo | null = null;
 
   /**
    * Decodes basic.publish arguments at buf[o, e) (after the method id). Returns undefined when the
@@ -66,6 +74,7 @@ export class PublishDecoder {
           exchange: buf.toString('utf8', exAt + 1, rkAt),
           routingKey: buf.toString('utf8', rkAt + 1, bitsAt),
           reusable: isAscii(buf, exAt, bitsAt),
+          route: new RouteMemo(),
         };
         if (recent.size >= RECENT_LIMIT) recent.clear();
         recent.set(hash, names);
@@ -73,6 +82,7 @@ export class PublishDecoder {
       this.last = names;
     }
     this.routingBytes = names.reusable ? names.raw : null;
+    this.routeMemo = names.route;
     const bits = buf[bitsAt]!;
     return {
       id: BASIC_PUBLISH,

@@ -4,7 +4,8 @@
 //   publish decode basic.publish arguments: the per-channel PublishDecoder (same names as the last
 //                  publish, and 1,000 routing keys in turn) and the general decoder
 //   CC/BCC scan    the allocation-free scan of a 6-header table against decoding the whole table
-//   route          direct exchange, one binding per key
+//   route          direct exchange, one binding per key; S5's topic exchange (1,000 routing keys,
+//                  100 bindings with * and #) through its route cache and through the route memo
 //   store encode   a stored entry's key and inline record (persistent messages to durable queues)
 //   deliver encode basic.deliver + content header + body frame into an output buffer
 // The enqueue/dequeue side is `npm run bench` (queue operations at 10 k → 1 M messages).
@@ -26,6 +27,9 @@ import { PublishDecoder } from '../../src/protocol/publish-decoder.js';
 import * as M from '../../src/protocol/generated/amqp.js';
 import { Binding, type Destination } from '../../src/broker/binding.js';
 import { DirectExchange } from '../../src/broker/exchange/direct.js';
+import { TopicExchange } from '../../src/broker/exchange/topic.js';
+import { RouteMemo } from '../../src/broker/exchange/route-memo.js';
+import { Router } from '../../src/broker/routing.js';
 import { Message } from '../../src/broker/message.js';
 import type { Queue } from '../../src/broker/queue/queue.js';
 import { entryKey } from '../../src/store/keys.js';
@@ -132,6 +136,29 @@ function route(): void {
   }));
 }
 
+/** S5's topology (../shared/bench): 100 bindings with * and # over 10 queues, 1,000 keys in turn. */
+function topicRoute(): void {
+  const ex = new TopicExchange('/', 'bench', { durable: false, autoDelete: false, internal: false, args: {} });
+  const queues = Array.from({ length: 10 }, (_, i) => ({ kind: 'queue', name: `q${i}` }) as unknown as Queue);
+  for (let j = 0; j < 100; j++) {
+    const a = j % 10;
+    const b = Math.floor(j / 10);
+    const key = [`k.${a}.${b}.*`, `k.${a}.*.${b}`, `*.${a}.${b}.#`, `#.${a}.${b}`][j % 4]!;
+    ex.addBinding(new Binding(ex, queues[j % 10]!, key, {}));
+  }
+  const keys = Array.from({ length: 1000 }, (_, n) => `k.${Math.floor(n / 100) % 10}.${Math.floor(n / 10) % 10}.${n % 10}`);
+  const memos = keys.map(() => new RouteMemo());
+  const router = new Router(() => undefined);
+  const message = new Message('bench', '', Buffer.from([0, 0]), Buffer.alloc(16), Date.now());
+  const N = 1_000_000;
+  row('route, S5 topic exchange (1,000 keys), route cache', timed(N, () => {
+    for (let i = 0; i < N; i++) router.routeList(ex, keys[i % 1000]!, null, message);
+  }));
+  row('route, S5 topic exchange (1,000 keys), route memo', timed(N, () => {
+    for (let i = 0; i < N; i++) router.routeList(ex, keys[i % 1000]!, null, message, memos[i % 1000]!);
+  }));
+}
+
 function storeEncode(): void {
   const message = new Message('orders', 'eu.created.n42', Buffer.from([0x10, 0x00, 2]), Buffer.alloc(16, 0x61), Date.now(), Buffer.concat([encodeShortStr('orders'), encodeShortStr('eu.created.n42')]));
   const N = 500_000;
@@ -172,6 +199,7 @@ export function microBenchmarks(): void {
   publishDecode();
   headerScan();
   route();
+  topicRoute();
   storeEncode();
   deliverEncode();
 }

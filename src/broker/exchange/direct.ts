@@ -6,6 +6,7 @@ import { Exchange, removeFromArray } from './exchange.js';
 
 export class DirectExchange extends Exchange {
   readonly type = 'direct';
+  override readonly routesByKey = true;
   private readonly byKey = new Map<string, Destination[]>();
 
   protected indexBinding(binding: Binding): void {

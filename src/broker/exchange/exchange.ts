@@ -33,6 +33,16 @@ export abstract class Exchange {
   readonly storedCounts: LevelCounts = { count: 0, bytes: 0, headSeq: 0 };
   /** the policy and operator policy in force (policies.ts) */
   appliedPolicy: AppliedPolicy = NO_POLICY;
+  /**
+   * Changes whenever what route() answers for a routing key may change: on every binding added or
+   * removed (RouteMemo compares it). Only meaningful where routesByKey.
+   */
+  routeVersion = 0;
+  /**
+   * route() depends on the routing key and this exchange's bindings alone (not on the message, nor
+   * on anything outside the exchange), so its answer may be remembered per key (RouteMemo).
+   */
+  readonly routesByKey: boolean = false;
   /** alternate-exchange from the policy; the argument wins over it */
   private policyAlternate: string | undefined = undefined;
 
@@ -64,6 +74,7 @@ export abstract class Exchange {
     if (this.bindings.has(binding.key)) return false;
     this.bindings.set(binding.key, binding);
     this.indexBinding(binding);
+    this.routeVersion++;
     return true;
   }
 
@@ -73,6 +84,7 @@ export abstract class Exchange {
     if (!binding) return undefined;
     this.bindings.delete(key);
     this.unindexBinding(binding);
+    this.routeVersion++;
     return binding;
   }
 

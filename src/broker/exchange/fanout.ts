@@ -6,6 +6,7 @@ import { Exchange, removeFromArray } from './exchange.js';
 
 export class FanoutExchange extends Exchange {
   readonly type = 'fanout';
+  override readonly routesByKey = true;
   private readonly destinations: Destination[] = [];
 
   protected indexBinding(binding: Binding): void {

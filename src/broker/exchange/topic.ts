@@ -31,6 +31,7 @@ export function splitTopicKey(key: string): string[] {
 
 export class TopicExchange extends Exchange {
   readonly type = 'topic';
+  override readonly routesByKey = true;
   private readonly root = new TopicNode();
   private readonly cache = new Map<string, Destination[]>();
 
