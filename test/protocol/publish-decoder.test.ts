@@ -111,4 +111,29 @@ describe('PublishDecoder', () => {
       expect(recentRoutingNames()).toBeLessThanOrEqual(RECENT_LIMIT);
     }
   });
+
+  it('every pair in the shared cache is found again while it holds them, whatever slots their hashes share', () => {
+    const a = new PublishDecoder();
+    const bytes = (i: number) => argsOf('probe.x', `key.${i}`);
+    // start from an empty cache: fill it to the limit once, so the next pair clears it
+    for (let i = 0; recentRoutingNames() < RECENT_LIMIT; i++) {
+      const k = bytes(-1 - i);
+      a.decode(k, 0, k.length);
+    }
+    const count = RECENT_LIMIT - 1;
+    const first: (Buffer | null)[] = [];
+    for (let i = 0; i < count; i++) {
+      const k = bytes(i);
+      a.decode(k, 0, k.length);
+      first.push(a.routingBytes);
+    }
+    expect(recentRoutingNames()).toBe(count);
+    const b = new PublishDecoder();
+    for (let i = 0; i < count; i++) {
+      const k = bytes(i);
+      b.decode(k, 0, k.length);
+      if (b.routingBytes !== first[i]) expect.fail(`pair ${i} was decoded again instead of found`);
+    }
+    expect(recentRoutingNames()).toBe(count);
+  });
 });
