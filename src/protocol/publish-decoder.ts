@@ -153,9 +153,9 @@ function viewOf(buf: Buffer): DataView<ArrayBufferLike> {
  * that do change (a topic publisher cycling through keys) mostly differ in their last words.
  */
 function sameBytes(names: RoutingNames, view: DataView<ArrayBufferLike>, start: number, end: number): boolean {
-  const raw = names.rawView;
-  let n = raw.byteLength;
+  let n = names.raw.length; // (a DataView's byteLength is a call into the runtime)
   if (n !== end - start) return false;
+  const raw = names.rawView;
   for (; n >= 4; n -= 4) if (raw.getInt32(n - 4) !== view.getInt32(start + n - 4)) return false;
   for (; n > 0; n--) if (raw.getUint8(n - 1) !== view.getUint8(start + n - 1)) return false;
   return true;
