@@ -52,7 +52,7 @@ import {
 import { CommandAssembler, type Content } from '../protocol/command-assembler.js';
 import { readU32 } from '../protocol/bytes.js';
 import { PublishDecoder } from '../protocol/publish-decoder.js';
-import type { RouteMemo } from '../broker/exchange/route-memo.js';
+import { routeMemoOf, type RouteMemo } from '../broker/exchange/route-memo.js';
 import {
   AccessRefused,
   AmqpException,
@@ -217,7 +217,7 @@ export class Channel implements ConsumerChannel, ConfirmSink, Flushable, FlushSc
     if (method === undefined) return false;
     this.assembler.onMethod(method, true);
     this.pendingRouting = this.publishDecoder.routingBytes;
-    this.pendingRouteMemo = this.publishDecoder.routeMemo;
+    this.pendingRouteMemo = routeMemoOf(this.publishDecoder.names!);
     return true;
   }
 

@@ -14,10 +14,9 @@
 
 import { BASIC_PUBLISH, type BasicPublish } from './generated/amqp.js';
 import { readU16 } from './bytes.js';
-import { RouteMemo } from '../broker/exchange/route-memo.js';
 
 /** An exchange and routing key as they arrived (both short strings), and decoded. */
-interface RoutingNames {
+export interface RoutingNames {
   /** hashBytes of raw */
   readonly hash: number;
   /** own copy of the bytes */
@@ -29,10 +28,11 @@ interface RoutingNames {
   /** raw may be written as it is into basic.deliver (ASCII) */
   readonly reusable: boolean;
   /**
-   * The queues these names routed to, kept here so that the one lookup that finds the names finds
-   * the route too (the broker checks it is still valid on every use: broker/exchange/route-memo.ts).
+   * Kept here for the broker, which makes it on first use (its route memo: the queues these names
+   * routed to, so that the one lookup that finds the names finds the route too). Never read here:
+   * the decoder knows nothing of routing.
    */
-  readonly route: RouteMemo;
+  routeMemo: unknown;
 }
 
 /**
@@ -78,12 +78,10 @@ function addRecent(names: RoutingNames): void {
 }
 
 export class PublishDecoder {
-  /** this channel's last pair */
-  private last: RoutingNames | null = null;
+  /** this channel's last pair: the names of the publish decoded last (null before the first) */
+  names: RoutingNames | null = null;
   /** basic.deliver's exchange + routing-key bytes for the publish decoded last, or null */
   routingBytes: Buffer | null = null;
-  /** the route memo of the publish decoded last (null before the first) */
-  routeMemo: RouteMemo | null = null;
 
   /**
    * Decodes basic.publish arguments at buf[o, e) (after the method id). Returns undefined when the
@@ -97,7 +95,7 @@ export class PublishDecoder {
     const bitsAt = rkAt + 1 + buf[rkAt]!;
     if (bitsAt >= e) return undefined;
     const view = viewOf(buf);
-    let names: RoutingNames | null | undefined = this.last;
+    let names: RoutingNames | null | undefined = this.names;
     if (names === null || !sameBytes(names, view, exAt, bitsAt)) {
       const hash = hashBytes(view, exAt, bitsAt);
       names = findRecent(view, exAt, bitsAt, hash);
@@ -110,14 +108,13 @@ export class PublishDecoder {
           exchange: buf.toString('utf8', exAt + 1, rkAt),
           routingKey: buf.toString('utf8', rkAt + 1, bitsAt),
           reusable: isAscii(buf, exAt, bitsAt),
-          route: new RouteMemo(),
+          routeMemo: null,
         };
         addRecent(names);
       }
-      this.last = names;
+      this.names = names;
     }
     this.routingBytes = names.reusable ? names.raw : null;
-    this.routeMemo = names.route;
     const bits = buf[bitsAt]!;
     return {
       id: BASIC_PUBLISH,

@@ -46,3 +46,11 @@ export class RouteMemo {
     this.queues = queues.length === 0 ? NO_QUEUES : queues.slice();
   }
 }
+
+/**
+ * The route memo kept on a publish's decoded names (protocol/publish-decoder.ts), made on first
+ * use. Only this function writes the slot, so what it holds is a RouteMemo.
+ */
+export function routeMemoOf(names: { routeMemo: unknown }): RouteMemo {
+  return (names.routeMemo ??= new RouteMemo()) as RouteMemo;
+}
