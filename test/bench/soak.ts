@@ -4,12 +4,15 @@
 //
 //   npm run soak                       10 minutes
 //   npm run soak -- --minutes 2        shorter
-//   npm run soak -- --watermark 300MB  another memory high watermark (default 400MB)
+//   npm run soak -- --watermark 300MB  another memory high watermark (default 150MB, see below)
 //
 // Each line: the broker's RSS; the memory the memory alarm measures (RSS less file-backed pages:
 // RssAnon + RssShmem, see src/broker/process-memory.ts) and the file-backed part; whether the
-// memory alarm is set (from the Prometheus endpoint); how many publishers are blocked; and each
-// workload's progress, so a stall shows.
+// memory alarm is set (from the Prometheus endpoint) and how many times it was set so far; how
+// many publishers are blocked; and each workload's progress, so a stall shows. Each time the
+// broker logs that the memory alarm was set or cleared, a line says so (with the broker's figure
+// and limit); at the end, per minute: RSS, the alarm's figure, file-backed, the alarm's sets and
+// clears and how long it was set.
 //
 // bin/warren runs as a child process (fresh data folder). At the same time:
 //   ttl    a queue with x-message-ttl of one hour, 1 KiB messages published and consumed (autoack)
@@ -19,11 +22,18 @@
 //          50/s: the queue grows all along (it pages to disk);
 //   flood  a publisher sending transient 1 KiB messages as fast as it can (confirmed, counted) to a
 //          queue nobody reads (x-max-length 500,000, drop-head) — into the memory alarm when this
-//          Warren has one (--vm-memory-high-watermark, --watermark to change), which then blocks it.
+//          Warren has one (--vm-memory-high-watermark, --watermark to change), which then blocks it
+//          (and every other publisher) until the memory held is back under the watermark.
+//
+// The default watermark, 150MB, is one the flood reaches: paging starts at half the watermark and
+// keeps the memory held near that (at 400MB the flood held 146-196 MiB and never reached the
+// alarm, at 200MB 102-166 MiB), so the alarm is only reached when the workloads' own memory sits
+// above the paging threshold, as in a broker short of memory.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createInterface, type Interface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,32 +55,104 @@ function freePort(): Promise<number> {
 }
 
 /** Starts bin/warren and resolves once it listens. */
-async function startWarren(dataDir: string, extra: string[]): Promise<{ child: ChildProcess; url: string; metricsUrl: string }> {
+async function startWarren(dataDir: string, extra: string[]): Promise<{ child: ChildProcess; lines: Interface; url: string; metricsUrl: string }> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const args = ['--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', '--prometheus-port', String(metricsPort), ...extra];
+  // info: the memory alarm's "cleared" line is at info level (its "set" line at warn).
+  const args = ['--port', String(port), '--data-dir', dataDir, '--log-level', 'info', '--prometheus-port', String(metricsPort), ...extra];
   // bin/warren itself, as users start it (its first line sets node's flags and the allocator's
   // settings), not `node bin/warren`.
   const child = spawn(WARREN_BIN, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const lines = createInterface({ input: child.stdout! });
   await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('listening on amqp://')) resolve();
-    });
+    const onLine = (line: string): void => {
+      if (!line.includes('listening on amqp://')) return;
+      lines.off('line', onLine);
+      resolve();
+    };
+    lines.on('line', onLine);
     child.once('exit', (code) => reject(new Error(`warren exited with ${code} before listening`)));
   });
-  return { child, url: `amqp://guest:guest@127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+  return { child, lines, url: `amqp://guest:guest@127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
+
+/** The memory alarm's transitions, from the broker's log lines (JSON, one per line). */
+class AlarmLog {
+  sets = 0;
+  clears = 0;
+  private setSince: number | null = null;
+  /** ms the alarm was set, per minute of the run */
+  readonly setMsByMinute: number[] = [];
+  readonly setsByMinute: number[] = [];
+  readonly clearsByMinute: number[] = [];
+
+  constructor(private readonly started: number) {}
+
+  /** One line of the broker's output; prints and counts the memory alarm's sets and clears. */
+  line(text: string): void {
+    if (!text.includes('memory resource alarm')) return;
+    let entry: { msg?: string; memoryUsedBytes?: number; memoryLimitBytes?: number };
+    try {
+      entry = JSON.parse(text) as typeof entry;
+    } catch {
+      return;
+    }
+    const now = Date.now();
+    const t = ((now - this.started) / 1000).toFixed(1);
+    const figures = `held ${((entry.memoryUsedBytes ?? 0) / MIB).toFixed(1)} MiB, watermark ${((entry.memoryLimitBytes ?? 0) / MIB).toFixed(1)} MiB`;
+    const minute = this.minute(now);
+    if (entry.msg?.startsWith('memory resource alarm set') === true) {
+      this.sets++;
+      this.setsByMinute[minute] = (this.setsByMinute[minute] ?? 0) + 1;
+      this.setSince = now;
+      console.log(`   ${t}s memory alarm SET (${this.sets}): ${figures}`);
+    } else if (entry.msg?.startsWith('memory resource alarm cleared') === true) {
+      this.clears++;
+      this.clearsByMinute[minute] = (this.clearsByMinute[minute] ?? 0) + 1;
+      this.closeSpan(now);
+      console.log(`   ${t}s memory alarm cleared (${this.clears}): ${figures}`);
+    }
+  }
+
+  /** Whether the alarm is set now (per the log). */
+  get isSet(): boolean {
+    return this.setSince !== null;
+  }
+
+  /** The run is over: a span still open counts up to `now`. */
+  finish(now: number): void {
+    if (this.setSince !== null) this.closeSpan(now);
+  }
+
+  private closeSpan(now: number): void {
+    if (this.setSince === null) return;
+    // Spread the span over the minutes it covers.
+    let from = this.setSince;
+    while (from < now) {
+      const minute = this.minute(from);
+      const minuteEnd = this.started + (minute + 1) * 60_000;
+      const to = Math.min(now, minuteEnd);
+      this.setMsByMinute[minute] = (this.setMsByMinute[minute] ?? 0) + (to - from);
+      from = to;
+    }
+    this.setSince = null;
+  }
+
+  private minute(at: number): number {
+    return Math.max(0, Math.floor((at - this.started) / 60_000));
+  }
+}
+
+const MIB = 1024 * 1024;
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 const MINUTES = Number(option('--minutes', '10'));
-const WATERMARK = option('--watermark', '400MB');
+const WATERMARK = option('--watermark', '150MB');
 const SAMPLE_MS = 10_000;
 
 /**
@@ -152,6 +234,9 @@ async function main(): Promise<void> {
   const pid = broker.child.pid!;
   console.log(`soak: ${MINUTES} min against bin/warren (pid ${pid}, data ${dataDir})`);
   console.log(hasAlarm ? `flood: into a memory alarm at ${WATERMARK}` : 'flood: this Warren has no memory alarm yet (--vm-memory-high-watermark): flooding without one');
+  const started = Date.now();
+  const alarms = new AlarmLog(started);
+  broker.lines.on('line', (line) => alarms.line(line));
   const end = Date.now() + MINUTES * 60_000;
   const running = (): boolean => Date.now() < end;
   const connections: ChannelModel[] = [];
@@ -230,13 +315,12 @@ async function main(): Promise<void> {
   };
   tasks.push(publishLoop(await (await connect()).createConfirmChannel(), 'soak.flood', Buffer.alloc(1024, 4), {}, 0, running, floodConfirmed));
 
-  const started = Date.now();
-  const curve: { t: number; rss: number; held: number }[] = [];
-  console.log('     t   RSS MiB  held MiB  file MiB  heap MiB  alarm  blocked   ttl consumed   ooo consumed  slow acked  slow depth  flood confirmed  flood depth');
+  const curve: { t: number; rss: number; held: number; file: number }[] = [];
+  console.log('     t   RSS MiB  held MiB  file MiB  heap MiB  alarm   sets  blocked   ttl consumed   ooo consumed  slow acked  slow depth  flood confirmed  flood depth');
   const sample = async (): Promise<void> => {
     const t = Math.round((Date.now() - started) / 1000);
     const mem = memoryMiB(pid);
-    curve.push({ t, rss: mem.rss, held: mem.held });
+    curve.push({ t, rss: mem.rss, held: mem.held, file: mem.file });
     const alarm = await memoryAlarm(broker.metricsUrl);
     const slow = (await admin.checkQueue('soak.slow')).messageCount;
     const flood = (await admin.checkQueue('soak.flood')).messageCount;
@@ -247,6 +331,7 @@ async function main(): Promise<void> {
       mem.file.toFixed(1).padStart(9),
       mem.heap.toFixed(1).padStart(9),
       alarm.padStart(6),
+      String(alarms.sets).padStart(6),
       String(blocked.size).padStart(8),
       String(counts.ttl).padStart(14),
       String(counts.ooo).padStart(14),
@@ -269,6 +354,29 @@ async function main(): Promise<void> {
     broker.child.kill('SIGTERM');
   });
   rmSync(dataDir, { recursive: true, force: true });
+  alarms.finish(end);
+
+  // Per minute: the band of RSS and of the alarm's figure, the file-backed part at the minute's
+  // last sample, and what the memory alarm did.
+  console.log(`memory alarm at ${WATERMARK}: set ${alarms.sets} times, cleared ${alarms.clears} times`);
+  console.log(' minute   RSS MiB (min-max)  held MiB (min-max)  file MiB  alarm sets  clears  set for');
+  for (let minute = 0; minute < Math.ceil(MINUTES); minute++) {
+    const points = curve.filter((p) => p.t > minute * 60 && p.t <= (minute + 1) * 60);
+    if (points.length === 0) continue;
+    const band = (key: 'rss' | 'held'): string => `${Math.min(...points.map((p) => p[key])).toFixed(0)}-${Math.max(...points.map((p) => p[key])).toFixed(0)}`;
+    console.log(
+      [
+        String(minute + 1).padStart(7),
+        band('rss').padStart(18),
+        band('held').padStart(19),
+        points.at(-1)!.file.toFixed(0).padStart(9),
+        String(alarms.setsByMinute[minute] ?? 0).padStart(11),
+        String(alarms.clearsByMinute[minute] ?? 0).padStart(7),
+        `${((alarms.setMsByMinute[minute] ?? 0) / 1000).toFixed(1)}s`.padStart(8),
+      ].join(' '),
+    );
+  }
+  if (hasAlarm && alarms.sets === 0) console.log(`the flood never reached the memory alarm at ${WATERMARK}: try a lower --watermark`);
 
   // After the first two minutes the windows are full; from there on the curve should be flat: a
   // bounded band (min-max) and no upward trend (least-squares slope, and the mean of the last half
