@@ -14,8 +14,12 @@
 // allocator.ts). For a read-only shared file mapping that loses nothing: the pages stay in the page
 // cache and the next read of one faults it back in, a minor fault. The check rides on the memory
 // alarm's sample (4 per second), nothing per message. Measured on S10 (same run): peak RSS 679 ->
-// 250 MiB; the drain's CPU +11-15 % (hot index pages fault back in after each unmapping). 64 MiB at
-// most once a second left a 460 MiB peak: a drain reads over 100 MB/s.
+// 250 MiB; the drain's CPU +11-15 % at first. 64 MiB at most once a second left a 460 MiB peak: a
+// drain reads over 100 MB/s, so the unmapping cannot be much rarer. Its cost was mostly not the
+// pages faulting back in (about as many minor faults either way) but TLB flushes: LMDB maps the
+// file in 64 KiB chunks (remapChunks), thousands of mappings, and one madvise per mapping sent an
+// IPI to every CPU running a broker thread each time (perf: 2.8 % of the drain under madvise). The
+// addon now advises each run of adjacent mappings at once (5-21 calls per unmapping, not ~7,000).
 
 import { realpathSync } from 'node:fs';
 import { dropMappedFilePages } from './allocator.js';
