@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeMethodFrame, encodeShortStr } from '../../src/protocol/frame-writer.js';
 import * as M from '../../src/protocol/generated/amqp.js';
-import { PublishDecoder, RECENT_LIMIT, recentRoutingNames } from '../../src/protocol/publish-decoder.js';
+import { PublishDecoder, RECENT_LIMIT, recentRoutingNames, routingNamesHash } from '../../src/protocol/publish-decoder.js';
 
 /** The general decoder's answer for argument bytes, or 'error'. */
 function general(args: Buffer): M.Method | 'error' {
@@ -135,5 +135,35 @@ describe('PublishDecoder', () => {
       if (b.routingBytes !== first[i]) expect.fail(`pair ${i} was decoded again instead of found`);
     }
     expect(recentRoutingNames()).toBe(count);
+  });
+
+  it('pairs of equal length and equal hash are told apart by their bytes, at every length', () => {
+    // Names bytes as the cache sees them: exchange and routing key, each with its length octet.
+    const namesBytes = (exchange: string, key: string) => Buffer.concat([encodeShortStr(exchange), encodeShortStr(key)]);
+    let seed = 7;
+    const letter = () => String.fromCharCode(97 + ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) % 26);
+    // Names of 8 to 11 bytes (tails of 0 to 3 bytes), around the 32 inline bytes, and past them.
+    for (const keyLength of [5, 6, 7, 8, 26, 27, 28, 29, 33, 40]) {
+      const byHash = new Map<number, string>();
+      let pair: [string, string] | null = null;
+      while (pair === null) {
+        // The same first letter: the first word of both pairs is equal, so the rest must decide.
+        let key = 'a';
+        for (let i = 1; i < keyLength; i++) key += letter();
+        const h = routingNamesHash(namesBytes('x', key));
+        const other = byHash.get(h);
+        if (other !== undefined && other !== key) pair = [other, key];
+        else byHash.set(h, key);
+        if (byHash.size > 200_000) throw new Error(`no equal hashes found for length ${keyLength}`);
+      }
+      const [a, b] = pair;
+      for (const [first, second] of [[a, b], [b, a]] as const) {
+        const one = argsOf('x', first);
+        new PublishDecoder().decode(one, 0, one.length);
+        const two = argsOf('x', second);
+        expect(new PublishDecoder().decode(two, 0, two.length)?.routingKey).toBe(second);
+        expect(new PublishDecoder().decode(one, 0, one.length)?.routingKey).toBe(first);
+      }
+    }
   });
 });
