@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21 /* Linux 5.4; older kernels answer EINVAL */
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -29,14 +32,19 @@ static napi_value Trim(napi_env env, napi_callback_info info) {
 }
 
 /*
- * dropFilePages(path): unmaps from this process the resident pages of every read-only shared
- * mapping of the file at `path` (LMDB's data file), with madvise(MADV_DONTNEED); returns the bytes
- * of mapping advised. For a read-only MAP_SHARED file mapping this loses nothing: the pages stay in
- * the kernel's page cache and the next read of one faults it back in (a minor fault). Reading a
- * deep backlog back touches its whole data file, and every touched page counted in Warren's RSS
- * until the kernel needed the memory; RabbitMQ reads its message store with read(2), so its RSS
- * never holds them. Only mappings named exactly `path`, shared and not writable, are touched: an
- * anonymous or private mapping would lose its contents.
+ * dropFilePages(path): has the kernel reclaim from this process the resident pages of every
+ * read-only shared mapping of the file at `path` (LMDB's data file), with madvise(MADV_PAGEOUT);
+ * returns the bytes of mapping advised. Reading a deep backlog back touches its whole data file,
+ * and every touched page counted in Warren's RSS until the kernel needed the memory; RabbitMQ reads
+ * its message store with read(2), so its RSS never holds them. The pages are clean (LMDB writes
+ * with pwrite and syncs on commit), so reclaiming them loses nothing: the next read of one reads
+ * it back from the page cache or the disk.
+ *
+ * Why MADV_PAGEOUT and not MADV_DONTNEED: /proc/self/maps is read first and the advice given after,
+ * and meanwhile LMDB's writer thread may unmap one of its 64 KiB chunks and another thread map
+ * anonymous memory at that address. MADV_DONTNEED there would zero that memory (silent corruption);
+ * MADV_PAGEOUT never changes contents: anonymous pages are swapped out or, with no swap, left
+ * alone. Kernels before 5.4 answer EINVAL and nothing is dropped.
  */
 static napi_value DropFilePages(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -76,11 +84,11 @@ static napi_value DropFilePages(napi_env env, napi_callback_info info) {
           runEnd = end;
           continue;
         }
-        if (runEnd > runStart && madvise((void *)runStart, runEnd - runStart, MADV_DONTNEED) == 0) advised += (double)(runEnd - runStart);
+        if (runEnd > runStart && madvise((void *)runStart, runEnd - runStart, MADV_PAGEOUT) == 0) advised += (double)(runEnd - runStart);
         runStart = start;
         runEnd = end;
       }
-      if (runEnd > runStart && madvise((void *)runStart, runEnd - runStart, MADV_DONTNEED) == 0) advised += (double)(runEnd - runStart);
+      if (runEnd > runStart && madvise((void *)runStart, runEnd - runStart, MADV_PAGEOUT) == 0) advised += (double)(runEnd - runStart);
       fclose(maps);
     }
   }

@@ -43,9 +43,9 @@ export function trimAllocator(): boolean {
 }
 
 /**
- * Unmaps from this process the resident pages of the read-only shared mappings of `path` (LMDB's
- * data file); returns the bytes of mapping advised, 0 without the addon. Nothing is lost: the
- * pages stay in the kernel's page cache and a later read faults them back in. See mapped-pages.ts.
+ * Has the kernel reclaim from this process the resident pages of the read-only shared mappings of
+ * `path` (LMDB's data file, madvise MADV_PAGEOUT); returns the bytes of mapping advised, 0 without
+ * the addon. Nothing is lost: the pages are clean and a later read reads them back. See mapped-pages.ts.
  */
 export function dropMappedFilePages(path: string): number {
   return addon === null ? 0 : addon.dropFilePages(path);

@@ -9,17 +9,19 @@
 // process-memory.ts), yet operators and their dashboards read the RSS. RabbitMQ reads its message
 // store with read(2), so its RSS never holds them.
 //
-// When the file-backed resident memory has grown by DROP_ABOVE_BYTES since start, the data file's
-// resident pages are unmapped from the process (madvise MADV_DONTNEED through the optional addon,
-// allocator.ts). For a read-only shared file mapping that loses nothing: the pages stay in the page
-// cache and the next read of one faults it back in, a minor fault. The check rides on the memory
+// When the file-backed resident memory has grown by DROP_ABOVE_BYTES since start, the kernel is asked
+// to reclaim the data file's resident pages from the process (madvise MADV_PAGEOUT through the
+// optional addon, allocator.ts). The pages are clean, so that loses nothing: the next read of one
+// reads it back. MADV_PAGEOUT and not MADV_DONTNEED, although DONTNEED was cheaper (S10's drain
+// 0.87x with PAGEOUT, same run): the mappings are read from /proc/self/maps before the advice, and
+// LMDB's writer thread may unmap a chunk in between and another thread map anonymous memory there,
+// which DONTNEED would zero; PAGEOUT never changes memory contents. The check rides on the memory
 // alarm's sample (4 per second), nothing per message. Measured on S10 (same run): peak RSS 679 ->
-// 250 MiB; the drain's CPU +11-15 % at first. 64 MiB at most once a second left a 460 MiB peak: a
-// drain reads over 100 MB/s, so the unmapping cannot be much rarer. Its cost was mostly not the
-// pages faulting back in (about as many minor faults either way) but TLB flushes: LMDB maps the
-// file in 64 KiB chunks (remapChunks), thousands of mappings, and one madvise per mapping sent an
-// IPI to every CPU running a broker thread each time (perf: 2.8 % of the drain under madvise). The
-// addon now advises each run of adjacent mappings at once (5-21 calls per unmapping, not ~7,000).
+// 250 MiB. 64 MiB at most once a second left a 460 MiB peak: a drain reads over 100 MB/s, so the
+// reclaim cannot be much rarer. LMDB maps the file in 64 KiB chunks (remapChunks), thousands of
+// mappings, and one madvise per mapping sent an IPI to every CPU running a broker thread each time
+// (perf: 2.8 % of the drain under madvise): the addon advises each run of adjacent mappings at once
+// (5-21 calls per drop, not ~7,000).
 
 import { realpathSync } from 'node:fs';
 import { dropMappedFilePages } from './allocator.js';

@@ -3,8 +3,8 @@
 // bin/warren stores 160 MB of incompressible persistent messages, is restarted (so every body is
 // on disk only), and a consumer drains them, checking each body. LMDB reads through a memory map:
 // every page read stayed resident in the process (RssFile), so the drain grew the RSS by the whole
-// data it read — ../shared/bench S10 peaked at 686 MB. Warren now unmaps the data file's pages as
-// they pile up (src/broker/mapped-pages.ts); they stay in the kernel's page cache. The test asserts
+// data it read — ../shared/bench S10 peaked at 686 MB. Warren now has the kernel reclaim the data
+// file's pages as they pile up (src/broker/mapped-pages.ts). The test asserts
 // the file-backed resident memory ends near its figure before the drain, and that no message is
 // lost or damaged on the way.
 
