@@ -16,7 +16,7 @@ const depth = (q: string): number => broker.broker.vhosts.get('/')!.queues.get(q
 
 describe('flow control', () => {
   it('keeps a fast publisher’s queue short while a slow consumer reads; other publishers are not held', async () => {
-    const N = 5000;
+    const N = 8000;
     const q = uniqueName('flow');
     const other = uniqueName('flow-other');
     const pubConn = await clients.connect();
@@ -72,9 +72,12 @@ describe('flow control', () => {
     expect(states.has('flow')).toBe(true);
     expect([...byStates]).toEqual(['running']);
     // Without flow control the queue would hold nearly all N at once (the publisher is instant).
-    // With it: the flow mark plus at most what was already being read when the mark was passed.
+    // With it: the flow mark plus what was already being read when the mark was passed (one 64 KiB
+    // read is about 900 of these messages), plus, on a loaded machine, what arrives while a 100 ms
+    // stall check finds the consumer starved (FLOW_STALL_MS releases the publisher): 2,275 was seen
+    // beside the whole suite, so the bound is well under half of N rather than one read.
     expect(maxDepth).toBeGreaterThanOrEqual(FLOW_QUEUE_HIGH);
-    expect(maxDepth).toBeLessThan(FLOW_QUEUE_HIGH + 1000);
+    expect(maxDepth).toBeLessThan(FLOW_QUEUE_HIGH + 2500);
     expect(broker.serverSide(pubConn).managementState).toBe('running');
   });
 
