@@ -143,7 +143,7 @@ export class PublishDecoder {
     if (rkAt >= e) return undefined;
     const bitsAt = rkAt + 1 + buf[rkAt]!;
     if (bitsAt >= e) return undefined;
-    const view = viewOf(buf);
+    const view = dataViewOf(buf);
     let names: RoutingNames | null | undefined = this.names;
     if (names === null || !sameBytes(names, view, exAt, bitsAt)) {
       const hash = hashBytes(view, exAt, bitsAt);
@@ -186,7 +186,7 @@ export class PublishDecoder {
 let lastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 let lastViewOf: Buffer | null = null;
 
-function viewOf(buf: Buffer): DataView<ArrayBufferLike> {
+function dataViewOf(buf: Buffer): DataView<ArrayBufferLike> {
   if (buf !== lastViewOf) {
     lastView = new DataView(buf.buffer, buf.byteOffset, buf.length);
     lastViewOf = buf;
