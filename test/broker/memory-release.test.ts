@@ -12,11 +12,10 @@
 // (89 MiB held against 25 at rest); the gauge now owes one last collection once the bodies held
 // have settled (memory.ts, SETTLED_COLLECT_BYTES). A failure gives the memory curve.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/broker.js';
 import { ChildBroker } from '../support/child-broker.js';
 import { waitFor } from '../support/wait.js';
 
@@ -62,7 +61,7 @@ const show = (m: { held: number; heap: number }): string => `held ${m.held.toFix
  * memory curve so far (first entry: at rest).
  */
 async function flood(): Promise<{ ch: ConfirmChannel; count: number; atRest: { held: number; heap: number }; curve: string[] }> {
-  dataDir = mkdtempSync(join(tmpdir(), 'warren-mem-release-'));
+  dataDir = tempDir('warren-mem-release-');
   broker = await ChildBroker.start(dataDir);
   conn = await amqp.connect(broker.url);
   const ch = await conn.createConfirmChannel();

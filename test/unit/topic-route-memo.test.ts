@@ -5,24 +5,24 @@
 // memo; each fails if the check that voids the memo for that change is removed.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from '../support/broker.js';
+import { useTestBroker } from '../support/test-broker.js';
 import { uniqueName, type Channel, type ConfirmChannel, type Connection } from '../support/amqp.js';
 import amqp from 'amqplib';
 
-let b: TestBroker;
+const b = useTestBroker();
+// One publishing channel for the whole file (its decoder's memo is what the cases exercise), so
+// not the per-test connections of b.clients.
 let conn: Connection;
 let ch: ConfirmChannel;
 let admin: Channel;
 
 beforeAll(async () => {
-  b = await startTestBroker();
   conn = await amqp.connect(b.url);
   ch = await conn.createConfirmChannel();
   admin = await conn.createChannel();
 });
 afterAll(async () => {
   await conn.close();
-  await b.stop();
 });
 
 /** Publishes (confirmed, so routed) on the one publishing channel. */
