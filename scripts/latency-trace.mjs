@@ -6,7 +6,7 @@
 //   WARREN_LATENCY_TRACE=/tmp/run node --import ./scripts/latency-trace.mjs bin/warren ...
 // writes /tmp/run.bin and /tmp/run.names.json when the broker exits (SIGTERM, SIGINT or exit).
 // Every socket read (when it started and when its handlers returned, its size, the sender's stamp
-// when the read ends with a stamped body frame), every socket write, every timer and immediate
+// of each stamped body frame in it), every socket write, every timer and immediate
 // callback (start, end, where it was scheduled from) and every garbage collection (start,
 // duration, kind) is kept, in µs on one clock, in a preallocated table (4 M events; later ones are
 // dropped).
@@ -21,7 +21,7 @@
 // outside the broker's JavaScript (scheduling, the kernel, the client). --slow N prints the
 // timeline around N of the slowest messages.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { constants as perf, performance, PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -77,19 +77,53 @@ function record(prefix) {
     }
     return id;
   };
-  /** The sender's stamp (µs on this table's clock) of a chunk ending with a 16-byte body frame, or 0. */
-  const stampOf = (chunk) => {
-    const n = chunk.length;
-    if (n < 24 || chunk[n - 1] !== 0xce || chunk[n - 24] !== 3 || chunk.readUInt32BE(n - 21) !== 16) return 0;
-    const stamp = Number(chunk.readBigUInt64LE(n - 17)) / 1000 - originUs;
-    return Math.abs(stamp - now()) < 10e6 ? stamp : 0; // not a clock: some other body
+  /**
+   * Records a read: one READ event per 16-byte body frame completed in it that carries a clock
+   * stamp (several messages may arrive in one read), or one without a stamp. Frames are walked
+   * across reads: `carry` holds the start of a small frame the read before ended in, `skip` the
+   * rest of a large one. Bytes that make no sense as frames (the protocol header) end the walk
+   * for that read.
+   */
+  const recordRead = (state, id, chunk) => {
+    const at = now();
+    let stamps = 0;
+    const data = state.carry === null ? chunk : Buffer.concat([state.carry, chunk]);
+    state.carry = null;
+    let o = Math.min(state.skip, data.length);
+    state.skip -= o;
+    while (o < data.length) {
+      if (data.length - o < 7) {
+        state.carry = data.subarray(o);
+        break;
+      }
+      const type = data[o];
+      const size = data.readUInt32BE(o + 3);
+      const end = o + 7 + size;
+      if (type < 1 || type > 8) break;
+      if (end >= data.length) {
+        if (size <= 64) state.carry = data.subarray(o);
+        else state.skip = end + 1 - data.length;
+        break;
+      }
+      if (data[end] !== 0xce) break;
+      if (type === 3 && size === 16) {
+        const stamp = Number(data.readBigUInt64LE(o + 7)) / 1000 - originUs;
+        if (Math.abs(stamp - at) < 10e6) {
+          add(READ, at, id, stamps === 0 ? chunk.length : 0, stamp); // not a clock otherwise: some other body
+          stamps++;
+        }
+      }
+      o = end + 1;
+    }
+    if (stamps === 0) add(READ, at, id, chunk.length, 0);
   };
   let connections = 0;
   const emit = net.Server.prototype.emit;
   net.Server.prototype.emit = function (event, socket, ...rest) {
     if (event !== 'connection') return emit.call(this, event, socket, ...rest);
     const id = ++connections;
-    socket.prependListener('data', (chunk) => add(READ, now(), id, chunk.length, stampOf(chunk)));
+    const state = { carry: null, skip: 0 };
+    socket.prependListener('data', (chunk) => recordRead(state, id, chunk));
     const handled = emit.call(this, event, socket, ...rest);
     socket.on('data', () => add(READ_END, now(), id, 0, 0)); // after the broker's own listener
     const write = socket.write;
@@ -132,6 +166,10 @@ function record(prefix) {
 }
 
 function report(prefix, slowToShow) {
+  if (!existsSync(`${prefix}.bin`) || !existsSync(`${prefix}.names.json`)) {
+    console.error(`no trace at ${prefix}.bin / ${prefix}.names.json: run the broker with WARREN_LATENCY_TRACE=${prefix} node --import ./scripts/latency-trace.mjs bin/warren ..., stop it (SIGTERM), then report`);
+    process.exit(1);
+  }
   const bytes = readFileSync(`${prefix}.bin`);
   const table = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
   const names = JSON.parse(readFileSync(`${prefix}.names.json`, 'utf8'));
