@@ -47,7 +47,7 @@ export class Broker implements VHostServices {
     modelStore: ModelStore | null = null,
   ) {
     this.admin = new Admin(this, modelStore);
-    this.memory = new MemoryGauge(config.memoryBudgetBytes);
+    this.memory = new MemoryGauge(config.memoryBudgetBytes, log);
     this.resources = new Resources(
       {
         memoryHighWatermark: config.vmMemoryHighWatermark,

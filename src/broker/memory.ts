@@ -36,6 +36,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { trimAllocator } from './allocator.js';
 import { heldMemoryBytes } from './process-memory.js';
+import type { Logger } from '../log.js';
 import type { Queue } from './queue/queue.js';
 import type { UnackedLedger } from './unacked.js';
 
@@ -65,10 +66,19 @@ const RELEASED_COLLECT_BYTES = 64 * 1024 * 1024;
  * 7.8 MiB/s left 89 MiB held against 25 at rest.
  */
 const SETTLED_COLLECT_BYTES = 8 * 1024 * 1024;
-/** Ticks after a full collection on which the C allocator is asked to give free pages back. */
+/**
+ * Ticks after a full collection on which the C allocator is asked to give free pages back; a tick
+ * on which the memory held is still falling by TRIM_FALLING_BYTES or more earns TRIM_TICKS more,
+ * up to TRIM_MAX_TICKS in all: V8 frees dead buffers on background threads, which a loaded machine
+ * can delay for seconds, and what is freed after the last trim stays resident.
+ */
 const TRIM_TICKS = 5;
+const TRIM_FALLING_BYTES = 4 * 1024 * 1024;
+const TRIM_MAX_TICKS = 60;
 
 let collect: (() => void) | null = null;
+
+const mib = (bytes: number): number => Math.round(bytes / 1048576);
 
 /**
  * A full garbage collection. V8 keeps freed heap until its own heuristics collect, and those are
@@ -109,6 +119,11 @@ export class MemoryGauge {
   private bytesAtLastTick = 0;
   /** a full collection ran: give the freed memory back to the system on this many next ticks */
   private trimTicks = 0;
+  /** trim ticks left to earn in this round (TRIM_MAX_TICKS at each collection) */
+  private trimBudget = 0;
+  /** the memory held at the previous trim tick, and before the round's collection (for the log) */
+  private heldAtLastTrim = 0;
+  private heldBeforeCollection = 0;
   /** set by the broker: the memory high watermark in bytes (Infinity: none) */
   memoryLimitBytes: () => number = () => Infinity;
   /** set by the broker: the memory alarm's figure at its last sample (0: none) */
@@ -119,7 +134,11 @@ export class MemoryGauge {
   /** times the C allocator gave memory back after a collection (allocator.ts) */
   trimsTotal = 0;
 
-  constructor(readonly budgetBytes: number) {}
+  constructor(
+    readonly budgetBytes: number,
+    /** debug lines, one per collection and one per round of trims: never per message */
+    private readonly log?: Logger,
+  ) {}
 
   /** New messages go to disk (transient ones too): bodies over budget, or memory short. */
   get overBudget(): boolean {
@@ -168,10 +187,7 @@ export class MemoryGauge {
     // array buffers on a background thread), so the C allocator can give their pages back.
     // On a loaded machine that background work can take longer than a tick: trim on the next
     // TRIM_TICKS ticks, not just the first.
-    if (this.trimTicks > 0) {
-      this.trimTicks--;
-      if (trimAllocator()) this.trimsTotal++;
-    }
+    if (this.trimTicks > 0) this.trimTick();
     try {
       this.relievePressure(heldMemoryBytes());
     } catch (err) {
@@ -189,6 +205,25 @@ export class MemoryGauge {
     // happens to collect.
     if (this.holders.size > 0 || this.pinned.length > 0 || this.pinnedLedgers.length > 0 || this.collectionMayBeOwed() || this.trimTicks > 0 || this.memoryPressure) this.arm();
   };
+
+  /** One tick of a round of trims after a full collection (see TRIM_TICKS). */
+  private trimTick(): void {
+    this.trimTicks--;
+    if (trimAllocator()) this.trimsTotal++;
+    const held = heldMemoryBytes();
+    if (this.heldAtLastTrim - held >= TRIM_FALLING_BYTES && this.trimBudget > 0) {
+      const more = Math.min(TRIM_TICKS, this.trimBudget);
+      this.trimBudget -= more;
+      this.trimTicks += more;
+    }
+    this.heldAtLastTrim = held;
+    if (this.trimTicks === 0) {
+      this.log?.debug(
+        { heldBeforeMiB: mib(this.heldBeforeCollection), heldAfterMiB: mib(held), bodiesHeldMiB: mib(this.bytes) },
+        'memory given back to the system after a full garbage collection',
+      );
+    }
+  }
 
   /**
    * Enough bodies were released since the last full collection to run one: RELEASED_COLLECT_BYTES,
@@ -235,10 +270,17 @@ export class MemoryGauge {
     this.bytesAtLastTick = this.bytes;
     const released = this.collectionOwed(settled);
     if (((this.memoryPressure && wasUnderPressure) || released) && now - this.lastCollection >= interval) {
+      this.log?.debug(
+        { releasedMiB: mib(this.peakSinceCollection - this.bytes), bodiesHeldMiB: mib(this.bytes), heldMiB: mib(heldBytes), underPressure: this.memoryPressure },
+        'full garbage collection to give released message memory back',
+      );
       this.lastCollection = now;
       this.peakSinceCollection = this.bytes;
       fullCollection();
       this.trimTicks = TRIM_TICKS;
+      this.trimBudget = TRIM_MAX_TICKS - TRIM_TICKS;
+      this.heldAtLastTrim = heldBytes;
+      this.heldBeforeCollection = heldBytes;
     }
     // Queues holding nothing now need no watching until they hold something again.
     for (const q of this.holders) {
