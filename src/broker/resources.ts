@@ -435,10 +435,16 @@ export class Resources {
     }
   }
 
-  /** After each dispatcher run (deliveries, acks, commits): lets caught-up publishers read again. */
+  /**
+   * After each dispatcher run (deliveries, acks, commits): lets caught-up publishers read again.
+   * While a publisher is held this runs after every socket read of its consumers, so it walks the
+   * set itself instead of a copy (an array per run): recheck() only ever takes its own gate out of
+   * the set (a Set's iteration goes on past the entry it deleted) and never adds one, since the
+   * resumed connection reads its input on the next turn (Connection.resumeReading), not in here.
+   */
   afterDispatch(): void {
     if (this.waiting.size === 0) return;
-    for (const gate of [...this.waiting]) gate.recheck();
+    for (const gate of this.waiting) gate.recheck();
   }
 
   /** Queues that delivered nothing since the last check stop holding publishers. */
