@@ -114,6 +114,53 @@ describe('Outbound', () => {
     for (let i = 0; i < 1000; i++) expect(received.subarray(i * 8, i * 8 + 8)).toEqual(heartbeat(i));
   });
 
+  // A consumer connection that keeps up flushes a few KiB per read of its acks: each flush goes to
+  // the kernel at once, so the next one is encoded from the start of the same buffer.
+  it('a busy connection whose socket keeps up writes every flush from one 64 KiB buffer', async () => {
+    const { server, client } = await socketPair();
+    const out = new Outbound(server, new Dispatcher(createLogger('silent')));
+    const frameMax = 131_072;
+    const bodies: Buffer[] = [];
+    let arrived: { count: number; resolve: () => void } | null = null;
+    const parser = new FrameParser(frameMax, (type, _channel, buf, start, end) => {
+      if (type !== 3) return;
+      bodies.push(Buffer.from(buf.subarray(start, end)));
+      if (arrived !== null && bodies.length >= arrived.count) arrived.resolve();
+    });
+    client.on('data', (chunk: Buffer) => parser.push(chunk));
+    /** Resolves once the client has read `count` bodies (as a consumer reads between our flushes). */
+    const received = (count: number): Promise<void> =>
+      bodies.length >= count
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`timed out waiting for ${count} deliveries`)), 5000);
+            arrived = { count, resolve: () => (clearTimeout(timer), (arrived = null), resolve()) };
+          });
+    const tag = encodeShortStr('amq.ctag-test');
+    const properties = Buffer.from([0x10, 0x00, 1]);
+    const flushes = 1000;
+    const perFlush = 23; // about 6 KiB a flush, as S11's consumer gets per read of its acks
+    for (let f = 0; f < flushes; f++) {
+      for (let i = 0; i < perFlush; i++) {
+        const n = f * perFlush + i;
+        const body = Buffer.alloc(200, n & 0xff);
+        body.writeUInt32BE(n, 0);
+        out.writeDelivery(1, tag, n + 1, false, new Message('', 'q', properties, body, 0), frameMax);
+      }
+      out.flush();
+      expect(server.writableLength).toBe(0); // the kernel took the flush at once
+      await received((f + 1) * perFlush);
+    }
+    // The small first buffer, then one 64 KiB buffer for good (without rewinding: one per ten flushes).
+    expect(out.buffersTaken).toBe(1);
+    expect(bodies.length).toBe(flushes * perFlush);
+    for (let n = 0; n < flushes * perFlush; n++) {
+      const body = bodies[n]!;
+      expect(body.readUInt32BE(0)).toBe(n);
+      expect(body.subarray(4).every((b) => b === (n & 0xff))).toBe(true);
+    }
+  });
+
   it('while the socket still holds bytes written from the small buffer, that buffer is not written again', async () => {
     const { server, client } = await socketPair();
     const out = new Outbound(server, new Dispatcher(createLogger('silent')));
