@@ -116,12 +116,13 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     const broker = new Broker(config, persistence, log, new ModelStore(store));
     // Reading a deep backlog back maps the data file's pages into the process: unmap them as they
     // pile up (mapped-pages.ts), on the memory alarm's samples.
-    const mappedPages = new MappedDataFilePages(join(config.dataDir, 'lmdb', 'data.mdb'));
+    const mappedPages = new MappedDataFilePages(join(config.dataDir, 'lmdb', 'data.mdb'), (action) => store.whileWriterWaits(action));
     const onMemorySample = broker.resources.onMemorySample;
     broker.resources.onMemorySample = () => {
       onMemorySample?.();
       mappedPages.sampled();
     };
+    store.onBodiesRead = (bytes) => mappedPages.bodiesRead(bytes);
     persistence.commitStats = broker.stats;
     persistence.onFailure = (error) => broker.storageFailed(error);
     broker.admin.load();

@@ -13,7 +13,8 @@ import { createRequire } from 'node:module';
 
 interface MallocTrimAddon {
   trim(): boolean;
-  dropFilePages(path: string): number;
+  unmapFilePages(path: string): number;
+  pageOutFilePages(path: string): number;
 }
 
 /** Where the addon is from this file: dist/src/broker/ (built) or src/broker/ (tests run from source). */
@@ -43,10 +44,20 @@ export function trimAllocator(): boolean {
 }
 
 /**
- * Has the kernel reclaim from this process the resident pages of the read-only shared mappings of
- * `path` (LMDB's data file, madvise MADV_PAGEOUT); returns the bytes of mapping advised, 0 without
- * the addon. Nothing is lost: the pages are clean and a later read reads them back. See mapped-pages.ts.
+ * Unmaps from this process the resident pages of the read-only shared mappings of `path` (LMDB's
+ * data file, madvise MADV_DONTNEED); returns the bytes of mapping advised, 0 without the addon. The
+ * pages stay in the page cache. Only while no other thread can unmap one of the file's mappings:
+ * DONTNEED zeroes anonymous memory, and an address read from /proc/self/maps could be reused by
+ * some in between. See mapped-pages.ts.
  */
-export function dropMappedFilePages(path: string): number {
-  return addon === null ? 0 : addon.dropFilePages(path);
+export function unmapMappedFilePages(path: string): number {
+  return addon === null ? 0 : addon.unmapFilePages(path);
+}
+
+/**
+ * As unmapMappedFilePages with madvise MADV_PAGEOUT: safe whatever other threads do (it never
+ * changes memory contents), but the pages leave the page cache too, so a later read goes to disk.
+ */
+export function pageOutMappedFilePages(path: string): number {
+  return addon === null ? 0 : addon.pageOutFilePages(path);
 }

@@ -9,22 +9,31 @@
 // process-memory.ts), yet operators and their dashboards read the RSS. RabbitMQ reads its message
 // store with read(2), so its RSS never holds them.
 //
-// When the file-backed resident memory has grown by DROP_ABOVE_BYTES since start, the kernel is asked
-// to reclaim the data file's resident pages from the process (madvise MADV_PAGEOUT through the
-// optional addon, allocator.ts). The pages are clean, so that loses nothing: the next read of one
-// reads it back. MADV_PAGEOUT and not MADV_DONTNEED, although DONTNEED was cheaper (S10's drain
-// 0.87x with PAGEOUT, same run): the mappings are read from /proc/self/maps before the advice, and
-// LMDB's writer thread may unmap a chunk in between and another thread map anonymous memory there,
-// which DONTNEED would zero; PAGEOUT never changes memory contents. The check rides on the memory
-// alarm's sample (4 per second), nothing per message. Measured on S10 (same run): peak RSS 679 ->
-// 250 MiB. 64 MiB at most once a second left a 460 MiB peak: a drain reads over 100 MB/s, so the
-// reclaim cannot be much rarer. LMDB maps the file in 64 KiB chunks (remapChunks), thousands of
-// mappings, and one madvise per mapping sent an IPI to every CPU running a broker thread each time
-// (perf: 2.8 % of the drain under madvise): the addon advises each run of adjacent mappings at once
-// (5-21 calls per drop, not ~7,000).
+// After every DROP_AFTER_READ_BYTES of message bodies read from the store, and when the file-backed
+// resident memory has grown by DROP_ABOVE_BYTES since start (checked on the memory alarm's sample,
+// 4 per second), the data file's pages are unmapped from the process (madvise MADV_DONTNEED through
+// the optional addon, allocator.ts): they stay in the page cache, so the next read of one is a
+// minor fault. Nothing per message: the reads are counted per batch read back.
+//
+// Why the advice runs inside an LMDB write transaction (LmdbStore.whileWriterWaits): the addon
+// reads the mappings from /proc/self/maps and advises after, and LMDB's writer thread unmaps and
+// maps 64 KiB chunks (remapChunks) as it goes. Were a chunk unmapped in between and anonymous memory
+// mapped at its address by another thread, DONTNEED would zero that memory (silent corruption). The
+// writer's transaction callback runs on the main thread while the writer waits for it, so then
+// neither thread that maps LMDB's chunks is inside LMDB. Before, MADV_PAGEOUT made the advice safe
+// at any time, but it evicts the pages from the page cache too: the writer, deleting drained
+// entries, and the next reads of the B-tree's inner pages read them from disk again, and PAGEOUT's
+// reclaim walk itself cost more (perf of ../shared/bench S10's drain: madvise 7.5 %, page-cache
+// readahead 2.7 % of the broker's CPU). PAGEOUT stays for one case: an unmapping that waits for the
+// writer longer than STALLED_MS (a slow commit on a loaded machine) while more pages pile up.
+//
+// Measured on S10 (same run): peak RSS 679 -> 250 MiB. 64 MiB at most once a second left a 460 MiB
+// peak: a drain reads over 100 MB/s, so the reclaim cannot be much rarer. LMDB maps the file in
+// 64 KiB chunks, thousands of mappings: the addon advises each run of adjacent ones at once (one
+// madvise per mapping sent an IPI to every CPU running a broker thread each time).
 
 import { realpathSync } from 'node:fs';
-import { dropMappedFilePages } from './allocator.js';
+import { pageOutMappedFilePages, unmapMappedFilePages } from './allocator.js';
 import { lastFileBackedBytes } from './process-memory.js';
 
 /**
@@ -33,6 +42,19 @@ import { lastFileBackedBytes } from './process-memory.js';
  * drain of 1 KiB messages reads about 31 MB in 250 ms): at 32 MiB S10 peaked at 259 MiB.
  */
 const DROP_ABOVE_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes of message bodies read from the store (LmdbStore.onBodiesRead) after which the pages are
+ * dropped, whatever the samples say. Samples come 4 times a second, and a fast drain reads 35-40 MB
+ * between two (S10 at 141k msg/s): on samples alone the peak grew with the drain's speed (262 MiB
+ * against 244 at 90k msg/s, same run). Counted per read of a batch, not per message.
+ */
+const DROP_AFTER_READ_BYTES = 16 * 1024 * 1024;
+/**
+ * An unmapping still waiting for the writer thread after this many ms is helped by a MADV_PAGEOUT
+ * (safe at any time, see above) when another drop is due: on a loaded machine the writer can be
+ * held up by a slow commit while the drain goes on reading, and the pages would pile up meanwhile.
+ */
+const STALLED_MS = 100;
 /** At most one drop per this many ms (every memory sample): hot index pages fault back in after each. */
 const MIN_INTERVAL_MS = 200;
 
@@ -41,9 +63,30 @@ export class MappedDataFilePages {
   private baselineBytes = -1;
   private lastDropAt = 0;
   private resolvedPath: string | null = null;
+  /** an unmapping waits for the writer's transaction */
+  private unmapPending = false;
+  /** bodies read from the store since the last drop */
+  private readBytes = 0;
+  /** when the pending unmapping was asked for, and the last page-out that helped a stalled one */
+  private unmapRequestedAt = 0;
+  private lastPageOutAt = 0;
+  private readonly unmapNow = (): void => {
+    const path = this.realPath();
+    if (path !== null) unmapMappedFilePages(path);
+  };
+  private readonly unmapSettled = (): void => {
+    this.unmapPending = false;
+  };
 
-  /** @param dataFile LMDB's data file (data.mdb); /proc/self/maps names it by its real path */
-  constructor(private readonly dataFile: string) {}
+  /**
+   * @param dataFile LMDB's data file (data.mdb); /proc/self/maps names it by its real path
+   * @param whileWriterWaits runs an action while no thread can map or unmap the file's chunks
+   *   (LmdbStore.whileWriterWaits); settles once it ran or will not; null when it cannot run it
+   */
+  constructor(
+    private readonly dataFile: string,
+    private readonly whileWriterWaits: (action: () => void) => PromiseLike<unknown> | null,
+  ) {}
 
   /** A memory sample was taken (process-memory.ts): unmap the data file's pages if they grew. */
   sampled(now = Date.now()): void {
@@ -51,10 +94,35 @@ export class MappedDataFilePages {
     if (fileBacked === 0) return;
     if (this.baselineBytes < 0 || fileBacked < this.baselineBytes) this.baselineBytes = fileBacked;
     if (fileBacked - this.baselineBytes < DROP_ABOVE_BYTES || now - this.lastDropAt < MIN_INTERVAL_MS) return;
+    this.drop(now);
+  }
+
+  /** Message bodies were read from the store (through the map): drop the pages every so many. */
+  bodiesRead(bytes: number): void {
+    this.readBytes += bytes;
+    if (this.readBytes >= DROP_AFTER_READ_BYTES) this.drop(Date.now());
+  }
+
+  private drop(now: number): void {
+    if (this.unmapPending) {
+      if (now - this.unmapRequestedAt >= STALLED_MS && now - this.lastPageOutAt >= STALLED_MS) this.pageOutNow(now);
+      return;
+    }
     this.lastDropAt = now;
+    this.readBytes = 0;
+    const done = this.whileWriterWaits(this.unmapNow);
+    if (done === null) return;
+    this.unmapPending = true;
+    this.unmapRequestedAt = now;
+    done.then(this.unmapSettled, this.unmapSettled);
+  }
+
+  private pageOutNow(now: number): void {
+    this.lastPageOutAt = now;
+    this.lastDropAt = now;
+    this.readBytes = 0;
     const path = this.realPath();
-    if (path === null) return;
-    dropMappedFilePages(path);
+    if (path !== null) pageOutMappedFilePages(path);
   }
 
   private realPath(): string | null {

@@ -111,6 +111,12 @@ export class LmdbStore {
   private reservedMessages = 0;
   /** called once per failed write batch */
   onWriteError: (error: Error) => void = () => {};
+  /**
+   * Called after each read of stored messages with the bytes of bodies it read (read through the
+   * memory map: the pages it touched are now resident; mapped-pages.ts). Once per read, not per
+   * message.
+   */
+  onBodiesRead: ((bytes: number) => void) | null = null;
   private closed = false;
   /**
    * The key of the entry being put or removed. lmdb-js copies a key into its write instructions
@@ -328,7 +334,9 @@ export class LmdbStore {
   /** Reads a message; its buffers are private copies. */
   getMessage(messageId: number): StoredMessage | undefined {
     const value = this.messages.getBinary(messageKey(messageId));
-    return value === undefined ? undefined : decodeMessage(value);
+    if (value === undefined) return undefined;
+    this.onBodiesRead?.(value.length);
+    return decodeMessage(value);
   }
 
   putRefs(messageId: number, count: number): void {
@@ -387,6 +395,7 @@ export class LmdbStore {
       bytes += header.bodySize;
       if (bytes >= maxBytes) break;
     }
+    this.onBodiesRead?.(bytes);
     return out;
   }
 
@@ -524,6 +533,7 @@ export class LmdbStore {
       bytes += message.body.length;
       if (bytes >= maxBytes) break;
     }
+    this.onBodiesRead?.(bytes);
     return out;
   }
 
@@ -575,6 +585,25 @@ export class LmdbStore {
    */
   whenCommittedLocally(): PromiseLike<unknown> {
     return this.root.flushed;
+  }
+
+  /**
+   * Runs `action` on the main thread while lmdb-js's writer thread waits for it inside a write
+   * transaction (an asynchronous transaction callback: the writer holds the transaction open and
+   * blocks on its lock until the callback returns). Neither thread is inside LMDB meanwhile, and
+   * LMDB maps and unmaps its data file's 64 KiB chunks (remapChunks) only in a thread running one of
+   * its transactions — here only these two — so no mapping of the data file changes while `action`
+   * runs (mapped-pages.ts relies on this to advise them with MADV_DONTNEED). The callback joins the
+   * current write batch, whose commit waits for it. Returns a promise that settles once the batch
+   * is committed (or failed: its own writes report that), null when the store is closed.
+   */
+  whileWriterWaits(action: () => void): PromiseLike<unknown> | null {
+    if (this.closed) return null;
+    try {
+      return this.root.transaction(action);
+    } catch {
+      return null; // closing
+    }
   }
 
   /** Resolves once everything written so far is committed and synced to disk. */
