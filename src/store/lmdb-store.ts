@@ -40,7 +40,7 @@ import {
   type StoredEntry,
   type StoredMessage,
 } from './records.js';
-import { BODY_COMPRESSION_OPTIONS } from './compression.js';
+import { BODY_COMPRESSION_OPTIONS, CompressionGate, FIRST_COMPRESSION_MARK } from './compression.js';
 import { V2_ENTRIES_DB } from './migrate-entries.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -58,6 +58,9 @@ export class StoreLayoutError extends Error {}
  * 1,800-write batch. The writer starts when the batch is complete; nothing else changes.
  */
 const WRITER_START_THRESHOLD = 1_000_000_000;
+
+/** The compression gate's slot for shared message records (entries use their queue's id's). */
+const SHARED_MESSAGES_SLOT = 0xff;
 
 /** Message ids reserved per meta write: ids handed out never exceed what is reserved on disk. */
 const MESSAGE_ID_BLOCK = 1_000_000;
@@ -99,6 +102,14 @@ export class LmdbStore {
   private readonly bindings: Database<BindingRecord, Buffer>;
   private readonly messages: Database<Buffer, Buffer>;
   private readonly entries: Database<Buffer, Buffer>;
+  /**
+   * The same two databases opened without compression, for records the gate finds incompressible
+   * (read back through the compressing handles, which return a value not marked compressed as it
+   * is). Null with replication, whose log sees the writes of the handles it wraps only.
+   */
+  private readonly uncompressedMessages: Database<Buffer, Buffer> | null;
+  private readonly uncompressedEntries: Database<Buffer, Buffer> | null;
+  private readonly compressionGate = new CompressionGate();
   private readonly shared: Database<Buffer, Buffer>;
   private readonly refs: Database<Buffer, Buffer>;
   private readonly counts: Database<Buffer, Buffer>;
@@ -148,6 +159,8 @@ export class LmdbStore {
     this.bindings = this.root.openDB<BindingRecord, Buffer>({ name: 'bindings', keyEncoding: 'binary' });
     this.messages = this.binaryDb('messages', true);
     this.entries = this.binaryDb('queue-entries', true);
+    this.uncompressedMessages = replication === null ? this.binaryDb('messages', false) : null;
+    this.uncompressedEntries = replication === null ? this.binaryDb('queue-entries', false) : null;
     this.shared = this.binaryDb('shared', false);
     this.refs = this.binaryDb('refs', false);
     this.counts = this.binaryDb('counts', false);
@@ -324,7 +337,23 @@ export class LmdbStore {
   // ---- Messages and entries -----------------------------------------------------------------------
 
   putMessage(messageId: number, record: Buffer): void {
-    this.track(this.messages.put(messageKey(messageId), record));
+    const db = this.bodyDb(this.messages, this.uncompressedMessages, SHARED_MESSAGES_SLOT, record);
+    this.track(db.put(messageKey(messageId), record));
+  }
+
+  /**
+   * The handle to write a body record with: the compressing one, or the other when the gate finds
+   * the record not worth compressing (only records lmdb-js would compress, and never one whose first
+   * byte would read as lmdb-js's compression mark).
+   */
+  private bodyDb(
+    compressing: Database<Buffer, Buffer>,
+    uncompressed: Database<Buffer, Buffer> | null,
+    slotKey: number,
+    record: Buffer,
+  ): Database<Buffer, Buffer> {
+    if (uncompressed === null || record.length < BODY_COMPRESSION_OPTIONS.threshold || record[0]! >= FIRST_COMPRESSION_MARK) return compressing;
+    return this.compressionGate.worthCompressing(slotKey, record) ? compressing : uncompressed;
   }
 
   deleteMessage(messageId: number): void {
@@ -362,7 +391,8 @@ export class LmdbStore {
   }
 
   putEntry(queueId: number, level: number, seq: number, record: Buffer): void {
-    this.track(this.entries.put(this.writeKey(queueId, level, seq), record));
+    const db = this.bodyDb(this.entries, this.uncompressedEntries, queueId, record);
+    this.track(db.put(this.writeKey(queueId, level, seq), record));
   }
 
   deleteEntry(queueId: number, level: number, seq: number): void {
