@@ -48,7 +48,7 @@ import {
 import type { Binding } from './binding.js';
 import type { Exchange } from './exchange/exchange.js';
 import { Message } from './message.js';
-import { QueueEntry } from './queue/entry.js';
+import { EntryState, QueueEntry } from './queue/entry.js';
 import type { PlainHistogram } from './stats.js';
 import type { Queue } from './queue/queue.js';
 
@@ -131,6 +131,8 @@ export interface Persistence {
   loadDelayed(exchange: Exchange, fromDueAt: number, fromStoreId: number, limit: number, maxBytes: number): StoredDelayed[];
   /** The delayed exchange is deleted: every message the store holds for it goes, in the background. */
   forgetDelayed(exchange: Exchange): void;
+  /** A delayed exchange found `missing` fewer stored messages than counted: its stored count drops by that. */
+  delayedMissing(exchange: Exchange, missing: number): void;
 
   /** Calls the waiter once everything written so far is on disk. */
   afterCommit(waiter: CommitWaiter): void;
@@ -170,6 +172,7 @@ export class TransientPersistence implements Persistence {
   }
   forgetQueue(): void {}
   forgetDelayed(): void {}
+  delayedMissing(): void {}
   saveDelayed(): number {
     return 0;
   }
@@ -269,6 +272,8 @@ export class DurablePersistence implements Persistence {
   /** delayed-exchange prefixes being swept */
   private readonly delayedSweeps: number[] = [];
   private flushScheduled = false;
+  /** close() has begun: it writes the last batch itself */
+  private closing = false;
   /** armed while a lazy batch waits to be joined by an urgent one */
   private lazyTimer: NodeJS.Timeout | null = null;
   /** LAZY_BATCH_DELAY_MS and LAZY_BATCH_MAX_REMOVALS (tests change them) */
@@ -468,9 +473,28 @@ export class DurablePersistence implements Persistence {
       counts.headSeq = toSeq;
       this.countsDirty.add(queue);
     }
+    this.dropBuffered(queue, level, fromSeq, toSeq);
     const range: GarbageRange = { queueId: queue.storeId, level, fromSeq, toSeq, flags: 0 };
     this.newGarbage.push(range);
     this.sweep(range, true);
+  }
+
+  /**
+   * Paged entries of a dropped range that are still in the write buffer are never written. The
+   * sweep sees only committed records: one written in the same batch as the sweep's chunk would
+   * be missed and stay on disk for good (its queue lives on, so recovery never sweeps it). Only
+   * paged entries qualify: the purge has already taken the ready ones (state Done, unstored), and
+   * unacked ones stay. A walk of the buffer per purge, never per message.
+   */
+  private dropBuffered(queue: Queue, level: number, fromSeq: number, toSeq: number): void {
+    const pending = this.pending;
+    for (let i = 0; i < pending.length; i++) {
+      const entry = pending[i]!;
+      if (entry.queue !== queue || entry.level !== level || entry.state !== EntryState.Ready || !entry.stored) continue;
+      if (entry.seq < fromSeq || entry.seq >= toSeq) continue;
+      entry.stored = false;
+      entry.state = EntryState.Done;
+    }
   }
 
   /** Queues a garbage range for sweeping. */
@@ -539,8 +563,25 @@ export class DurablePersistence implements Persistence {
 
   forgetDelayed(ex: Exchange): void {
     if (ex.storeId === 0) return;
+    const spill = (ex.storeId | SPILL_BIT) >>> 0;
+    // Held messages still in the write buffer are never written: the sweep sees committed records
+    // only, and would miss one written in the same batch as its chunk (see dropBuffered).
+    for (const d of this.pendingDelayed) {
+      if (d.exchangeId !== ex.storeId && d.exchangeId !== spill) continue;
+      d.message = EMPTY_MESSAGE;
+      d.id = 0;
+    }
     this.sweepDelayed(ex.storeId);
-    this.sweepDelayed((ex.storeId | SPILL_BIT) >>> 0);
+    this.sweepDelayed(spill);
+  }
+
+  delayedMissing(ex: Exchange, missing: number): void {
+    // Only a durable exchange counts what it stores (saveDelayed).
+    if (!ex.durable || missing <= 0) return;
+    const c = ex.storedCounts;
+    c.count = Math.max(0, c.count - missing);
+    this.countsDirty.add(ex);
+    this.scheduleFlush();
   }
 
   /** An exchange's stored delayed messages are garbage (exchange deleted, or found at start-up). */
@@ -846,6 +887,7 @@ export class DurablePersistence implements Persistence {
    * which at-least-once delivery allows and RabbitMQ also does.
    */
   private readonly flushTurn = (): void => {
+    if (this.closing) return; // close() writes the last batch
     if (this.localCommitsInFlight >= MAX_FLUSHES_IN_FLIGHT) {
       this.flushWaiting = true; // flushScheduled stays set: no other timer is armed meanwhile
       return;
@@ -865,7 +907,7 @@ export class DurablePersistence implements Persistence {
 
   /** The batch that waited for a commit goes now. */
   private flushWaitingBatch(): void {
-    if (!this.flushWaiting) return;
+    if (!this.flushWaiting || this.closing) return;
     this.flushWaiting = false;
     this.writeBatch();
   }
@@ -973,9 +1015,14 @@ export class DurablePersistence implements Persistence {
   }
 
   async close(): Promise<void> {
-    this.flushWaiting = false;
+    // No batch starts on its own from now on: the last one is written below, once the one being
+    // committed is done. That last batch may finish a sweep, which reads committed records only:
+    // written beside a batch still in flight, it would miss what that batch wrote in its range.
+    this.closing = true;
     if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
     this.lazyTimer = null;
+    while (this.localCommitsInFlight > 0) await this.store.whenCommittedLocally().then(undefined, () => undefined);
+    this.flushWaiting = false;
     this.writeBatch();
     await Promise.all([...this.syncSources].map((s) => s.close()));
     await this.store.close();

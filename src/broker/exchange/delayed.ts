@@ -251,7 +251,9 @@ export class DelayedMessageExchange extends Exchange {
       this.pagedFromId = 0;
     } else if (rows.length === 0) {
       if (this.waitedOnce) {
-        // Still nothing after a commit: the stored count was wrong; trust the store.
+        // Still nothing after a commit: the stored count was wrong; trust the store, and correct the
+        // count it keeps (a restart would otherwise expect the missing messages again).
+        p.delayedMissing(this, this.pagedCount);
         this.pagedCount = 0;
         this.pagedFromDue = Number.MAX_SAFE_INTEGER;
         return 0;
