@@ -9,9 +9,9 @@
 // process-memory.ts), yet operators and their dashboards read the RSS. RabbitMQ reads its message
 // store with read(2), so its RSS never holds them.
 //
-// After every DROP_AFTER_READ_BYTES of message bodies read from the store, and when the file-backed
-// resident memory has grown by DROP_ABOVE_BYTES since start (checked on the memory alarm's sample,
-// 4 per second), the data file's pages are unmapped from the process (madvise MADV_DONTNEED through
+// After every DROP_AFTER_READ_BYTES of message bodies read from the store (at most every
+// MIN_READ_INTERVAL_MS), and when the file-backed resident memory has grown by DROP_ABOVE_BYTES
+// since start (checked on the memory alarm's sample, 4 per second), the data file's pages are unmapped from the process (madvise MADV_DONTNEED through
 // the optional addon, allocator.ts): they stay in the page cache, so the next read of one is a
 // minor fault. Nothing per message: the reads are counted per batch read back.
 //
@@ -57,6 +57,17 @@ const DROP_AFTER_READ_BYTES = 16 * 1024 * 1024;
 const STALLED_MS = 100;
 /** At most one drop per this many ms (every memory sample): hot index pages fault back in after each. */
 const MIN_INTERVAL_MS = 200;
+/**
+ * At most one drop per this many ms after bodies read, whatever the read rate: each drop reads
+ * /proc/self/maps (thousands of lines: LMDB maps its file in 64 KiB chunks), advises the file's
+ * mappings, and holds the writer thread's transaction open until the main thread has run it. An
+ * empty one — nothing else written — commits no page and syncs nothing (LMDB skips the commit of
+ * a transaction that dirtied nothing: strace shows no pwrite or fdatasync per drop) and costs
+ * about 50 µs of CPU in thread wake-ups. Without this bound a read rate of 1 GB/s (large messages
+ * paged out) asked for 60 drops a second, one every read of 16 MiB; S10's drain (about 140 MB/s)
+ * reads 16 MiB every 110 ms or so and is not held back by it.
+ */
+const MIN_READ_INTERVAL_MS = 50;
 
 export class MappedDataFilePages {
   /** file-backed resident memory at the first sample (the node binary's code and the like) */
@@ -98,9 +109,9 @@ export class MappedDataFilePages {
   }
 
   /** Message bodies were read from the store (through the map): drop the pages every so many. */
-  bodiesRead(bytes: number): void {
+  bodiesRead(bytes: number, now = Date.now()): void {
     this.readBytes += bytes;
-    if (this.readBytes >= DROP_AFTER_READ_BYTES) this.drop(Date.now());
+    if (this.readBytes >= DROP_AFTER_READ_BYTES && now - this.lastDropAt >= MIN_READ_INTERVAL_MS) this.drop(now);
   }
 
   private drop(now: number): void {
