@@ -454,7 +454,9 @@ export class DurablePersistence implements Persistence {
     const message = new Message(stored.exchange, stored.routingKey, stored.properties, stored.body, stored.publishedAt);
     message.storeId = e.messageId;
     message.storeWritten = !inline;
-    message.compacted = true; // a private copy read from the store: pins nothing
+    // A shared body is a private copy; an inline one a view into the read's slab, which the memory
+    // gauge copies out if the message stays (Queue.entryLoaded), as it does for socket chunks.
+    message.compacted = !inline;
     const entry = new QueueEntry(queue, message, e.seq, e.expiresAt, e.level);
     entry.stored = true;
     entry.written = true;

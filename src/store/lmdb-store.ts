@@ -42,6 +42,7 @@ import {
 } from './records.js';
 import { BODY_COMPRESSION_OPTIONS, CompressionGate, FIRST_COMPRESSION_MARK } from './compression.js';
 import { V2_ENTRIES_DB } from './migrate-entries.js';
+import { openEntrySlabReader } from './slab-reader.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** Bump when the on-disk layout changes; add a migration from the previous version (migrations.ts). */
@@ -110,6 +111,8 @@ export class LmdbStore {
   private readonly uncompressedMessages: Database<Buffer, Buffer> | null;
   private readonly uncompressedEntries: Database<Buffer, Buffer> | null;
   private readonly compressionGate = new CompressionGate();
+  /** queue-entries for range reads: keys as seqs, values as views into slabs (slab-reader.ts) */
+  private readonly entryReader: Database<Buffer, number>;
   private readonly shared: Database<Buffer, Buffer>;
   private readonly refs: Database<Buffer, Buffer>;
   private readonly counts: Database<Buffer, Buffer>;
@@ -159,6 +162,7 @@ export class LmdbStore {
     this.bindings = this.root.openDB<BindingRecord, Buffer>({ name: 'bindings', keyEncoding: 'binary' });
     this.messages = this.binaryDb('messages', true);
     this.entries = this.binaryDb('queue-entries', true);
+    this.entryReader = openEntrySlabReader(this.root, 'queue-entries');
     this.uncompressedMessages = replication === null ? this.binaryDb('messages', false) : null;
     this.uncompressedEntries = replication === null ? this.binaryDb('queue-entries', false) : null;
     this.shared = this.binaryDb('shared', false);
@@ -410,18 +414,17 @@ export class LmdbStore {
 
   /**
    * Entries of one queue level from seq fromSeq on, in order, until `limit` entries or `maxBytes`
-   * of bodies (at least one entry when there is one). Only committed entries are visible.
+   * of bodies (at least one entry when there is one). Only committed entries are visible. Values
+   * are views into slabs shared by the records of a read (slab-reader.ts), not private copies.
    */
   readEntries(queueId: number, level: number, fromSeq: number, limit: number, maxBytes: number): StoredEntry[] {
     const out: StoredEntry[] = [];
     let bytes = 0;
-    for (const { key, value } of this.entries.getRange({
-      start: entryKey(queueId, level, fromSeq),
-      end: entryKey(queueId, level, MAX_SEQ),
-      limit,
-    })) {
+    // Range bounds are entry keys (written as given); keys read come back as their seq.
+    const range = { start: entryKey(queueId, level, fromSeq), end: entryKey(queueId, level, MAX_SEQ), limit } as unknown as { start: number; end: number; limit: number };
+    for (const { key: seq, value } of this.entryReader.getRange(range)) {
       const header = decodeEntryValue(value);
-      out.push({ queueId, level, seq: readU64(key, 5), ...header, value });
+      out.push({ queueId, level, seq, ...header, value });
       bytes += header.bodySize;
       if (bytes >= maxBytes) break;
     }

@@ -362,6 +362,11 @@ export class Queue implements ExpiringQueue {
   /** QueuePaging: an entry came back into memory. */
   entryLoaded(entry: QueueEntry): void {
     if (!this.memoryHolder) this.host.memory.noteHolder(this);
+    if (!entry.message.compacted) {
+      // A view into the slab it was read with (store/slab-reader.ts): copied out if it stays.
+      if (entry.seq < this.unpinFrom[entry.level]!) this.unpinFrom[entry.level] = entry.seq;
+      this.host.memory.notePinned(this);
+    }
     this.expiry.arrived(entry);
   }
 
