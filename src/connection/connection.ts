@@ -60,6 +60,7 @@ import {
 import { Channel } from './channel.js';
 import { LOCALES, MECHANISMS, parseCredentials, serverProperties, validateNegotiated } from './handshake.js';
 import { Outbound } from './outbound.js';
+import type { CoalescedConnection, CoalescedReader, ReadCoalescing } from './read-coalescing.js';
 import { certificateLoginName, offersExternal, tlsDetails, type TlsDetails } from '../tls/connection-info.js';
 
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
@@ -93,7 +94,7 @@ export interface ClientCapabilities {
   authenticationFailureClose: boolean;
 }
 
-export class Connection implements QueueOwner, GatedConnection {
+export class Connection implements QueueOwner, GatedConnection, CoalescedConnection {
   readonly id = nextConnectionId++;
   readonly outbound: Outbound;
   readonly log: Logger;
@@ -137,6 +138,8 @@ export class Connection implements QueueOwner, GatedConnection {
   private resumeScheduled = false;
   /** socket reads (RabbitMQ's recv_cnt) */
   readsCount = 0;
+  /** fewer, larger reads of acks under sustained load (see read-coalescing.ts); null when off or TLS */
+  private readonly coalescedReader: CoalescedReader | null;
   /** why the connection ended, for the log line when it goes */
   private closeReason: string | null = null;
 
@@ -144,6 +147,7 @@ export class Connection implements QueueOwner, GatedConnection {
     readonly broker: Broker,
     readonly socket: Socket,
     private readonly onClosed: (connection: Connection) => void,
+    coalescing: ReadCoalescing | null = null,
   ) {
     const config = broker.config;
     this.channelMax = config.channelMax === 0 ? 65535 : config.channelMax;
@@ -155,6 +159,9 @@ export class Connection implements QueueOwner, GatedConnection {
     this.outbound = new Outbound(socket, broker.dispatcher);
     this.parser = new FrameParser(config.frameMax, this.onFrame, this.onBodyPiece);
     this.gate = broker.resources.gate(this);
+    // The TCP handle's descriptor (Node keeps it on the handle; a TLS socket's handle has none).
+    const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+    this.coalescedReader = coalescing === null || this.tls !== null ? null : coalescing.reader(handle?.fd, this);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
@@ -214,6 +221,18 @@ export class Connection implements QueueOwner, GatedConnection {
     return this.gate.state;
   }
 
+  /** Whether the socket (and so its descriptor) is gone: read coalescing must not touch it. */
+  get socketGone(): boolean {
+    return this.tornDown || this.socket.destroyed;
+  }
+
+  /** Deliveries the client has not acknowledged yet, over all channels (read coalescing's bound). */
+  unackedDeliveries(): number {
+    let unacked = 0;
+    for (const channel of this.channels.values()) unacked += channel.unacked.size;
+    return unacked;
+  }
+
   get userName(): string {
     return this.user?.name ?? '';
   }
@@ -232,6 +251,7 @@ export class Connection implements QueueOwner, GatedConnection {
         chunk = rest;
       }
       this.processInput(chunk);
+      if (this.coalescedReader !== null) this.coalescedReader.afterRead(this.lastReadAt, chunk.length, !this.gate.reading);
     } catch (err) {
       this.internalError(err, 'reading');
     }
@@ -762,6 +782,7 @@ export class Connection implements QueueOwner, GatedConnection {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
+    if (this.coalescedReader !== null) this.coalescedReader.close();
     this.teardownStep('releasing channels', this.releaseChannels);
     this.teardownStep('releasing the read gate', () => this.broker.resources.release(this.gate));
     this.teardownStep('deleting exclusive queues', this.removeExclusiveQueues);
