@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21 /* Linux 5.4; older kernels answer EINVAL */
 #endif
@@ -141,29 +140,6 @@ static napi_value PageOutFilePages(napi_env env, napi_callback_info info) {
   return adviseFile(env, info, MADV_PAGEOUT);
 }
 
-/*
- * setReceiveLowWater(fd, bytes): SO_RCVLOWAT on a TCP socket, so that epoll reports it readable
- * only once `bytes` are waiting (or on EOF/error); true when set. Used by read coalescing
- * (src/connection/read-coalescing.ts), which Node's net module has no option for. Not malloc, but
- * this is Warren's one addon and a second one would need a second build step.
- */
-static napi_value SetReceiveLowWater(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int32_t fd = -1;
-  int32_t bytes = 1;
-  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 2 &&
-           napi_get_value_int32(env, argv[0], &fd) == napi_ok && napi_get_value_int32(env, argv[1], &bytes) == napi_ok &&
-           fd >= 0 && bytes >= 1;
-  if (ok) {
-    int value = bytes;
-    ok = setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &value, sizeof value) == 0;
-  }
-  napi_value result;
-  napi_get_boolean(env, ok, &result);
-  return result;
-}
-
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &fn) != napi_ok) return NULL;
@@ -172,8 +148,6 @@ static napi_value Init(napi_env env, napi_value exports) {
   if (napi_set_named_property(env, exports, "unmapFilePages", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "pageOutFilePages", NAPI_AUTO_LENGTH, PageOutFilePages, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "pageOutFilePages", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "setReceiveLowWater", NAPI_AUTO_LENGTH, SetReceiveLowWater, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "setReceiveLowWater", fn) != napi_ok) return NULL;
   return exports;
 }
 

@@ -45,8 +45,6 @@ export interface BrokerConfig {
   consumerTimeoutMs: number;
   /** client connections served at once; more wait to be accepted (0 = no limit) */
   maxConnections: number;
-  /** 'on': under sustained load a consumer's acks are read in larger batches (src/connection/read-coalescing.ts); off by default */
-  readCoalescing: 'on' | 'off';
   /** AMQPS port, used when tlsCert is set; 0 picks a free port; null: no AMQPS listener */
   tlsPort: number | null;
   /** PEM files: server certificate (chain), its private key, CA certificates for client certificates */
@@ -113,7 +111,6 @@ export const DEFAULT_CONFIG: Readonly<BrokerConfig> = {
   diskFreeLimitBytes: 50_000_000,
   consumerTimeoutMs: 1_800_000,
   maxConnections: 0,
-  readCoalescing: 'off',
   tlsPort: 5671,
   tlsCert: null,
   tlsKey: null,
@@ -238,14 +235,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 0,
     max: 10_000_000,
     help: 'client connections served at once; more wait to be accepted (0 = no limit)',
-  },
-  {
-    key: 'readCoalescing',
-    flag: '--read-coalescing',
-    env: 'WARREN_READ_COALESCING',
-    kind: 'choice',
-    choices: ['on', 'off'],
-    help: "on|off: under sustained load, read a consumer's acks in larger batches (fewer wake-ups); off by default",
   },
   { key: 'tlsPort', flag: '--tls-port', env: 'WARREN_TLS_PORT', kind: 'port', min: 0, max: 65535, help: 'AMQPS port, used when --tls-cert is set (0 = none)' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'WARREN_TLS_CERT', kind: 'string', help: 'PEM file: server certificate (and chain); turns TLS on' },

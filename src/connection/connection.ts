@@ -60,7 +60,6 @@ import {
 import { Channel } from './channel.js';
 import { LOCALES, MECHANISMS, parseCredentials, serverProperties, validateNegotiated } from './handshake.js';
 import { Outbound } from './outbound.js';
-import type { CoalescedConnection, CoalescedReader, ReadCoalescing } from './read-coalescing.js';
 import { certificateLoginName, offersExternal, tlsDetails, type TlsDetails } from '../tls/connection-info.js';
 
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
@@ -94,7 +93,7 @@ export interface ClientCapabilities {
   authenticationFailureClose: boolean;
 }
 
-export class Connection implements QueueOwner, GatedConnection, CoalescedConnection {
+export class Connection implements QueueOwner, GatedConnection {
   readonly id = nextConnectionId++;
   readonly outbound: Outbound;
   readonly log: Logger;
@@ -138,8 +137,6 @@ export class Connection implements QueueOwner, GatedConnection, CoalescedConnect
   private resumeScheduled = false;
   /** socket reads (RabbitMQ's recv_cnt) */
   readsCount = 0;
-  /** fewer, larger reads of acks under sustained load (see read-coalescing.ts); null when off or TLS */
-  private readonly coalescedReader: CoalescedReader | null;
   /** why the connection ended, for the log line when it goes */
   private closeReason: string | null = null;
 
@@ -147,7 +144,6 @@ export class Connection implements QueueOwner, GatedConnection, CoalescedConnect
     readonly broker: Broker,
     readonly socket: Socket,
     private readonly onClosed: (connection: Connection) => void,
-    coalescing: ReadCoalescing | null = null,
   ) {
     const config = broker.config;
     this.channelMax = config.channelMax === 0 ? 65535 : config.channelMax;
@@ -159,9 +155,6 @@ export class Connection implements QueueOwner, GatedConnection, CoalescedConnect
     this.outbound = new Outbound(socket, broker.dispatcher);
     this.parser = new FrameParser(config.frameMax, this.onFrame, this.onBodyPiece);
     this.gate = broker.resources.gate(this);
-    // The TCP handle's descriptor (Node keeps it on the handle; a TLS socket's handle has none).
-    const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
-    this.coalescedReader = coalescing === null || this.tls !== null ? null : coalescing.reader(handle?.fd, this);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
@@ -221,18 +214,6 @@ export class Connection implements QueueOwner, GatedConnection, CoalescedConnect
     return this.gate.state;
   }
 
-  /** Whether the socket (and so its descriptor) is gone: read coalescing must not touch it. */
-  get socketGone(): boolean {
-    return this.tornDown || this.socket.destroyed;
-  }
-
-  /** Deliveries the client has not acknowledged yet, over all channels (read coalescing's bound). */
-  unackedDeliveries(): number {
-    let unacked = 0;
-    for (const channel of this.channels.values()) unacked += channel.unacked.size;
-    return unacked;
-  }
-
   get userName(): string {
     return this.user?.name ?? '';
   }
@@ -251,7 +232,6 @@ export class Connection implements QueueOwner, GatedConnection, CoalescedConnect
         chunk = rest;
       }
       this.processInput(chunk);
-      if (this.coalescedReader !== null) this.coalescedReader.afterRead(this.lastReadAt, chunk.length, !this.gate.reading);
     } catch (err) {
       this.internalError(err, 'reading');
     }
@@ -782,7 +762,6 @@ export class Connection implements QueueOwner, GatedConnection, CoalescedConnect
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
-    if (this.coalescedReader !== null) this.coalescedReader.close();
     this.teardownStep('releasing channels', this.releaseChannels);
     this.teardownStep('releasing the read gate', () => this.broker.resources.release(this.gate));
     this.teardownStep('deleting exclusive queues', this.removeExclusiveQueues);

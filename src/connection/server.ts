@@ -6,7 +6,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Broker } from '../broker/broker.js';
 import type { TlsSettings } from '../tls/tls-settings.js';
 import { Connection } from './connection.js';
-import { ReadCoalescing } from './read-coalescing.js';
 import { createAmqpsListener } from './tls-listener.js';
 
 /** Connections beyond --max-connections held waiting; more are closed at once. */
@@ -22,12 +21,7 @@ export class AmqpServer {
   /** every served socket until it closes, including those left open after close-ok (see Connection) */
   private readonly sockets = new Set<Socket>();
 
-  /** fewer, larger reads of consumers' acks under sustained load (--read-coalescing) */
-  readonly readCoalescing: ReadCoalescing;
-
-  constructor(private readonly broker: Broker) {
-    this.readCoalescing = new ReadCoalescing(broker.config.readCoalescing === 'on');
-  }
+  constructor(private readonly broker: Broker) {}
 
   /** The listening sockets (a cluster leader accepts PROXY headers on them from its followers). */
   get netServers(): readonly Server[] {
@@ -82,7 +76,7 @@ export class AmqpServer {
       this.connections.delete(c);
       this.broker.connections.delete(c);
       this.admitWaiting();
-    }, this.readCoalescing);
+    });
     this.connections.add(connection);
     this.broker.connections.add(connection);
   }
@@ -135,7 +129,6 @@ export class AmqpServer {
     for (const c of [...this.connections]) c.destroy();
     // Sockets of connections already closed, still waiting for their client to hang up.
     for (const s of [...this.sockets]) s.destroy();
-    this.readCoalescing.stop();
     await stopped;
   }
 }
