@@ -35,7 +35,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { trimAllocator } from './allocator.js';
-import { heldMemoryBytes } from './process-memory.js';
+import { heldMemoryBytes, recentHeldMemoryBytes } from './process-memory.js';
 import type { Logger } from '../log.js';
 import type { Queue } from './queue/queue.js';
 import type { UnackedLedger } from './unacked.js';
@@ -43,6 +43,11 @@ import type { UnackedLedger } from './unacked.js';
 /** Messages older than this in a queue get their own copy of their bytes. */
 export const UNPIN_AGE_MS = 1000;
 const TICK_MS = 1000;
+/**
+ * The tick reuses a sample of the memory held this recent (the memory alarm takes one every 250 ms,
+ * resources.ts, and a trim tick one just before) instead of reading /proc again.
+ */
+const SAMPLE_MAX_AGE_MS = 300;
 /** Under pressure from the budget, queues page out down to this share of it. */
 const BUDGET_TARGET = 0.75;
 /** RabbitMQ's vm_memory_high_watermark_paging_ratio. */
@@ -189,7 +194,7 @@ export class MemoryGauge {
     // TRIM_TICKS ticks, not just the first.
     if (this.trimTicks > 0) this.trimTick();
     try {
-      this.relievePressure(heldMemoryBytes());
+      this.relievePressure(recentHeldMemoryBytes(SAMPLE_MAX_AGE_MS));
     } catch (err) {
       for (const q of this.holders) {
         q.host.log.error({ err }, 'paging messages out under memory pressure failed');

@@ -3,7 +3,14 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { heldMemoryBytes, lastFileBackedBytes, parseFileBackedMemory, parseHeldMemory } from '../../src/broker/process-memory.js';
+import {
+  heldMemoryBytes,
+  heldMemorySamplesTaken,
+  lastFileBackedBytes,
+  parseFileBackedMemory,
+  parseHeldMemory,
+  recentHeldMemoryBytes,
+} from '../../src/broker/process-memory.js';
 import { waitFor } from '../support/wait.js';
 
 const status = (text: string): Buffer => Buffer.from(text, 'latin1');
@@ -55,5 +62,18 @@ describe('the memory the alarm measures', () => {
       return heldMemoryBytes() < grown - 32 * MIB;
     }, 'the held memory to fall after freeing 64 MiB', 10_000);
   });
-});
 
+  it('a sample younger than the age asked for is reused without reading /proc; an older one is taken afresh', () => {
+    const first = heldMemoryBytes();
+    const taken = heldMemorySamplesTaken();
+    const block = Buffer.alloc(64 * MIB, 1); // resident now, but not in the last sample
+    expect(recentHeldMemoryBytes(60_000)).toBe(first);
+    expect(heldMemorySamplesTaken()).toBe(taken);
+    const fresh = recentHeldMemoryBytes(-1);
+    expect(heldMemorySamplesTaken()).toBe(taken + 1);
+    expect(fresh - first).toBeGreaterThan(48 * MIB);
+    expect(recentHeldMemoryBytes(60_000)).toBe(fresh);
+    expect(heldMemorySamplesTaken()).toBe(taken + 1);
+    expect(block[64 * MIB - 1]).toBe(1);
+  });
+});
