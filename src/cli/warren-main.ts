@@ -33,32 +33,8 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`warren: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  const host = config.bind.includes(':') ? `[${config.bind}]` : config.bind;
-  const urls: string[] = [];
-  if (running.port !== 0) urls.push(`amqp://${host}:${running.port}/`);
-  if (running.tlsPort !== 0) urls.push(`amqps://${host}:${running.tlsPort}/`);
-  process.stdout.write(`warren: listening on ${urls.join(' and ')} (data in ${config.dataDir})\n`);
-  if (running.management !== null) {
-    const mhost = config.managementBind.includes(':') ? `[${config.managementBind}]` : config.managementBind;
-    const apis: string[] = [];
-    if (running.management.port !== 0) apis.push(`http://${mhost}:${running.management.port}/api/`);
-    if (running.management.tlsPort !== 0) apis.push(`https://${mhost}:${running.management.tlsPort}/api/`);
-    process.stdout.write(`warren: management API on ${apis.join(' and ')}\n`);
-  }
-  if (running.metrics !== null) {
-    const bind = config.prometheusBind || config.bind;
-    const host = bind.includes(':') ? `[${bind}]` : bind;
-    const endpoints: string[] = [];
-    if (running.metrics.port !== 0) endpoints.push(`http://${host}:${running.metrics.port}/metrics`);
-    if (running.metrics.tlsPort !== 0) endpoints.push(`https://${host}:${running.metrics.tlsPort}/metrics`);
-    process.stdout.write(`warren: Prometheus metrics on ${endpoints.join(' and ')}\n`);
-  }
-  if (!allocatorTrimAvailable && process.platform === 'linux') {
-    running.broker.log.warn(
-      { addon: 'dist/native/malloc-trim.node' },
-      'optional malloc-trim addon not built (npm ci builds it where a C compiler and node headers are installed): memory freed after a flood may stay resident',
-    );
-  }
+  // Signal handlers come before the line saying where Warren listens: a supervisor (or a test)
+  // that sends SIGTERM as soon as it reads that line gets a clean shutdown, not a kill.
   // A library promise rejected with nobody listening (seen from the storage layer after an I/O
   // error): log it and keep serving; the broker has already blocked publishers if it matters.
   process.on('unhandledRejection', (reason) => {
@@ -92,4 +68,30 @@ export async function main(argv: string[]): Promise<void> {
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  const host = config.bind.includes(':') ? `[${config.bind}]` : config.bind;
+  const urls: string[] = [];
+  if (running.port !== 0) urls.push(`amqp://${host}:${running.port}/`);
+  if (running.tlsPort !== 0) urls.push(`amqps://${host}:${running.tlsPort}/`);
+  process.stdout.write(`warren: listening on ${urls.join(' and ')} (data in ${config.dataDir})\n`);
+  if (running.management !== null) {
+    const mhost = config.managementBind.includes(':') ? `[${config.managementBind}]` : config.managementBind;
+    const apis: string[] = [];
+    if (running.management.port !== 0) apis.push(`http://${mhost}:${running.management.port}/api/`);
+    if (running.management.tlsPort !== 0) apis.push(`https://${mhost}:${running.management.tlsPort}/api/`);
+    process.stdout.write(`warren: management API on ${apis.join(' and ')}\n`);
+  }
+  if (running.metrics !== null) {
+    const bind = config.prometheusBind || config.bind;
+    const host = bind.includes(':') ? `[${bind}]` : bind;
+    const endpoints: string[] = [];
+    if (running.metrics.port !== 0) endpoints.push(`http://${host}:${running.metrics.port}/metrics`);
+    if (running.metrics.tlsPort !== 0) endpoints.push(`https://${host}:${running.metrics.tlsPort}/metrics`);
+    process.stdout.write(`warren: Prometheus metrics on ${endpoints.join(' and ')}\n`);
+  }
+  if (!allocatorTrimAvailable && process.platform === 'linux') {
+    running.broker.log.warn(
+      { addon: 'dist/native/malloc-trim.node' },
+      'optional malloc-trim addon not built (npm ci builds it where a C compiler and node headers are installed): memory freed after a flood may stay resident',
+    );
+  }
 }
