@@ -80,6 +80,16 @@ const SETTLED_COLLECT_BYTES = 8 * 1024 * 1024;
 const TRIM_TICKS = 5;
 const TRIM_FALLING_BYTES = 4 * 1024 * 1024;
 const TRIM_MAX_TICKS = 60;
+/**
+ * A round of trims after a collection that released this much in bodies (not under pressure)
+ * but saw the memory held fall by this much less owes one follow-up collection and round of trims.
+ * A collection makes dead buffers freeable; V8 frees them on background threads, and the next
+ * collection first finishes any of that work still pending. A loaded CI machine once kept a
+ * drained flood (about 200 MiB) resident for 45 s after the gauge's collection, which is what this
+ * answers; the follow-up's log line says whether the memory came back, so a shortfall that stays
+ * is known to be memory still in use (deliveries a consumer holds unacked, for one).
+ */
+const FOLLOW_UP_SHORTFALL_BYTES = 32 * 1024 * 1024;
 
 let collect: (() => void) | null = null;
 
@@ -118,8 +128,13 @@ export class MemoryGauge {
    */
   private pressureAtBytes = Infinity;
   private lastCollection = 0;
-  /** the most bodies held at a tick since the last full collection */
-  private peakSinceCollection = 0;
+  /**
+   * The most bodies held since the last full collection. Raised where bodies are added
+   * (ReadyList), not sampled at ticks: a burst published and drained between two ticks (100 MB of
+   * 4 KiB messages take half a second) was never seen, so no collection was owed for it and its
+   * memory stayed resident until V8 happened to collect.
+   */
+  peakSinceCollection = 0;
   /** the bodies held at the previous tick: the same now means they have settled */
   private bytesAtLastTick = 0;
   /** a full collection ran: give the freed memory back to the system on this many next ticks */
@@ -129,6 +144,12 @@ export class MemoryGauge {
   /** the memory held at the previous trim tick, and before the round's collection (for the log) */
   private heldAtLastTrim = 0;
   private heldBeforeCollection = 0;
+  /** bodies released since the collection before the round's own (what its trims should give back) */
+  private releasedAtCollection = 0;
+  /** the round's collection was a follow-up (FOLLOW_UP_SHORTFALL_BYTES): it owes none itself */
+  private followUpRound = false;
+  /** a round of trims gave back too little: one more collection is owed */
+  private followUpOwed = false;
   /** set by the broker: the memory high watermark in bytes (Infinity: none) */
   memoryLimitBytes: () => number = () => Infinity;
   /** set by the broker: the memory alarm's figure at its last sample (0: none) */
@@ -208,7 +229,7 @@ export class MemoryGauge {
     // (RELEASED_COLLECT_BYTES, or SETTLED_COLLECT_BYTES once settled) may still be waiting for
     // GC_INTERVAL_MS: keep ticking until it ran, or an idle broker would keep that memory until V8
     // happens to collect.
-    if (this.holders.size > 0 || this.pinned.length > 0 || this.pinnedLedgers.length > 0 || this.collectionMayBeOwed() || this.trimTicks > 0 || this.memoryPressure) this.arm();
+    if (this.holders.size > 0 || this.pinned.length > 0 || this.pinnedLedgers.length > 0 || this.collectionMayBeOwed() || this.followUpOwed || this.trimTicks > 0 || this.memoryPressure) this.arm();
   };
 
   /** One tick of a round of trims after a full collection (see TRIM_TICKS). */
@@ -223,8 +244,17 @@ export class MemoryGauge {
     }
     this.heldAtLastTrim = held;
     if (this.trimTicks === 0) {
+      const shortfall = this.releasedAtCollection - (this.heldBeforeCollection - held);
+      this.followUpOwed = !this.followUpRound && shortfall >= FOLLOW_UP_SHORTFALL_BYTES;
       this.log?.debug(
-        { heldBeforeMiB: mib(this.heldBeforeCollection), heldAfterMiB: mib(held), bodiesHeldMiB: mib(this.bytes) },
+        {
+          heldBeforeMiB: mib(this.heldBeforeCollection),
+          heldAfterMiB: mib(held),
+          bodiesHeldMiB: mib(this.bytes),
+          releasedMiB: mib(this.releasedAtCollection),
+          followUp: this.followUpRound,
+          followUpOwed: this.followUpOwed,
+        },
         'memory given back to the system after a full garbage collection',
       );
     }
@@ -274,11 +304,18 @@ export class MemoryGauge {
     const settled = this.bytes === 0 || this.bytes === this.bytesAtLastTick;
     this.bytesAtLastTick = this.bytes;
     const released = this.collectionOwed(settled);
-    if (((this.memoryPressure && wasUnderPressure) || released) && now - this.lastCollection >= interval) {
+    const pressed = this.memoryPressure && wasUnderPressure;
+    if ((pressed || released || this.followUpOwed) && now - this.lastCollection >= interval) {
+      const followUp = this.followUpOwed && !pressed && !released;
       this.log?.debug(
-        { releasedMiB: mib(this.peakSinceCollection - this.bytes), bodiesHeldMiB: mib(this.bytes), heldMiB: mib(heldBytes), underPressure: this.memoryPressure },
+        { releasedMiB: mib(this.peakSinceCollection - this.bytes), bodiesHeldMiB: mib(this.bytes), heldMiB: mib(heldBytes), underPressure: this.memoryPressure, followUp },
         'full garbage collection to give released message memory back',
       );
+      // Only a collection for released bodies is judged by what its trims gave back: under
+      // pressure the memory held is mostly still in use.
+      this.releasedAtCollection = pressed ? 0 : this.peakSinceCollection - this.bytes;
+      this.followUpRound = followUp;
+      this.followUpOwed = false;
       this.lastCollection = now;
       this.peakSinceCollection = this.bytes;
       fullCollection();

@@ -87,7 +87,9 @@ export class ReadyList {
     l.bytes += size;
     this.count++;
     this.bytes += size;
-    this.memory.bytes += size;
+    const memory = this.memory;
+    memory.bytes += size;
+    if (memory.bytes > memory.peakSinceCollection) memory.peakSinceCollection = memory.bytes;
   }
 
   private removed(l: Level, entry: QueueEntry): void {

@@ -1,0 +1,87 @@
+// The memory gauge's follow-up collection: a round of trims after a collection for released bodies
+// that gave back far less than was released owes one more collection and round of trims (V8 frees
+// dead buffers on background threads; the next collection finishes what is still pending), and
+// only one: a follow-up round owes none itself, so memory still in use never loops collections.
+// Here the shortfall is real memory in use: a consumer holds every delivery unacked, so the
+// queue's bodies are released to the unacked ledger, not freed. The 100 MB flood is published and
+// delivered within about a second, between two of the gauge's ticks: the gauge must still see its
+// peak (it used to sample the peak at ticks only, and then owed no collection at all).
+
+import { rmSync } from 'node:fs';
+import amqp, { type ChannelModel } from 'amqplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/broker.js';
+import { ChildBroker } from '../support/child-broker.js';
+import { waitFor } from '../support/wait.js';
+
+const BODY_BYTES = 4096;
+const FLOOD_BYTES = 100e6;
+
+let broker: ChildBroker | undefined;
+let dataDir: string | undefined;
+let conn: ChannelModel | undefined;
+
+afterEach(async () => {
+  await conn?.close().catch(() => {});
+  conn = undefined;
+  await broker?.stop();
+  broker = undefined;
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  dataDir = undefined;
+});
+
+/** The gauge's debug lines (JSON) with this message. */
+function gaugeLines(message: string): Array<Record<string, unknown>> {
+  return broker!.output
+    .join('')
+    .split('\n')
+    .filter((line) => line.includes(message))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+const COLLECTION = 'full garbage collection to give released message memory back';
+const ROUND_END = 'memory given back to the system after a full garbage collection';
+
+describe('memory gauge: a collection whose trims gave back too little (bin/warren)', () => {
+  it('owes exactly one follow-up collection, which owes none itself', { timeout: 120_000 }, async () => {
+    dataDir = tempDir('warren-mem-follow-up-');
+    broker = await ChildBroker.start(dataDir, undefined, ['--log-level', 'debug']);
+    conn = await amqp.connect(broker.url);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('held', { durable: false });
+    const body = Buffer.alloc(BODY_BYTES, 7);
+    const count = Math.floor(FLOOD_BYTES / BODY_BYTES);
+    for (let i = 0; i < count; i++) {
+      if (!ch.sendToQueue('held', body)) await new Promise((r) => ch.once('drain', r));
+      if (i % 5000 === 4999) await ch.waitForConfirms();
+    }
+    await ch.waitForConfirms();
+
+    // Every message is delivered and none acked: the queue's bodies are released, all still in use.
+    const reader = await conn.createChannel();
+    let got = 0;
+    await reader.consume('held', () => {
+      got++;
+    });
+    await waitFor(() => got === count, `the ${count} deliveries (have ${got})`, 60_000);
+
+    // The regular collection's round ends owing a follow-up; the follow-up's round ends owing none.
+    await waitFor(() => gaugeLines(ROUND_END).length >= 2, 'two rounds of trims', 60_000).catch((err: Error) => {
+      const lines = broker!.output.join('').split('\n').filter((l) => l.includes('garbage collection'));
+      throw new Error(`${err.message}; gauge:\n${lines.join('\n')}`);
+    });
+    const collections = gaugeLines(COLLECTION);
+    const rounds = gaugeLines(ROUND_END);
+    expect(collections.map((c) => c.followUp)).toEqual([false, true]);
+    expect(rounds[0]).toMatchObject({ followUp: false, followUpOwed: true });
+    expect(rounds[0]!.releasedMiB as number).toBeGreaterThanOrEqual(64);
+    expect(rounds[1]).toMatchObject({ followUp: true, followUpOwed: false });
+
+    // Nothing more is owed: one more tick interval past the gauge's minimum between collections
+    // (5 s) brings no third collection. Checked by a round trip the broker answers after its ticks.
+    const quietSince = Date.now();
+    await waitFor(() => Date.now() - quietSince > 6500, 'a quiet spell of 6.5 s', 10_000);
+    await ch.checkQueue('held');
+    expect(gaugeLines(COLLECTION)).toHaveLength(2);
+    await reader.close();
+  });
+});
