@@ -7,54 +7,29 @@
 // delivered within about a second, between two of the gauge's ticks: the gauge must still see its
 // peak (it used to sample the peak at ticks only, and then owed no collection at all).
 
-import { rmSync } from 'node:fs';
-import amqp, { type ChannelModel } from 'amqplib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../support/broker.js';
-import { ChildBroker } from '../support/child-broker.js';
+import { describe, expect, it } from 'vitest';
+import { publishConfirmed } from '../support/amqp.js';
+import { logRecords, outputLines, usePerTestChildBroker } from '../support/per-test-child-broker.js';
 import { waitFor } from '../support/wait.js';
 
 const BODY_BYTES = 4096;
 const FLOOD_BYTES = 100e6;
 
-let broker: ChildBroker | undefined;
-let dataDir: string | undefined;
-let conn: ChannelModel | undefined;
-
-afterEach(async () => {
-  await conn?.close().catch(() => {});
-  conn = undefined;
-  await broker?.stop();
-  broker = undefined;
-  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  dataDir = undefined;
-});
+const warren = usePerTestChildBroker();
 
 /** The gauge's debug lines (JSON) with this message. */
-function gaugeLines(message: string): Array<Record<string, unknown>> {
-  return broker!.output
-    .join('')
-    .split('\n')
-    .filter((line) => line.includes(message))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
+const gaugeLines = (message: string): Record<string, unknown>[] => logRecords(warren.broker, message);
 const COLLECTION = 'full garbage collection to give released message memory back';
 const ROUND_END = 'memory given back to the system after a full garbage collection';
 
 describe('memory gauge: a collection whose trims gave back too little (bin/warren)', () => {
   it('owes exactly one follow-up collection, which owes none itself', { timeout: 120_000 }, async () => {
-    dataDir = tempDir('warren-mem-follow-up-');
-    broker = await ChildBroker.start(dataDir, undefined, ['--log-level', 'debug']);
-    conn = await amqp.connect(broker.url);
+    await warren.start('warren-mem-follow-up-', ['--log-level', 'debug']);
+    const conn = await warren.clients.connect();
     const ch = await conn.createConfirmChannel();
     await ch.assertQueue('held', { durable: false });
-    const body = Buffer.alloc(BODY_BYTES, 7);
     const count = Math.floor(FLOOD_BYTES / BODY_BYTES);
-    for (let i = 0; i < count; i++) {
-      if (!ch.sendToQueue('held', body)) await new Promise((r) => ch.once('drain', r));
-      if (i % 5000 === 4999) await ch.waitForConfirms();
-    }
-    await ch.waitForConfirms();
+    await publishConfirmed(ch, 'held', Buffer.alloc(BODY_BYTES, 7), count);
 
     // Every message is delivered and none acked: the queue's bodies are released, all still in use.
     const reader = await conn.createChannel();
@@ -66,7 +41,7 @@ describe('memory gauge: a collection whose trims gave back too little (bin/warre
 
     // The regular collection's round ends owing a follow-up; the follow-up's round ends owing none.
     await waitFor(() => gaugeLines(ROUND_END).length >= 2, 'two rounds of trims', 60_000).catch((err: Error) => {
-      const lines = broker!.output.join('').split('\n').filter((l) => l.includes('garbage collection'));
+      const lines = outputLines(warren.broker).filter((l) => l.includes('garbage collection'));
       throw new Error(`${err.message}; gauge:\n${lines.join('\n')}`);
     });
     const collections = gaugeLines(COLLECTION);

@@ -17,11 +17,10 @@
 // that walks the broker's page tables under its mmap lock, the lock every brk, munmap and madvise of
 // the broker's allocator waits for, so the measurement itself slowed the release it waits for.
 
-import { readFileSync, rmSync } from 'node:fs';
-import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../support/broker.js';
-import { ChildBroker } from '../support/child-broker.js';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { publishConfirmed, type ConfirmChannel, type Connection, type Message } from '../support/amqp.js';
+import { outputLines, statusMiB, usePerTestChildBroker } from '../support/per-test-child-broker.js';
 import { waitFor } from '../support/wait.js';
 
 const BODY_BYTES = 4096;
@@ -41,29 +40,17 @@ const PACED_RELEASED_WITHIN_MIB = 32;
 const PACED_PREFETCH = 200;
 const ACK_EVERY_MS = 100;
 
-let broker: ChildBroker | undefined;
-let dataDir: string | undefined;
-let conn: ChannelModel | undefined;
-
-afterEach(async () => {
-  await conn?.close().catch(() => {});
-  conn = undefined;
-  await broker?.stop();
-  broker = undefined;
-  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  dataDir = undefined;
-});
+const warren = usePerTestChildBroker();
 
 /** The broker's anonymous + shmem resident memory (the alarm's figure), in MiB: a cheap read. */
 function heldMiB(): number {
-  const status = readFileSync(`/proc/${broker!.process.pid!}/status`, 'utf8');
-  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
-  return (kb('RssAnon') + kb('RssShmem')) / 1024;
+  const mib = statusMiB(warren.broker);
+  return mib('RssAnon') + mib('RssShmem');
 }
 
 /** The memory held and the resident part of the C heap, in MiB (walks the page tables: for the curve's milestones only). */
 function memory(): { held: number; heap: number } {
-  const smaps = readFileSync(`/proc/${broker!.process.pid!}/smaps`, 'utf8');
+  const smaps = readFileSync(`/proc/${warren.broker.process.pid!}/smaps`, 'utf8');
   const at = smaps.indexOf('[heap]');
   const heap = at < 0 ? 0 : Number(/\nRss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1] ?? Number.NaN);
   return { held: heldMiB(), heap: heap / 1024 };
@@ -72,14 +59,13 @@ const show = (m: { held: number; heap: number }): string => `held ${m.held.toFix
 
 /**
  * Starts bin/warren, fills queue 'flood' with FLOOD_BYTES of 4 KiB messages (confirmed), checks
- * that the memory held rose by most of it, and returns the channel, the message count and the
- * memory curve so far (first entry: at rest).
+ * that the memory held rose by most of it, and returns the connection and its channel, the message
+ * count and the memory curve so far (first entry: at rest).
  */
-async function flood(): Promise<{ ch: ConfirmChannel; count: number; atRest: { held: number; heap: number }; curve: string[] }> {
-  dataDir = tempDir('warren-mem-release-');
+async function flood(): Promise<{ conn: Connection; ch: ConfirmChannel; count: number; atRest: { held: number; heap: number }; curve: string[] }> {
   // Debug: the gauge logs its collections and trims, which a failure prints.
-  broker = await ChildBroker.start(dataDir, undefined, ['--log-level', 'debug']);
-  conn = await amqp.connect(broker.url);
+  await warren.start('warren-mem-release-', ['--log-level', 'debug']);
+  const conn = await warren.clients.connect();
   const ch = await conn.createConfirmChannel();
   await ch.assertQueue('flood', { durable: false });
   const atRest = memory();
@@ -87,17 +73,13 @@ async function flood(): Promise<{ ch: ConfirmChannel; count: number; atRest: { h
 
   const body = Buffer.alloc(BODY_BYTES, 7);
   const count = Math.floor(FLOOD_BYTES / BODY_BYTES);
-  for (let i = 0; i < count; i++) {
-    if (!ch.sendToQueue('flood', body)) await new Promise((r) => ch.once('drain', r));
-    if (i % 5000 === 4999) await ch.waitForConfirms();
-  }
-  await ch.waitForConfirms();
+  await publishConfirmed(ch, 'flood', body, count);
   expect((await ch.checkQueue('flood')).messageCount).toBe(count);
   const flooded = memory();
   curve.push(`flooded: ${show(flooded)}`);
   // The flood is in memory: the figure must have risen by most of it, or this test measures nothing.
   expect(flooded.held - atRest.held).toBeGreaterThan(FLOOD_BYTES / 2 ** 20 / 2);
-  return { ch, count, atRest, curve };
+  return { conn, ch, count, atRest, curve };
 }
 
 /**
@@ -121,17 +103,17 @@ async function expectReleasedUnder(bound: number, curve: string[]): Promise<void
       RELEASE_WAIT_MS,
     );
   } catch (err) {
-    const gauge = broker!.output.join('').split('\n').filter((line) => line.includes('garbage collection'));
+    const gauge = outputLines(warren.broker).filter((line) => line.includes('garbage collection'));
     throw new Error(`${(err as Error).message}; MiB: ${curve.join(' | ')}; now ${show(memory())}\ngauge:\n${gauge.join('\n')}`);
   }
   // The addon that gives memory back was built (npm ci, with the C compiler CI has): no warning.
-  expect(broker!.output.join('')).not.toContain('malloc-trim addon not built');
+  expect(warren.broker.output.join('')).not.toContain('malloc-trim addon not built');
 }
 
 describe('memory after a flood is consumed (bin/warren)', () => {
   it('200 MB of 4 KiB messages queued, then drained: the memory Warren holds comes back to near its figure at rest', { timeout: 150_000 }, async () => {
-    const { ch, count, atRest, curve } = await flood();
-    const reader = await conn!.createChannel();
+    const { conn, ch, count, atRest, curve } = await flood();
+    const reader = await conn.createChannel();
     await reader.prefetch(1000);
     let got = 0;
     await reader.consume('flood', (m) => {
@@ -150,11 +132,11 @@ describe('memory after a flood is consumed (bin/warren)', () => {
   // resident for good, as an idle broker allocates too little for V8 to collect by itself. The
   // gauge owes one last collection once the queues' bodies have settled.
   it('the same flood drained slowly (2000 messages a second): the memory held comes back to within 32 MiB of its figure at rest', { timeout: 180_000 }, async () => {
-    const { ch, count, atRest, curve } = await flood();
-    const reader = await conn!.createChannel();
+    const { conn, ch, count, atRest, curve } = await flood();
+    const reader = await conn.createChannel();
     await reader.prefetch(PACED_PREFETCH);
     let got = 0;
-    let last: ConsumeMessage | null = null;
+    let last: Message | null = null;
     await reader.consume('flood', (m) => {
       if (m === null) return;
       got++;

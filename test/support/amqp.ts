@@ -158,6 +158,21 @@ export function collector(onEach?: (msg: Message) => void): Collector {
   return c;
 }
 
+// ---- Publishing many -----------------------------------------------------------------------------
+
+/**
+ * Publishes `count` copies of body to queue q on a confirm channel and waits until all are
+ * confirmed: it waits for 'drain' when the socket buffer is full, and for the confirms every 5000
+ * messages, so that a flood of any size holds a bounded amount in the client.
+ */
+export async function publishConfirmed(ch: ConfirmChannel, q: string, body: Buffer, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    if (!ch.sendToQueue(q, body)) await new Promise((r) => ch.once('drain', r));
+    if (i % 5000 === 4999) await ch.waitForConfirms();
+  }
+  await ch.waitForConfirms();
+}
+
 // ---- What is in a queue, by basic.get ------------------------------------------------------------
 
 /** Every ready message of q, taken with basic.get no-ack, in order. */
