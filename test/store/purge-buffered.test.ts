@@ -73,16 +73,36 @@ async function prefill(b: TestBroker, q: string): Promise<void> {
   expect(queue.pagedOutCount).toBeGreaterThan(0);
 }
 
-/** LAST persistent publishes to `q` and then `method`, in one socket write. */
-function publishesThen(q: string, method: M.Method): Buffer {
+interface PublishTo {
+  exchange: string;
+  routingKey: string;
+  /** the encoded basic properties of each message */
+  properties: Buffer;
+}
+/** Persistent messages straight to queue q (the default exchange). */
+const toQueue = (q: string): PublishTo => ({ exchange: '', routingKey: q, properties: PERSISTENT });
+
+/**
+ * LAST publishes and then `method`, in one socket write on a new raw connection; returns the
+ * broker's reply `replyId` to `method`.
+ */
+async function publishesThen(b: TestBroker, to: PublishTo, method: M.Method, replyId: number): Promise<M.Method> {
+  const { exchange, routingKey, properties } = to;
   const parts: Buffer[] = [];
   for (let i = 0; i < LAST; i++) {
-    parts.push(methodFrame(1, { id: M.BASIC_PUBLISH, reserved1: 0, exchange: '', routingKey: q, mandatory: false, immediate: false }));
-    parts.push(frame(2, 1, headerPayload(BODY_SIZE, PERSISTENT)));
+    parts.push(methodFrame(1, { id: M.BASIC_PUBLISH, reserved1: 0, exchange, routingKey, mandatory: false, immediate: false }));
+    parts.push(frame(2, 1, headerPayload(BODY_SIZE, properties)));
     parts.push(frame(3, 1, body(PREFILL + i)));
   }
   parts.push(methodFrame(1, method));
-  return Buffer.concat(parts);
+  const raw = await RawClient.handshake(b.port);
+  try {
+    await raw.openChannel(1);
+    raw.write(Buffer.concat(parts));
+    return await raw.waitForMethod(replyId, 1);
+  } finally {
+    raw.destroy();
+  }
 }
 
 async function swept(b: TestBroker): Promise<void> {
@@ -90,20 +110,31 @@ async function swept(b: TestBroker): Promise<void> {
   await waitFor(() => persistence.pendingSweeps === 0, 'the store to sweep what was dropped', 20_000);
 }
 
+/** Once the store has swept what was dropped, stops b and checks its folder holds no message record. */
+async function expectNothingStoredAfterStop(b: TestBroker, dir: string): Promise<void> {
+  await swept(b);
+  await stop(b);
+  expect(await storedRecords(dir)).toEqual(NONE);
+}
+
+/**
+ * A broker on a fresh folder with durable queue `q` filled over its budget, then `method` (purge or
+ * delete) right behind LAST more publishes, in one write: its reply counts every message, and once
+ * swept and stopped the store holds no record of any. Returns the data folder, for a restart.
+ */
+async function dropWithLastPublishesBuffered(q: string, dirPrefix: string, method: M.Method, replyId: number): Promise<string> {
+  const dir = tempDir(dirPrefix);
+  const b = await start(dir);
+  await prefill(b, q);
+  const ok = (await publishesThen(b, toQueue(q), method, replyId)) as M.QueuePurgeOk | M.QueueDeleteOk;
+  expect(ok.messageCount).toBe(PREFILL + LAST);
+  await expectNothingStoredAfterStop(b, dir);
+  return dir;
+}
+
 describe('paged messages still in the write buffer', () => {
   it('queue.purge: nothing comes back after a restart and the store holds no record of them', { timeout: 60_000 }, async () => {
-    const dir = tempDir('warren-purge-buffered-');
-    const b = await start(dir);
-    await prefill(b, 'pb');
-    const raw = await RawClient.handshake(b.port);
-    await raw.openChannel(1);
-    raw.write(publishesThen('pb', { id: M.QUEUE_PURGE, reserved1: 0, queue: 'pb', noWait: false }));
-    const ok = (await raw.waitForMethod(M.QUEUE_PURGE_OK, 1)) as M.QueuePurgeOk;
-    expect(ok.messageCount).toBe(PREFILL + LAST);
-    raw.destroy();
-    await swept(b);
-    await stop(b);
-    expect(await storedRecords(dir)).toEqual(NONE);
+    const dir = await dropWithLastPublishesBuffered('pb', 'warren-purge-buffered-', { id: M.QUEUE_PURGE, reserved1: 0, queue: 'pb', noWait: false }, M.QUEUE_PURGE_OK);
 
     const again = await start(dir);
     const conn = await amqp.connect(again.url);
@@ -123,18 +154,7 @@ describe('paged messages still in the write buffer', () => {
   });
 
   it('queue.delete: the queue is gone after a restart and the store holds no record of its messages', { timeout: 60_000 }, async () => {
-    const dir = tempDir('warren-delete-buffered-');
-    const b = await start(dir);
-    await prefill(b, 'db');
-    const raw = await RawClient.handshake(b.port);
-    await raw.openChannel(1);
-    raw.write(publishesThen('db', { id: M.QUEUE_DELETE, reserved1: 0, queue: 'db', ifUnused: false, ifEmpty: false, noWait: false }));
-    const ok = (await raw.waitForMethod(M.QUEUE_DELETE_OK, 1)) as M.QueueDeleteOk;
-    expect(ok.messageCount).toBe(PREFILL + LAST);
-    raw.destroy();
-    await swept(b);
-    await stop(b);
-    expect(await storedRecords(dir)).toEqual(NONE);
+    const dir = await dropWithLastPublishesBuffered('db', 'warren-delete-buffered-', { id: M.QUEUE_DELETE, reserved1: 0, queue: 'db', ifUnused: false, ifEmpty: false, noWait: false }, M.QUEUE_DELETE_OK);
 
     const again = await start(dir);
     const conn = await amqp.connect(again.url);
@@ -159,21 +179,8 @@ describe('paged messages still in the write buffer', () => {
     await waitFor(() => ex.heldCount === PREFILL, 'every message held');
     await new Promise<void>((resolve, reject) => (b.broker.persistence as DurablePersistence).afterCommit({ onCommitted: resolve, onCommitFailed: reject }));
     await conn.close();
-    const raw = await RawClient.handshake(b.port);
-    await raw.openChannel(1);
     const delayed = encodeBasicProperties({ deliveryMode: 2, headers: { 'x-delay': 600_000 } });
-    const parts: Buffer[] = [];
-    for (let i = 0; i < LAST; i++) {
-      parts.push(methodFrame(1, { id: M.BASIC_PUBLISH, reserved1: 0, exchange: 'dx', routingKey: 'k', mandatory: false, immediate: false }));
-      parts.push(frame(2, 1, headerPayload(BODY_SIZE, delayed)));
-      parts.push(frame(3, 1, body(PREFILL + i)));
-    }
-    parts.push(methodFrame(1, { id: M.EXCHANGE_DELETE, reserved1: 0, exchange: 'dx', ifUnused: false, noWait: false }));
-    raw.write(Buffer.concat(parts));
-    await raw.waitForMethod(M.EXCHANGE_DELETE_OK, 1);
-    raw.destroy();
-    await swept(b);
-    await stop(b);
-    expect(await storedRecords(dir)).toEqual(NONE);
+    await publishesThen(b, { exchange: 'dx', routingKey: 'k', properties: delayed }, { id: M.EXCHANGE_DELETE, reserved1: 0, exchange: 'dx', ifUnused: false, noWait: false }, M.EXCHANGE_DELETE_OK);
+    await expectNothingStoredAfterStop(b, dir);
   });
 });
