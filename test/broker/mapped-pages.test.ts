@@ -10,15 +10,13 @@
 // for are bounded in rate however fast the reads come.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import amqp, { type ChannelModel } from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MappedDataFilePages } from '../../src/broker/mapped-pages.js';
 import { createLogger } from '../../src/log.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { tempDir } from '../support/broker.js';
-import { ChildBroker } from '../support/child-broker.js';
+import { statusMiB, usePerTestChildBroker } from '../support/per-test-child-broker.js';
 import { waitFor } from '../support/wait.js';
 
 const BODY_BYTES = 64 * 1024;
@@ -26,25 +24,15 @@ const COUNT = 2_500; // 160 MB
 /** How far above its figure before the drain the file-backed resident memory may end. */
 const FILE_PAGES_WITHIN_MIB = 100;
 
-let broker: ChildBroker | undefined;
-let conn: ChannelModel | undefined;
+const warren = usePerTestChildBroker();
 
-afterAll(async () => {
-  await conn?.close().catch(() => {});
-  await broker?.stop();
-});
-
-function fileBackedMiB(b: ChildBroker): number {
-  const status = readFileSync(`/proc/${b.process.pid!}/status`, 'utf8');
-  return Number(/RssFile:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
+/** The broker's file-backed resident memory (RssFile), in MiB. */
+const fileBackedMiB = (): number => statusMiB(warren.broker)('RssFile');
 
 describe("LMDB's mapped data file and the RSS (bin/warren)", () => {
   it('160 MB read back from disk after a restart: every message intact, and the data file does not stay in the RSS', { timeout: 180_000 }, async () => {
-    const dataDir = tempDir();
-    broker = await ChildBroker.start(dataDir);
-    conn = await amqp.connect(broker.url);
-    const ch = await conn.createConfirmChannel();
+    await warren.start('warren-mapped-pages-');
+    const ch = await (await warren.clients.connect()).createConfirmChannel();
     await ch.assertQueue('backlog', { durable: true });
     const digests: string[] = [];
     for (let i = 0; i < COUNT; i++) {
@@ -54,14 +42,11 @@ describe("LMDB's mapped data file and the RSS (bin/warren)", () => {
       if (i % 200 === 199) await ch.waitForConfirms();
     }
     await ch.waitForConfirms();
-    await conn.close();
-    conn = undefined;
-    await broker.stop();
 
-    broker = await ChildBroker.start(dataDir);
-    const before = fileBackedMiB(broker);
-    conn = await amqp.connect(broker.url);
-    const reader = await conn.createChannel();
+    // A restart on the same folder (a clean stop): every body is on disk only.
+    await warren.restart();
+    const before = fileBackedMiB();
+    const reader = await (await warren.clients.connect()).createChannel();
     await reader.prefetch(200);
     let got = 0;
     let damaged = 0;
@@ -70,7 +55,7 @@ describe("LMDB's mapped data file and the RSS (bin/warren)", () => {
       if (m === null) return;
       if (createHash('sha1').update(m.content).digest('hex') !== digests[Number(m.properties.messageId)]) damaged++;
       got++;
-      if (got % 100 === 0) peak = Math.max(peak, fileBackedMiB(broker!));
+      if (got % 100 === 0) peak = Math.max(peak, fileBackedMiB());
       reader.ack(m);
     });
     await waitFor(() => got === COUNT, `the ${COUNT} messages (have ${got})`, 120_000);
@@ -78,8 +63,8 @@ describe("LMDB's mapped data file and the RSS (bin/warren)", () => {
     expect((await reader.checkQueue('backlog')).messageCount).toBe(0);
     // The drain read the whole backlog through the map: without the unmapping, all of it stays.
     await waitFor(
-      () => fileBackedMiB(broker!) < before + FILE_PAGES_WITHIN_MIB,
-      `file-backed resident memory back under ${(before + FILE_PAGES_WITHIN_MIB).toFixed(0)} MiB (at start ${before.toFixed(0)}, peak ${peak.toFixed(0)}, now ${fileBackedMiB(broker).toFixed(0)})`,
+      () => fileBackedMiB() < before + FILE_PAGES_WITHIN_MIB,
+      `file-backed resident memory back under ${(before + FILE_PAGES_WITHIN_MIB).toFixed(0)} MiB (at start ${before.toFixed(0)}, peak ${peak.toFixed(0)}, now ${fileBackedMiB().toFixed(0)})`,
       10_000,
     );
   });

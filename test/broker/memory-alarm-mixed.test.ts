@@ -12,12 +12,10 @@
 // bin/warren runs as a child process, as users run it, so that the memory measured is the broker's
 // alone; amqplib drives it. A failed wait says the broker's memory curve (sampled every second).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChildBroker } from '../support/child-broker.js';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import type { RecordedConnection } from '../support/amqp.js';
+import { statusMiB, usePerTestChildBroker } from '../support/per-test-child-broker.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 /**
@@ -29,35 +27,22 @@ const WATERMARK_MIB = 100;
 /** Published (and confirmed) on each publishing connection once the alarm has cleared. */
 const AFTER = 1000;
 
-let broker: ChildBroker;
-let dataDir: string;
-const connections: ChannelModel[] = [];
+const warren = usePerTestChildBroker();
+/** Set when the test ends, however it ends: the publishers stop. */
 let stopped = false;
 
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'warren-mem-alarm-'));
-  broker = await ChildBroker.start(dataDir, undefined, ['--vm-memory-high-watermark', `${WATERMARK_MIB}MiB`]);
-});
-afterAll(async () => {
-  stopped = true;
-  for (const c of connections) await c.close().catch(() => {});
-  await broker?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
 function memory(): string {
-  const status = readFileSync(`/proc/${broker.process.pid}/status`, 'utf8');
-  const mib = (key: string): string => (Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024).toFixed(0);
-  return `rss ${mib('VmRSS')} anon ${mib('RssAnon')} file ${mib('RssFile')}`;
+  const mib = statusMiB(warren.broker);
+  const shown = (key: string): string => mib(key).toFixed(0);
+  return `rss ${shown('VmRSS')} anon ${shown('RssAnon')} file ${shown('RssFile')}`;
 }
 
-async function connect(): Promise<ChannelModel & { events: string[] }> {
-  const c = (await amqp.connect(broker.url)) as ChannelModel & { events: string[] };
+/** A connection (its errors recorded, closed after the test) that also records blocked/unblocked. */
+async function connect(): Promise<RecordedConnection & { events: string[] }> {
+  const c = (await warren.clients.connect()) as RecordedConnection & { events: string[] };
   c.events = [];
-  c.on('error', () => {});
   c.on('blocked', (reason: string) => c.events.push(`blocked: ${reason}`));
   c.on('unblocked', () => c.events.push('unblocked'));
-  connections.push(c);
   return c;
 }
 
@@ -115,6 +100,7 @@ async function waitWithCurve(check: () => boolean, what: string, curve: string[]
 
 describe('the memory alarm under a mixed workload (bin/warren)', () => {
   it('sets under a transient flood, clears by itself once the memory is released; publishers resume; nothing confirmed is lost', async () => {
+    await warren.start('warren-mem-alarm-', ['--vm-memory-high-watermark', `${WATERMARK_MIB}MiB`]);
     const curve: string[] = [];
     const sampler = setInterval(() => curve.push(memory()), 1000);
     try {

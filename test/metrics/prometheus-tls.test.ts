@@ -14,6 +14,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/broker.js';
 import { ChildBroker, freePort } from '../support/child-broker.js';
+import { logRecords } from '../support/per-test-child-broker.js';
 import { makeTestPki, type KeyPair, type TestPki } from '../support/tls-certificates.js';
 import { waitFor } from '../support/wait.js';
 import { startLoggedBroker, type LoggedBroker } from '../tls/tls-support.js';
@@ -70,14 +71,6 @@ afterAll(async () => {
 });
 
 const output = (): string => child.output.join('');
-
-/** The broker's JSON log lines so far. */
-function childLogLines(): Record<string, unknown>[] {
-  return output()
-    .split('\n')
-    .filter((l) => l.startsWith('{') && l.endsWith('}'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /** GET over HTTPS with Node's client: status and body, or the client-side error. */
 function httpsGet(port: number, path: string, options: { ca?: boolean; client?: KeyPair }): Promise<{ status: number; body: string }> {
@@ -155,9 +148,8 @@ describe('Prometheus metrics over HTTPS (bin/warren)', () => {
     await expect(fetch(`http://127.0.0.1:${metricsTlsPort}/metrics`)).rejects.toThrow();
     await waitFor(
       () =>
-        childLogLines().some(
+        logRecords(child, 'TLS handshake failed; closing connection').some(
           (l) =>
-            l['msg'] === 'TLS handshake failed; closing connection' &&
             l['listener'] === 'prometheus https' &&
             l['reason'] === 'the client did not start a TLS handshake (a plain amqp:// or http:// client on the TLS port?)',
         ),

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
 import { ChildBroker, freePort } from '../support/child-broker.js';
 import { tempDir } from '../support/broker.js';
+import { logRecords } from '../support/per-test-child-broker.js';
 import { makeTestPki, type TestPki } from '../support/tls-certificates.js';
 
 let pki: TestPki;
@@ -49,15 +50,7 @@ describe('bin/warren with AMQPS', () => {
     expect(output()).toContain(`listening on amqps://127.0.0.1:${tlsPort}/`);
     expect(output()).not.toContain('listening on amqp://');
     // The structured log line (written asynchronously, so it may follow the printed one).
-    const listening = await waitFor(
-      () =>
-        output()
-          .split('\n')
-          .filter((l) => l.startsWith('{') && l.endsWith('}'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((l) => l['msg'] === 'listening'),
-      'the listening log line',
-    );
+    const listening = await waitFor(() => logRecords(child, 'listening')[0], 'the listening log line');
     expect(listening).toMatchObject({ port: null, tlsPort });
   });
 
