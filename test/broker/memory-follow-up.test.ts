@@ -40,23 +40,34 @@ describe('memory gauge: a collection whose trims gave back too little (bin/warre
     await waitFor(() => got === count, `the ${count} deliveries (have ${got})`, 60_000);
 
     // The regular collection's round ends owing a follow-up; the follow-up's round ends owing none.
-    await waitFor(() => gaugeLines(ROUND_END).length >= 2, 'two rounds of trims', 60_000).catch((err: Error) => {
+    // On a loaded machine the flood may be delivered over more than one tick, and a second regular
+    // collection may come within the first one's round: its round then judges both releases
+    // together (unjudgedMiB), so the sequence is one or more regular collections, then one follow-up.
+    const followUpRoundEnded = (): boolean => gaugeLines(ROUND_END).some((r) => r.followUp === true);
+    await waitFor(followUpRoundEnded, 'the follow-up round of trims', 60_000).catch((err: Error) => {
       const lines = outputLines(warren.broker).filter((l) => l.includes('garbage collection'));
       throw new Error(`${err.message}; gauge:\n${lines.join('\n')}`);
     });
     const collections = gaugeLines(COLLECTION);
     const rounds = gaugeLines(ROUND_END);
-    expect(collections.map((c) => c.followUp)).toEqual([false, true]);
-    expect(rounds[0]).toMatchObject({ followUp: false, followUpOwed: true });
-    expect(rounds[0]!.releasedMiB as number).toBeGreaterThanOrEqual(64);
-    expect(rounds[1]).toMatchObject({ followUp: true, followUpOwed: false });
+    const kinds = collections.map((c) => c.followUp);
+    expect(kinds.at(-1)).toBe(true);
+    expect(kinds.slice(0, -1).length).toBeGreaterThanOrEqual(1);
+    expect(kinds.slice(0, -1).every((k) => k === false)).toBe(true);
+    // Round ends are logged in order; the one before the follow-up's owed it, for the whole flood.
+    const followUpAt = rounds.findIndex((r) => r.followUp === true);
+    expect(followUpAt).toBeGreaterThanOrEqual(1);
+    expect(rounds[followUpAt - 1]).toMatchObject({ followUp: false, followUpOwed: true });
+    expect(rounds[followUpAt - 1]!.releasedMiB as number).toBeGreaterThanOrEqual(64);
+    expect(rounds[followUpAt]).toMatchObject({ followUp: true, followUpOwed: false });
+    const collectionsSoFar = collections.length;
 
     // Nothing more is owed: one more tick interval past the gauge's minimum between collections
-    // (5 s) brings no third collection. Checked by a round trip the broker answers after its ticks.
+    // (5 s) brings no further collection. Checked by a round trip the broker answers after its ticks.
     const quietSince = Date.now();
     await waitFor(() => Date.now() - quietSince > 6500, 'a quiet spell of 6.5 s', 10_000);
     await ch.checkQueue('held');
-    expect(gaugeLines(COLLECTION)).toHaveLength(2);
+    expect(gaugeLines(COLLECTION)).toHaveLength(collectionsSoFar);
     await reader.close();
   });
 });
