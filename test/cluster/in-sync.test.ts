@@ -86,7 +86,9 @@ describe('in-sync set', () => {
       async () => {
         const { body } = await api<{ nodes: { name: string; in_sync: boolean; replication: { state: string } | null }[] }>(leader, '/api/cluster/status');
         const row = body.nodes.find((n) => n.name === behind!.id);
-        if (row?.replication?.state === 'streaming' || row?.replication?.state === 'snapshot') {
+        // 'streaming' is also the state of a follower in sync: one that caught up before this
+        // poll came round (a slow answer on a loaded machine) must not be taken for one catching up.
+        if (row?.in_sync === false && (row.replication?.state === 'streaming' || row.replication?.state === 'snapshot')) {
           behind!.pause();
           return true;
         }
@@ -213,12 +215,13 @@ describe('in-sync set', () => {
     leader = await cluster.waitLeader(30_000);
     await publishConfirmed(leader.url, 'graceful', 0, 3000);
     const old = leader;
-    const stoppedAt = Date.now();
     await old.stop();
+    // Resigned: its election key was gone before it exited, so nobody waits for its lease to run
+    // out (a crashed leader's key stays LEASE_TTL_SEC). Read from etcd rather than timed: a time
+    // bound from the stop also counted the graceful stop itself, slow on a loaded machine.
+    const afterExit = await cluster.view();
+    expect(afterExit.leader?.id ?? null, 'the leader key right after the old leader exited').not.toBe(old.id);
     leader = await cluster.waitLeader(30_000, old);
-    // Resigned: no waiting for the lease to run out.
-    expect(Date.now() - stoppedAt).toBeLessThan(LEASE_TTL_SEC * 1000);
-    expect(old.process).toBeNull();
     const { ids } = await consumeAll(leader.url, 'graceful', 3000);
     expect(new Set(ids).size).toBe(3000);
     await old.start();

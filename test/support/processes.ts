@@ -21,11 +21,11 @@ export async function freePortOn(host: string): Promise<number> {
   throw new Error(`no free port in 23000-23999 on ${host}`);
 }
 
-/** SIGTERM (after SIGCONT, in case it is paused), SIGKILL after 10 s; resolves once it has exited. */
-export async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM (after SIGCONT, in case it is paused), SIGKILL after killAfterMs; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, killAfterMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.once('exit', () => {
       clearTimeout(timer);
       resolve();

@@ -19,6 +19,9 @@ import { freePortOn, stopChild } from '../../support/processes.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const WARREN_BIN = join(here, ...(here.includes('/dist/') ? ['..', '..', '..', '..'] : ['..', '..', '..']), 'bin', 'warren');
 
+/** How long a graceful stop may take before it is made a crash (see WarrenNode.stop). */
+const GRACEFUL_STOP_MS = 30_000;
+
 export interface NodeOptions {
   leaseTtlSec?: number;
   maxLagMs?: number;
@@ -96,11 +99,16 @@ export class WarrenNode {
     return this.output.join('').split('\n').slice(-lines).join('\n');
   }
 
-  /** Graceful stop (SIGTERM) and wait. */
+  /**
+   * Graceful stop (SIGTERM) and wait. A leader's graceful stop may take up to 10 s for its in-sync
+   * followers to have everything, then up to 10 s to close its store: a SIGKILL after 10 s (the
+   * default) would turn a slow graceful stop on a loaded machine into a crash, whose election key
+   * then stays until its lease runs out.
+   */
   async stop(): Promise<void> {
     const child = this.process;
     if (child === null) return;
-    await stopChild(child);
+    await stopChild(child, GRACEFUL_STOP_MS);
     this.process = null;
   }
 
