@@ -80,8 +80,12 @@ export class WarrenNode {
     child.on('exit', () => this.exits++);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`node ${this.index} did not start in 30 s:\n${this.tail()}`)), 30_000);
-      const check = (): void => {
-        if (/cluster node \S+ listening on/.test(this.output.join(''))) {
+      // This process's own output only: `output` keeps earlier runs of the node, whose 'listening'
+      // line made a restart resolve on its first line, before it had registered or listened.
+      let own = '';
+      const check = (c: Buffer): void => {
+        own += c.toString();
+        if (/cluster node \S+ listening on/.test(own)) {
           clearTimeout(timer);
           child.stdout!.off('data', check);
           resolve();
