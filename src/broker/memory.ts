@@ -307,19 +307,20 @@ export class MemoryGauge {
     const pressed = this.memoryPressure && wasUnderPressure;
     if ((pressed || released || this.followUpOwed) && now - this.lastCollection >= interval) {
       const followUp = this.followUpOwed && !pressed && !released;
-      // A round of trims still running was not judged yet: its release is judged with this one's,
-      // from the memory held before its own collection. Otherwise a second collection within the
-      // round (a flood drained over more than one tick on a loaded machine) dropped the first
-      // one's shortfall unjudged, and the follow-up it owed never came.
-      const unjudged = !pressed && this.trimTicks > 0 && !this.followUpRound ? this.releasedAtCollection : 0;
+      // The previous round's release is carried into this one's judgement, from the memory held
+      // before the previous collection, when that round is still running (not judged yet) or
+      // owes a follow-up that this regular collection takes the place of. Otherwise a second
+      // collection within a round (a flood drained over more than one tick on a loaded machine)
+      // dropped the first one's shortfall, and the follow-up it owed never came.
+      const carried = !pressed && !followUp && !this.followUpRound && (this.trimTicks > 0 || this.followUpOwed) ? this.releasedAtCollection : 0;
       this.log?.debug(
-        { releasedMiB: mib(this.peakSinceCollection - this.bytes), unjudgedMiB: mib(unjudged), bodiesHeldMiB: mib(this.bytes), heldMiB: mib(heldBytes), underPressure: this.memoryPressure, followUp },
+        { releasedMiB: mib(this.peakSinceCollection - this.bytes), carriedMiB: mib(carried), bodiesHeldMiB: mib(this.bytes), heldMiB: mib(heldBytes), underPressure: this.memoryPressure, followUp },
         'full garbage collection to give released message memory back',
       );
       // Only a collection for released bodies is judged by what its trims gave back: under
       // pressure the memory held is mostly still in use.
-      this.releasedAtCollection = pressed ? 0 : unjudged + this.peakSinceCollection - this.bytes;
-      if (unjudged === 0) this.heldBeforeCollection = heldBytes;
+      this.releasedAtCollection = pressed ? 0 : carried + this.peakSinceCollection - this.bytes;
+      if (carried === 0) this.heldBeforeCollection = heldBytes;
       this.followUpRound = followUp;
       this.followUpOwed = false;
       this.lastCollection = now;

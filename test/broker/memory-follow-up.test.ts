@@ -42,7 +42,7 @@ describe('memory gauge: a collection whose trims gave back too little (bin/warre
     // The regular collection's round ends owing a follow-up; the follow-up's round ends owing none.
     // On a loaded machine the flood may be delivered over more than one tick, and a second regular
     // collection may come within the first one's round: its round then judges both releases
-    // together (unjudgedMiB), so the sequence is one or more regular collections, then one follow-up.
+    // together (carriedMiB), so the sequence is one or more regular collections, then one follow-up.
     const followUpRoundEnded = (): boolean => gaugeLines(ROUND_END).some((r) => r.followUp === true);
     await waitFor(followUpRoundEnded, 'the follow-up round of trims', 60_000).catch((err: Error) => {
       const lines = outputLines(warren.broker).filter((l) => l.includes('garbage collection'));
