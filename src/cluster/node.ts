@@ -333,24 +333,6 @@ export class ClusterNode {
     return isr === null || isr.includes(this.id);
   }
 
-  /**
-   * Whether the session's lease is held for more than half its TTL ahead, waiting up to half a
-   * TTL for the keeper's next renewal. A campaign that wins just as etcd regains quorum may hold a
-   * lease last renewed before the outage, about to run out here (etcd itself extended it): leading
-   * on it meant stepping down again within a second (seen: elected, then "etcd lease lost: the
-   * lease ran out" 0.9 s later), so one etcd outage cost two failovers. In steady state the keeper
-   * renews every third of the TTL, so the lease is always fresh enough and nothing waits.
-   */
-  private async leaseFreshForLeading(session: EtcdSession): Promise<boolean> {
-    const freshMs = (session.ttlSec * 1000) / 2;
-    const deadline = Date.now() + freshMs;
-    while (session.valid && session.validForMs <= freshMs) {
-      if (this.stopping || Date.now() >= deadline) return false;
-      await sleep(50);
-    }
-    return session.valid && !this.stopping;
-  }
-
   private async electionLoop(): Promise<void> {
     while (!this.stopping) {
       await this.transition;
@@ -373,7 +355,7 @@ export class ClusterNode {
         this.campaign = null;
       }
       if (key === null || this.stopping) continue;
-      if (abort.signal.aborted || !(await this.leaseFreshForLeading(session))) {
+      if (abort.signal.aborted || !session.valid) {
         await this.coordinator.resign(key).catch(() => {});
         continue;
       }
